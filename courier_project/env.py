@@ -1,0 +1,60 @@
+"""Typed access to the environment: a malformed value stops start-up naming its variable."""
+
+from typing import Any
+
+import environ
+from django.core.exceptions import ImproperlyConfigured
+
+
+class StrictEnv(environ.Env):
+    """django-environ's Env, but a value that does not parse names the variable at fault."""
+
+    def get_value(
+        self, var: str, cast: Any = None, default: Any = environ.Env.NOTSET, parse_default: bool = False
+    ) -> Any:
+        try:
+            return super().get_value(var, cast=cast, default=default, parse_default=parse_default)
+        except ImproperlyConfigured:
+            raise
+        except (ValueError, TypeError) as exc:
+            raise ImproperlyConfigured(
+                f"Environment variable {var}={self.ENVIRON.get(var)!r} is malformed: {exc}"
+            ) from exc
+
+    def bool(self, var: str, default: Any = environ.Env.NOTSET) -> bool:  # type: ignore[override]
+        raw = self.str(var, default="" if default is environ.Env.NOTSET else str(default)).strip().lower()
+        if raw in self.BOOLEAN_TRUE_STRINGS:
+            return True
+        if raw in ("false", "off", "no", "n", "0", ""):
+            return False
+        raise ImproperlyConfigured(f"Environment variable {var}={raw!r} is malformed: expected true or false")
+
+    def database(self, var: str, default: str) -> dict[str, Any]:
+        config = self.db_url(var, default=default)
+        if not config.get("ENGINE"):
+            raise ImproperlyConfigured(
+                f"Environment variable {var} is malformed: use sqlite:///PATH or postgres://USER@HOST:PORT/NAME"
+            )
+        return config
+
+    def positive_int(self, var: str, default: int) -> int:
+        return self._checked(var, self.int(var, default=default), lambda v: v > 0, "a whole number above 0")
+
+    def non_negative_int(self, var: str, default: int) -> int:
+        return self._checked(var, self.int(var, default=default), lambda v: v >= 0, "a whole number, 0 or more")
+
+    def positive_float(self, var: str, default: float) -> float:
+        return self._checked(var, self.float(var, default=default), lambda v: v > 0, "a number above 0")
+
+    def non_negative_float(self, var: str, default: float) -> float:
+        return self._checked(var, self.float(var, default=default), lambda v: v >= 0, "a number, 0 or more")
+
+    def choice(self, var: str, default: str, choices: tuple[str, ...]) -> str:
+        return self._checked(
+            var, self.str(var, default=default).lower(), lambda v: v in choices, f"one of {', '.join(choices)}"
+        )
+
+    def _checked(self, var: str, value: Any, ok: Any, expected: str) -> Any:
+        if not ok(value):
+            raise ImproperlyConfigured(f"Environment variable {var}={value!r} is malformed: expected {expected}")
+        return value

@@ -1,0 +1,22 @@
+"""JSON log lines (LOG_FORMAT=json): one object per line, with stable keys from `extra`."""
+
+import json
+import logging
+from datetime import UTC, datetime
+
+# Everything a log call passes in `extra` (order_id, outcome, ...) becomes a top-level key.
+_STANDARD = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
+
+
+class JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        line = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        line.update({key: value for key, value in record.__dict__.items() if key not in _STANDARD})
+        if record.exc_info:
+            line["exception"] = self.formatException(record.exc_info)
+        return json.dumps(line, default=str)

@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class CouriersConfig(AppConfig):
+    name = "couriers"
+    verbose_name = "Courier dispatch"

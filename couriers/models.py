@@ -1,0 +1,95 @@
+"""Couriers and their deliveries. The database itself holds the dispatch invariants."""
+
+from django.core.validators import RegexValidator
+from django.db import models
+from django.db.models import Q
+
+E164 = RegexValidator(r"^\+[0-9]{10,15}$", "Enter a phone number in E.164 form: + and 10 to 15 digits.")
+
+
+class Courier(models.Model):
+    class Status(models.TextChoices):
+        AVAILABLE = "available"
+        BUSY = "busy"
+        PAUSED = "paused"
+
+    class Transport(models.TextChoices):
+        ON_FOOT = "on_foot", "On foot"
+        SCOOTER = "scooter"
+        CAR = "car"
+
+    name = models.CharField(max_length=200)
+    phone = models.CharField(max_length=16, unique=True, validators=[E164])
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.AVAILABLE)
+    transport_type = models.CharField(max_length=16, choices=Transport.choices)
+    # Denormalised load of the day and idle time: dispatch orders by them under FOR UPDATE,
+    # where PostgreSQL allows no aggregate.
+    load_date = models.DateField(null=True, blank=True, editable=False)
+    deliveries_on_load_date = models.PositiveIntegerField(default=0, editable=False)
+    idle_since = models.DateTimeField(null=True, blank=True, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["id"]
+        indexes = [models.Index(fields=["status", "load_date", "deliveries_on_load_date", "idle_since"])]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(status__in=["available", "busy", "paused"]), name="courier_status_valid"
+            ),
+            models.CheckConstraint(
+                condition=Q(transport_type__in=["on_foot", "scooter", "car"]), name="courier_transport_valid"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.phone})"
+
+
+class Delivery(models.Model):
+    class Status(models.TextChoices):
+        AWAITING_COURIER = "awaiting_courier"
+        ASSIGNED = "assigned"
+        COMPLETED = "completed"
+        CANCELLED = "cancelled"
+
+    OPEN = (Status.AWAITING_COURIER, Status.ASSIGNED)
+
+    order_id = models.CharField(max_length=255, unique=True)
+    courier = models.ForeignKey(Courier, null=True, blank=True, on_delete=models.PROTECT, related_name="deliveries")
+    status = models.CharField(max_length=16, choices=Status.choices)
+    order_status = models.CharField(max_length=32, help_text="The order's status at service-order, last time we asked.")
+    order_checked_at = models.DateTimeField(help_text="When we last asked service-order about the order.")
+    assigned_at = models.DateTimeField(null=True, blank=True)
+    deadline = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-id"]
+        verbose_name_plural = "deliveries"
+        indexes = [
+            models.Index(fields=["status", "created_at"]),
+            models.Index(fields=["status", "deadline"]),
+            models.Index(fields=["status", "order_checked_at"]),
+        ]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["courier"], condition=Q(status="assigned"), name="delivery_one_assigned_per_courier"
+            ),
+            models.CheckConstraint(
+                condition=~Q(status="assigned") | Q(courier__isnull=False), name="delivery_assigned_has_courier"
+            ),
+            models.CheckConstraint(
+                condition=~Q(status="awaiting_courier") | Q(courier__isnull=True),
+                name="delivery_awaiting_has_no_courier",
+            ),
+            models.CheckConstraint(
+                condition=Q(status__in=["awaiting_courier", "assigned", "completed", "cancelled"]),
+                name="delivery_status_valid",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"order {self.order_id} ({self.status})"

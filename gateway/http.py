@@ -1,0 +1,166 @@
+"""OrderClient over HTTP: pooled, with timeouts and retries with full-jitter exponential backoff."""
+
+import logging
+import random
+import time
+from collections.abc import Callable
+from datetime import datetime
+from email.utils import parsedate_to_datetime
+from typing import Any
+from urllib.parse import quote
+
+import requests
+from django.conf import settings
+from django.utils.dateparse import parse_datetime
+from requests.adapters import HTTPAdapter
+
+from gateway.orders import (
+    BadOrderAnswer,
+    Order,
+    OrderNotFound,
+    OrderRequestRejected,
+    OrderServiceUnavailable,
+)
+
+logger = logging.getLogger(__name__)
+
+RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
+# Our credentials were refused: nothing about the order is learnt, so the event must wait.
+CREDENTIAL_STATUSES = frozenset({401, 403})
+
+
+def order_path(template: str, order_id: str) -> str:
+    """The path for one order, the id percent-encoded so that it can never leave its segment."""
+    # quote() keeps dots; '.' and '..' would otherwise be dot segments that a client may resolve.
+    return template.format(order_id=quote(order_id, safe="").replace(".", "%2E"))
+
+
+class HttpOrderClient:
+    def __init__(
+        self,
+        *,
+        base_url: str,
+        path_template: str = "/public/api/v1/order/{order_id}",
+        token: str = "",
+        connect_timeout: float = 2.0,
+        read_timeout: float = 5.0,
+        retries: int = 3,
+        backoff_base: float = 0.2,
+        backoff_max: float = 5.0,
+        pool_size: int = 32,
+        sleep: Callable[[float], None] = time.sleep,
+        on_attempt: Callable[[str, float], None] | None = None,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.path_template = path_template
+        self.timeout = (connect_timeout, read_timeout)
+        self.retries = retries
+        self.backoff_base = backoff_base
+        self.backoff_max = backoff_max
+        self.sleep = sleep
+        self.on_attempt = on_attempt
+        self.session = requests.Session()
+        adapter = HTTPAdapter(pool_connections=1, pool_maxsize=pool_size, max_retries=0)
+        self.session.mount("http://", adapter)
+        self.session.mount("https://", adapter)
+        self.session.headers["Accept"] = "application/json"
+        if token:
+            self.session.headers["Authorization"] = f"Bearer {token}"
+
+    @classmethod
+    def from_settings(cls, **overrides: Any) -> "HttpOrderClient":
+        options = {
+            "base_url": settings.ORDER_SERVICE_URL,
+            "path_template": settings.ORDER_SERVICE_PATH,
+            "token": settings.ORDER_SERVICE_TOKEN,
+            "connect_timeout": settings.ORDER_SERVICE_CONNECT_TIMEOUT,
+            "read_timeout": settings.ORDER_SERVICE_READ_TIMEOUT,
+            "retries": settings.ORDER_SERVICE_RETRIES,
+            "backoff_base": settings.ORDER_SERVICE_BACKOFF_BASE,
+            "backoff_max": settings.ORDER_SERVICE_BACKOFF_MAX,
+            "pool_size": settings.ORDER_SERVICE_POOL_SIZE,
+        }
+        return cls(**{**options, **overrides})
+
+    def get_order(self, order_id: str) -> Order:
+        url = self.base_url + order_path(self.path_template, order_id)
+        for attempt in range(self.retries + 1):
+            started = time.monotonic()
+            response, failure = self._attempt(url)
+            self._report(response, failure, started)
+            if response is not None and response.status_code not in RETRY_STATUSES:
+                return self._order_from(response, order_id)
+            if attempt == self.retries:
+                break
+            self.sleep(self._delay(attempt, response))
+        raise OrderServiceUnavailable(
+            f"service-order unavailable for order {order_id!r} after {self.retries + 1} tries: {failure or response.status_code}"
+        )
+
+    def _attempt(self, url: str) -> tuple[requests.Response | None, str]:
+        try:
+            return self.session.get(url, timeout=self.timeout, allow_redirects=False), ""
+        except requests.Timeout:
+            return None, "timeout"
+        except requests.ConnectionError:
+            return None, "connection error"
+
+    def _report(self, response: requests.Response | None, failure: str, started: float) -> None:
+        if self.on_attempt is not None:
+            self.on_attempt(failure or str(response.status_code), time.monotonic() - started)
+
+    def _delay(self, attempt: int, response: requests.Response | None) -> float:
+        retry_after = _retry_after_seconds(response)
+        if retry_after is not None:
+            return min(retry_after, self.backoff_max)
+        # Full jitter: spreads the retries of many workers hitting one recovering service.
+        return random.uniform(0, min(self.backoff_max, self.backoff_base * 2**attempt))
+
+    def _order_from(self, response: requests.Response, order_id: str) -> Order:
+        status = response.status_code
+        if status == 404:
+            raise OrderNotFound(f"order {order_id!r} not found at service-order")
+        if status in CREDENTIAL_STATUSES:
+            raise OrderServiceUnavailable(
+                f"service-order refused our credentials ({status}): check ORDER_SERVICE_TOKEN"
+            )
+        if status != 200:
+            raise OrderRequestRejected(f"service-order rejected order {order_id!r} ({status}): {response.text[:200]}")
+        return _parse_order(response, order_id)
+
+
+def _parse_order(response: requests.Response, order_id: str) -> Order:
+    try:
+        body = response.json()
+    except ValueError as exc:
+        raise BadOrderAnswer(f"service-order answered non-JSON for order {order_id!r}") from exc
+    if not isinstance(body, dict) or not isinstance(body.get("status"), str) or not body["status"]:
+        raise BadOrderAnswer(f"service-order answered without a status for order {order_id!r}")
+    return Order(
+        id=str(body.get("order_id") or body.get("id") or order_id),
+        status=body["status"],
+        created_at=_timestamp(body.get("created_at")),
+        updated_at=_timestamp(body.get("updated_at")),
+    )
+
+
+def _timestamp(value: Any) -> datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        return parse_datetime(value)
+    except ValueError:
+        return None
+
+
+def _retry_after_seconds(response: requests.Response | None) -> float | None:
+    header = response.headers.get("Retry-After") if response is not None else None
+    if not header:
+        return None
+    if header.strip().isdigit():
+        return float(header)
+    try:
+        moment = parsedate_to_datetime(header)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, moment.timestamp() - time.time())

@@ -1,0 +1,43 @@
+"""What the courier service needs from service-order, independent of how it is fetched."""
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+
+@dataclass(frozen=True)
+class Order:
+    id: str
+    status: str
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+
+
+class OrderClient(Protocol):
+    def get_order(self, order_id: str) -> Order:
+        """The order as service-order sees it now. Raises an OrderServiceError subclass."""
+        ...
+
+
+class OrderServiceError(Exception):
+    """Any failure to learn an order's status."""
+
+
+class OrderNotFound(OrderServiceError):
+    """service-order answered 404: the order does not exist, or was deleted."""
+
+
+class OrderRequestRejected(OrderServiceError):
+    """service-order refused the request itself (400 and the like): retrying cannot help."""
+
+
+class OrderServiceUnavailable(OrderServiceError):
+    """service-order could not be reached or kept failing after every retry: try again later."""
+
+
+class BadOrderAnswer(OrderServiceError):
+    """service-order answered 200 with something that is not an order (not JSON, no status)."""
+
+
+# Failures that say nothing about the order: the event must be retried later, never dropped.
+RETRY_LATER = (OrderServiceUnavailable, BadOrderAnswer)
