@@ -1,0 +1,22 @@
+"""service-order's statuses grouped by what they mean for dispatch (service-order.md)."""
+
+from enum import StrEnum
+
+
+class Phase(StrEnum):
+    ACTIVE = "active"  # the order needs a courier
+    DONE = "done"  # delivered: release the courier, complete the delivery
+    CANCELLED = "cancelled"  # gone: release the courier, cancel the delivery
+    UNKNOWN = "unknown"
+
+
+_PHASES = {
+    **dict.fromkeys(("created", "pending", "confirmed", "cooking", "delivering", "updated"), Phase.ACTIVE),
+    **dict.fromkeys(("completed", "delivered"), Phase.DONE),
+    # service-order writes "canceled"; other producers write "cancelled".
+    **dict.fromkeys(("canceled", "cancelled", "deleted"), Phase.CANCELLED),
+}
+
+
+def phase_of(status: str) -> Phase:
+    return _PHASES.get(status.strip().lower(), Phase.UNKNOWN)

@@ -1,0 +1,346 @@
+"""Dispatch decisions. Every change to couriers and deliveries goes through these functions.
+
+Rule of the house: never trust an event's status. Ask service-order (through an OrderClient)
+and make the delivery match the order's actual phase, in one transaction with row locks.
+"""
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Case, Exists, F, OuterRef, Value, When
+from django.utils import timezone
+
+from couriers.errors import Conflict, NotFound
+from couriers.models import Courier, Delivery
+from couriers.phases import Phase, phase_of
+from gateway.orders import OrderClient, OrderNotFound
+
+logger = logging.getLogger(__name__)
+
+
+class Outcome(StrEnum):
+    ASSIGNED = "assigned"
+    QUEUED = "queued"
+    COMPLETED = "completed"
+    CANCELLED = "cancelled"
+    UNCHANGED = "unchanged"
+    STALE = "stale"
+    NOT_FOUND = "not_found"
+    UNKNOWN_STATUS = "unknown_status"
+
+
+@dataclass(frozen=True)
+class EventResult:
+    outcome: Outcome
+    order_status: str | None  # what service-order said; None when it does not know the order
+
+
+# --- Order events -----------------------------------------------------------
+
+
+def order_event_handle(*, order_id: str, event_status: str, client: OrderClient) -> EventResult:
+    """Handle "order X changed, the event says S". Raises the gateway's errors when it cannot ask."""
+    return order_events_handle(order_id=order_id, event_statuses=[event_status], client=client)
+
+
+def order_events_handle(*, order_id: str, event_statuses: Sequence[str], client: OrderClient) -> EventResult:
+    """Handle one or more events of one order with a single check: only the actual status decides."""
+    asked_at = timezone.now()
+    try:
+        order = client.get_order(order_id)
+    except OrderNotFound:
+        return EventResult(delivery_order_vanished(order_id=order_id, asked_at=asked_at), None)
+    phase = phase_of(order.status)
+    if phase is Phase.ACTIVE and _all_claim_finished(event_statuses):
+        # service-order lags behind its own event, or the event is foreign: the sweep checks again later.
+        return EventResult(Outcome.STALE, order.status)
+    outcome = delivery_sync(order_id=order_id, order_status=order.status, asked_at=asked_at)
+    return EventResult(outcome, order.status)
+
+
+def _all_claim_finished(event_statuses: Sequence[str]) -> bool:
+    return all(phase_of(status) in (Phase.DONE, Phase.CANCELLED) for status in event_statuses)
+
+
+def delivery_sync(*, order_id: str, order_status: str, asked_at: datetime, reopen: bool = False) -> Outcome:
+    """Make the order's delivery match its actual status at service-order.
+
+    A finished delivery is never reopened by an event: the order's terminal statuses are terminal,
+    so an active status read after one was read earlier, by a slower worker. Only an operator
+    (reopen=True) brings a cancelled delivery back.
+    """
+    phase = phase_of(order_status)
+    if phase is Phase.UNKNOWN:
+        logger.warning("order %s has unknown status %r: left as it is", order_id, order_status)
+        return Outcome.UNKNOWN_STATUS
+    with transaction.atomic():
+        delivery, created = _locked_delivery(order_id, phase, order_status, asked_at)
+        _record_observation(delivery, order_status, asked_at)
+        if phase is Phase.ACTIVE:
+            return _ensure_courier(delivery, created=created, reopen=reopen)
+        if created:
+            return Outcome.UNCHANGED  # first news of the order is its end: a tombstone, nothing to release
+        return _finish(delivery, phase)
+
+
+def delivery_order_vanished(*, order_id: str, asked_at: datetime) -> Outcome:
+    """service-order does not know the order: skip it, or cancel our delivery if it was deleted."""
+    with transaction.atomic():
+        delivery = Delivery.objects.select_for_update().filter(order_id=order_id).first()
+        if delivery is None:
+            logger.info("order %s not found at service-order: skipped", order_id)
+            return Outcome.NOT_FOUND
+        _record_observation(delivery, "deleted", asked_at)
+        return _finish(delivery, Phase.CANCELLED)
+
+
+def _locked_delivery(order_id: str, phase: Phase, order_status: str, asked_at: datetime) -> tuple[Delivery, bool]:
+    initial = {
+        Phase.ACTIVE: Delivery.Status.AWAITING_COURIER,
+        Phase.DONE: Delivery.Status.COMPLETED,
+        Phase.CANCELLED: Delivery.Status.CANCELLED,
+    }[phase]
+    # get_or_create inserts in a savepoint and re-reads (locked) if a concurrent worker inserted first.
+    return Delivery.objects.select_for_update().get_or_create(
+        order_id=order_id,
+        defaults={
+            "status": initial,
+            "order_status": order_status,
+            "order_checked_at": asked_at,
+            "finished_at": None if phase is Phase.ACTIVE else asked_at,
+        },
+    )
+
+
+def _record_observation(delivery: Delivery, order_status: str, asked_at: datetime) -> None:
+    # Concurrent workers may commit out of order: keep the newest reading.
+    if asked_at >= delivery.order_checked_at:
+        delivery.order_status = order_status
+        delivery.order_checked_at = asked_at
+        delivery.save(update_fields=["order_status", "order_checked_at", "updated_at"])
+
+
+def _ensure_courier(delivery: Delivery, *, created: bool, reopen: bool) -> Outcome:
+    if delivery.status == Delivery.Status.ASSIGNED:
+        return Outcome.UNCHANGED
+    if delivery.status == Delivery.Status.COMPLETED:
+        return Outcome.UNCHANGED
+    if delivery.status == Delivery.Status.CANCELLED and not reopen:
+        return Outcome.UNCHANGED
+    now = timezone.now()
+    courier = _pick_courier(now)
+    if courier is not None:
+        _assign(delivery, courier, now)
+        return Outcome.ASSIGNED
+    was_waiting = delivery.status == Delivery.Status.AWAITING_COURIER and not created
+    _wait_for_courier(delivery)
+    return Outcome.UNCHANGED if was_waiting else Outcome.QUEUED
+
+
+def _finish(delivery: Delivery, phase: Phase) -> Outcome:
+    if delivery.status not in Delivery.OPEN:
+        return Outcome.UNCHANGED
+    now = timezone.now()
+    courier = delivery.courier
+    delivery.status = Delivery.Status.COMPLETED if phase is Phase.DONE else Delivery.Status.CANCELLED
+    delivery.finished_at = now
+    delivery.save(update_fields=["status", "finished_at", "updated_at"])
+    if courier is not None:
+        _release(courier, now)
+    return Outcome.COMPLETED if phase is Phase.DONE else Outcome.CANCELLED
+
+
+# --- Couriers and the waiting queue -----------------------------------------
+
+
+def _pick_courier(now: datetime) -> Courier | None:
+    """The free courier with the fewest deliveries today, ties to the one idle longest; row-locked."""
+    today = timezone.localdate(now)
+    holds_delivery = Delivery.objects.filter(courier=OuterRef("pk"), status=Delivery.Status.ASSIGNED)
+    return (
+        Courier.objects.select_for_update(skip_locked=True, of=("self",))
+        .filter(status=Courier.Status.AVAILABLE)
+        .exclude(Exists(holds_delivery))
+        .annotate(load=Case(When(load_date=today, then=F("deliveries_on_load_date")), default=Value(0)))
+        .order_by("load", F("idle_since").asc(nulls_first=True), "id")
+        .first()
+    )
+
+
+def _assign(delivery: Delivery, courier: Courier, now: datetime) -> None:
+    today = timezone.localdate(now)
+    courier.deliveries_on_load_date = (courier.deliveries_on_load_date if courier.load_date == today else 0) + 1
+    courier.load_date = today
+    courier.status = Courier.Status.BUSY
+    courier.save(update_fields=["status", "load_date", "deliveries_on_load_date", "updated_at"])
+    delivery.courier = courier
+    delivery.status = Delivery.Status.ASSIGNED
+    delivery.assigned_at = now
+    delivery.deadline = now + timedelta(minutes=settings.DELIVERY_MINUTES[courier.transport_type])
+    delivery.finished_at = None
+    delivery.save(update_fields=["courier", "status", "assigned_at", "deadline", "finished_at", "updated_at"])
+    logger.debug("order %s assigned to courier %s", delivery.order_id, courier.pk)
+
+
+def _wait_for_courier(delivery: Delivery) -> None:
+    if delivery.status != Delivery.Status.AWAITING_COURIER:
+        delivery.status = Delivery.Status.AWAITING_COURIER
+        delivery.courier = None
+        delivery.finished_at = None
+        delivery.save(update_fields=["status", "courier", "finished_at", "updated_at"])
+
+
+def _release(courier: Courier, now: datetime) -> None:
+    courier.status = Courier.Status.AVAILABLE
+    courier.idle_since = now
+    courier.save(update_fields=["status", "idle_since", "updated_at"])
+    _hand_oldest_waiting_order(courier, now)
+
+
+def _hand_oldest_waiting_order(courier: Courier, now: datetime) -> Delivery | None:
+    """Called whenever a courier becomes available, by any path: the queue is served first come."""
+    waiting = (
+        Delivery.objects.select_for_update(skip_locked=True)
+        .filter(status=Delivery.Status.AWAITING_COURIER)
+        .order_by("created_at", "id")
+        .first()
+    )
+    if waiting is not None:
+        _assign(waiting, courier, now)
+    return waiting
+
+
+# --- Operators: manual dispatch ----------------------------------------------
+
+
+def delivery_assign(*, order_id: str, client: OrderClient) -> Delivery:
+    """Give an order a courier on an operator's request, after checking it is active."""
+    asked_at = timezone.now()
+    try:
+        order = client.get_order(order_id)
+    except OrderNotFound as exc:
+        raise NotFound(f"order {order_id} does not exist at service-order", code="order_not_found") from exc
+    if phase_of(order.status) is not Phase.ACTIVE:
+        raise Conflict(f"order {order_id} is {order.status}: only active orders get a courier", code="order_not_active")
+    delivery_sync(order_id=order_id, order_status=order.status, asked_at=asked_at, reopen=True)
+    return Delivery.objects.select_related("courier").get(order_id=order_id)
+
+
+def delivery_unassign(*, order_id: str) -> Delivery:
+    """Cancel an order's delivery on an operator's request and free its courier."""
+    with transaction.atomic():
+        delivery = Delivery.objects.select_for_update().filter(order_id=order_id).first()
+        if delivery is None:
+            raise NotFound(f"order {order_id} has no delivery", code="delivery_not_found")
+        return _cancel_open(delivery)
+
+
+def delivery_cancel(*, delivery_id: int) -> Delivery:
+    """Cancel a delivery and free its courier (admin action)."""
+    with transaction.atomic():
+        delivery = Delivery.objects.select_for_update().filter(pk=delivery_id).first()
+        if delivery is None:
+            raise NotFound(f"delivery {delivery_id} does not exist", code="delivery_not_found")
+        return _cancel_open(delivery)
+
+
+def _cancel_open(delivery: Delivery) -> Delivery:
+    if delivery.status not in Delivery.OPEN:
+        raise Conflict(f"delivery of order {delivery.order_id} is already {delivery.status}", code="delivery_finished")
+    _finish(delivery, Phase.CANCELLED)
+    return delivery
+
+
+# --- Operators: the fleet -----------------------------------------------------
+
+
+def courier_create(*, name: str, phone: str, transport_type: str, status: str = Courier.Status.AVAILABLE) -> Courier:
+    if status not in (Courier.Status.AVAILABLE, Courier.Status.PAUSED):
+        raise Conflict("a new courier is available or paused", code="invalid_status")
+    now = timezone.now()
+    with transaction.atomic():
+        courier = Courier(name=name, phone=phone, transport_type=transport_type, status=status, idle_since=now)
+        courier.full_clean()
+        courier.save()
+        if status == Courier.Status.AVAILABLE:
+            _hand_oldest_waiting_order(courier, now)
+    return courier
+
+
+def courier_update(
+    *,
+    courier_id: int,
+    name: str | None = None,
+    phone: str | None = None,
+    transport_type: str | None = None,
+    status: str | None = None,
+) -> Courier:
+    """Change a courier's details and, through pause or make available, its status."""
+    with transaction.atomic():
+        courier = _locked_courier(courier_id)
+        details = {"name": name, "phone": phone, "transport_type": transport_type}
+        for field, value in details.items():
+            if value is not None:
+                setattr(courier, field, value)
+        courier.full_clean()
+        courier.save()
+        if status is None or status == courier.status:
+            return courier
+        if status == Courier.Status.PAUSED:
+            return _pause(courier)
+        if status == Courier.Status.AVAILABLE:
+            return _make_available(courier)
+        raise Conflict(f"status {status!r} is the service's to set", code="invalid_status")
+
+
+def courier_pause(*, courier_id: int) -> Courier:
+    with transaction.atomic():
+        return _pause(_locked_courier(courier_id))
+
+
+def courier_make_available(*, courier_id: int) -> Courier:
+    with transaction.atomic():
+        return _make_available(_locked_courier(courier_id))
+
+
+def courier_delete(*, courier_id: int) -> None:
+    with transaction.atomic():
+        courier = _locked_courier(courier_id)
+        if courier.deliveries.exists():
+            raise Conflict(
+                "a courier with deliveries keeps its history: pause it instead", code="courier_has_deliveries"
+            )
+        courier.delete()
+
+
+def _locked_courier(courier_id: int) -> Courier:
+    courier = Courier.objects.select_for_update().filter(pk=courier_id).first()
+    if courier is None:
+        raise NotFound(f"courier {courier_id} does not exist", code="courier_not_found")
+    return courier
+
+
+def _pause(courier: Courier) -> Courier:
+    if courier.status == Courier.Status.BUSY:
+        raise Conflict("the courier is on a delivery: pause it once the delivery ends", code="courier_busy")
+    if courier.status != Courier.Status.PAUSED:
+        courier.status = Courier.Status.PAUSED
+        courier.save(update_fields=["status", "updated_at"])
+    return courier
+
+
+def _make_available(courier: Courier) -> Courier:
+    if courier.status == Courier.Status.BUSY:
+        raise Conflict("the courier is on a delivery: it becomes available when it ends", code="courier_busy")
+    if courier.status == Courier.Status.PAUSED:
+        now = timezone.now()
+        courier.status = Courier.Status.AVAILABLE
+        courier.idle_since = now
+        courier.save(update_fields=["status", "idle_since", "updated_at"])
+        _hand_oldest_waiting_order(courier, now)
+    return courier
