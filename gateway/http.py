@@ -29,9 +29,16 @@ RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 CREDENTIAL_STATUSES = frozenset({401, 403})
 
 
+# Ids that cannot be a path segment of their own. RFC 3986 makes %2E equivalent to '.', and requests
+# itself decodes %2E back to '.' before sending, so '.' and '..' would go out as dot segments.
+UNSENDABLE_IDS = frozenset({"", ".", ".."})
+
+
 def order_path(template: str, order_id: str) -> str:
     """The path for one order, the id percent-encoded so that it can never leave its segment."""
-    # quote() keeps dots; '.' and '..' would otherwise be dot segments that a client may resolve.
+    if order_id in UNSENDABLE_IDS:
+        raise OrderRequestRejected(f"order id {order_id!r} cannot be put in a URL path")
+    # quote() keeps dots; encoding them too does no harm (requests restores unreserved characters).
     return template.format(order_id=quote(order_id, safe="").replace(".", "%2E"))
 
 
@@ -104,6 +111,9 @@ class HttpOrderClient:
             return None, "timeout"
         except requests.ConnectionError:
             return None, "connection error"
+        except requests.RequestException:
+            # e.g. ChunkedEncodingError: the connection broke while the body was read.
+            return None, "request error"
 
     def _report(self, response: requests.Response | None, failure: str, started: float) -> None:
         if self.on_attempt is not None:

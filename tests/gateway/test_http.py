@@ -1,0 +1,609 @@
+"""HttpOrderClient against a mocked service-order (responses): no network, no real sleeps."""
+
+import posixpath
+import re
+from datetime import UTC, datetime
+from email.utils import formatdate
+from urllib.parse import unquote, urlsplit
+
+import pytest
+import requests
+import responses
+
+from gateway.http import HttpOrderClient, order_path
+from gateway.orders import (
+    RETRY_LATER,
+    BadOrderAnswer,
+    Order,
+    OrderNotFound,
+    OrderRequestRejected,
+    OrderServiceError,
+    OrderServiceUnavailable,
+)
+
+BASE = "http://orders.test"
+PREFIX = "/public/api/v1/order/"
+TEMPLATE = PREFIX + "{order_id}"
+OID = "6f1c0c9e-4a3b-4c1e-9a57-2b8f5d1e7a10"
+URL = BASE + PREFIX + OID
+ANY_ORDER_URL = re.compile(re.escape(BASE + PREFIX) + ".*")
+
+WHOLE_ORDER = {
+    "id": OID,
+    "user_id": "default-user",
+    "order_number": "A-1001",
+    "fio": "Ivanov I.I.",
+    "restaurant_id": "rest-1",
+    "items": [{"food_id": "f1", "name": "Pizza", "quantity": 1, "price": 500}],
+    "total_price": 500,
+    "address": {"street": "Main", "house": "1"},
+    "status": "cooking",
+    "created_at": "2025-08-06T12:00:00Z",
+    "updated_at": "2025-08-06T12:00:11Z",
+    "estimated_delivery": "0001-01-01T00:00:00Z",
+}
+
+
+class FakeSleep:
+    def __init__(self):
+        self.delays: list[float] = []
+
+    def __call__(self, seconds: float) -> None:
+        self.delays.append(seconds)
+
+
+@pytest.fixture
+def sleep():
+    return FakeSleep()
+
+
+@pytest.fixture
+def mocked():
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
+        yield rsps
+
+
+def make_client(sleep, **kwargs):
+    options = {"base_url": BASE, "retries": 3, "backoff_base": 0.2, "backoff_max": 5.0, "sleep": sleep}
+    return HttpOrderClient(**{**options, **kwargs})
+
+
+@pytest.fixture
+def upper_bound_jitter(monkeypatch):
+    """random.uniform returns its upper bound, and records the bounds it was asked for."""
+    bounds = []
+
+    def uniform(a, b):
+        bounds.append((a, b))
+        return b
+
+    monkeypatch.setattr("gateway.http.random.uniform", uniform)
+    return bounds
+
+
+# --- 200 answers -------------------------------------------------------------------------------
+
+
+def test_whole_order_is_parsed(mocked, sleep):
+    mocked.get(URL, json=WHOLE_ORDER)
+
+    order = make_client(sleep).get_order(OID)
+
+    assert order == Order(
+        id=OID,
+        status="cooking",
+        created_at=datetime(2025, 8, 6, 12, 0, 0, tzinfo=UTC),
+        updated_at=datetime(2025, 8, 6, 12, 0, 11, tzinfo=UTC),
+    )
+    assert order.created_at.utcoffset().total_seconds() == 0
+    assert len(mocked.calls) == 1
+    assert sleep.delays == []
+
+
+def test_short_status_answer_with_order_id(mocked, sleep):
+    mocked.get(
+        BASE + PREFIX + "123", json={"order_id": "123", "status": "created", "created_at": "2025-08-06T12:00:00Z"}
+    )
+
+    order = make_client(sleep).get_order("123")
+
+    assert order.id == "123"
+    assert order.status == "created"
+    assert order.created_at == datetime(2025, 8, 6, 12, 0, 0, tzinfo=UTC)
+    assert order.updated_at is None
+
+
+def test_order_id_is_preferred_over_id(mocked, sleep):
+    mocked.get(URL, json={"order_id": "from-order-id", "id": "from-id", "status": "pending"})
+
+    assert make_client(sleep).get_order(OID).id == "from-order-id"
+
+
+def test_id_used_when_order_id_absent(mocked, sleep):
+    mocked.get(URL, json={"id": "from-id", "status": "pending"})
+
+    assert make_client(sleep).get_order(OID).id == "from-id"
+
+
+def test_requested_id_used_when_answer_has_no_id(mocked, sleep):
+    mocked.get(URL, json={"status": "pending"})
+
+    assert make_client(sleep).get_order(OID).id == OID
+
+
+def test_missing_timestamps_are_none(mocked, sleep):
+    mocked.get(URL, json={"id": OID, "status": "confirmed"})
+
+    order = make_client(sleep).get_order(OID)
+
+    assert order.status == "confirmed"
+    assert order.created_at is None
+    assert order.updated_at is None
+
+
+@pytest.mark.parametrize("value", ["not a date", "2025-13-45T99:00:00Z", 12345, None, ""])
+def test_unparseable_timestamps_are_none(mocked, sleep, value):
+    mocked.get(URL, json={"id": OID, "status": "confirmed", "created_at": value, "updated_at": value})
+
+    order = make_client(sleep).get_order(OID)
+
+    assert order.status == "confirmed"
+    assert order.created_at is None
+    assert order.updated_at is None
+
+
+def test_timestamp_with_offset_is_kept_aware(mocked, sleep):
+    mocked.get(URL, json={"id": OID, "status": "cooking", "updated_at": "2025-08-06T15:00:00+03:00"})
+
+    order = make_client(sleep).get_order(OID)
+
+    assert order.updated_at == datetime(2025, 8, 6, 12, 0, 0, tzinfo=UTC)
+
+
+# --- answers that must not be retried ----------------------------------------------------------
+
+
+def test_404_is_order_not_found_without_retry(mocked, sleep):
+    mocked.get(URL, status=404, json={"code": "not_found", "message": "not found"})
+
+    with pytest.raises(OrderNotFound):
+        make_client(sleep).get_order(OID)
+
+    assert len(mocked.calls) == 1
+    assert sleep.delays == []
+
+
+@pytest.mark.parametrize("status", [400, 422])
+def test_rejected_request_without_retry(mocked, sleep, status):
+    mocked.get(URL, status=status, json={"code": "bad_request", "message": "malformed id"})
+
+    with pytest.raises(OrderRequestRejected) as excinfo:
+        make_client(sleep).get_order(OID)
+
+    assert str(status) in str(excinfo.value)
+    assert "malformed id" in str(excinfo.value)
+    assert len(mocked.calls) == 1
+    assert sleep.delays == []
+
+
+@pytest.mark.parametrize("status", [401, 403])
+def test_refused_credentials_are_unavailable_without_retry(mocked, sleep, status):
+    mocked.get(URL, status=status, json={"code": "unauthorized", "message": "no"})
+
+    with pytest.raises(OrderServiceUnavailable) as excinfo:
+        make_client(sleep).get_order(OID)
+
+    assert isinstance(excinfo.value, RETRY_LATER)
+    assert str(status) in str(excinfo.value)
+    assert len(mocked.calls) == 1
+    assert sleep.delays == []
+
+
+def test_redirect_is_not_followed(mocked, sleep):
+    mocked.get(URL, status=302, headers={"Location": BASE + "/elsewhere"})
+    elsewhere = mocked.get(BASE + "/elsewhere", json={"id": OID, "status": "cooking"})
+
+    with pytest.raises(OrderRequestRejected):
+        make_client(sleep).get_order(OID)
+
+    assert len(mocked.calls) == 1
+    assert elsewhere.call_count == 0
+
+
+# --- retried failures --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("status", [408, 429, 500, 502, 503, 504])
+def test_retryable_status_retried_then_unavailable(mocked, sleep, status):
+    mocked.get(URL, status=status, json={"code": "internal", "message": "boom"})
+
+    with pytest.raises(OrderServiceUnavailable) as excinfo:
+        make_client(sleep, retries=3).get_order(OID)
+
+    assert str(status) in str(excinfo.value)
+    assert len(mocked.calls) == 4
+    assert len(sleep.delays) == 3
+
+
+@pytest.mark.parametrize(
+    ("exc", "label"),
+    [
+        (requests.ConnectTimeout("connect timed out"), "timeout"),
+        (requests.ReadTimeout("read timed out"), "timeout"),
+        (requests.ConnectionError("refused"), "connection error"),
+        (requests.exceptions.ChunkedEncodingError("connection broken mid-body"), "request error"),
+    ],
+)
+def test_network_failures_retried_then_unavailable(mocked, sleep, exc, label):
+    mocked.get(URL, body=exc)
+
+    with pytest.raises(OrderServiceUnavailable) as excinfo:
+        make_client(sleep, retries=2).get_order(OID)
+
+    assert label in str(excinfo.value)
+    assert len(mocked.calls) == 3
+    assert len(sleep.delays) == 2
+
+
+@pytest.mark.parametrize("retries", [0, 1, 5])
+def test_number_of_calls_is_retries_plus_one(mocked, sleep, retries):
+    mocked.get(URL, status=503)
+
+    with pytest.raises(OrderServiceUnavailable):
+        make_client(sleep, retries=retries).get_order(OID)
+
+    assert len(mocked.calls) == retries + 1
+    assert len(sleep.delays) == retries
+
+
+def test_success_after_a_few_failures(mocked, sleep):
+    mocked.get(URL, status=503)
+    mocked.get(URL, body=requests.ReadTimeout("slow"))
+    mocked.get(URL, body=requests.ConnectionError("reset"))
+    mocked.get(URL, json={"id": OID, "status": "delivering"})
+
+    order = make_client(sleep, retries=3).get_order(OID)
+
+    assert order.status == "delivering"
+    assert len(mocked.calls) == 4
+    assert len(sleep.delays) == 3
+
+
+def test_retry_ends_on_a_non_retryable_answer(mocked, sleep):
+    mocked.get(URL, status=500)
+    mocked.get(URL, status=404)
+
+    with pytest.raises(OrderNotFound):
+        make_client(sleep, retries=3).get_order(OID)
+
+    assert len(mocked.calls) == 2
+    assert len(sleep.delays) == 1
+
+
+def test_service_errors_are_order_service_errors(mocked, sleep):
+    mocked.get(URL, body=requests.ConnectionError("refused"))
+
+    with pytest.raises(OrderServiceError):
+        make_client(sleep, retries=0).get_order(OID)
+
+
+# --- backoff -----------------------------------------------------------------------------------
+
+
+def test_full_jitter_upper_bounds_double_and_are_capped(mocked, sleep, upper_bound_jitter):
+    mocked.get(URL, status=503)
+
+    with pytest.raises(OrderServiceUnavailable):
+        make_client(sleep, retries=6, backoff_base=0.5, backoff_max=5.0).get_order(OID)
+
+    assert sleep.delays == [0.5, 1.0, 2.0, 4.0, 5.0, 5.0]
+    assert upper_bound_jitter == [(0, 0.5), (0, 1.0), (0, 2.0), (0, 4.0), (0, 5.0), (0, 5.0)]
+
+
+def test_full_jitter_lower_bound_is_zero(mocked, sleep, monkeypatch):
+    monkeypatch.setattr("gateway.http.random.uniform", lambda a, b: a)
+    mocked.get(URL, status=500)
+
+    with pytest.raises(OrderServiceUnavailable):
+        make_client(sleep, retries=3).get_order(OID)
+
+    assert sleep.delays == [0, 0, 0]
+
+
+def test_real_jitter_stays_within_bounds_and_varies(mocked, sleep):
+    mocked.get(URL, status=503)
+    client = make_client(sleep, retries=4, backoff_base=1.0, backoff_max=3.0)
+
+    for _ in range(50):
+        with pytest.raises(OrderServiceUnavailable):
+            client.get_order(OID)
+
+    bounds = [1.0, 2.0, 3.0, 3.0]
+    assert len(sleep.delays) == 50 * 4
+    for i, delay in enumerate(sleep.delays):
+        assert 0 <= delay <= bounds[i % 4]
+    assert len(set(sleep.delays)) > 10  # jittered, not a fixed schedule
+
+
+def test_retry_after_seconds_is_honoured(mocked, sleep, upper_bound_jitter):
+    mocked.get(URL, status=429, headers={"Retry-After": "2"})
+    mocked.get(URL, json={"id": OID, "status": "cooking"})
+
+    make_client(sleep, backoff_max=5.0).get_order(OID)
+
+    assert sleep.delays == [2.0]
+    assert upper_bound_jitter == []
+
+
+def test_retry_after_seconds_is_capped(mocked, sleep):
+    mocked.get(URL, status=503, headers={"Retry-After": "120"})
+    mocked.get(URL, json={"id": OID, "status": "cooking"})
+
+    make_client(sleep, backoff_max=5.0).get_order(OID)
+
+    assert sleep.delays == [5.0]
+
+
+def test_retry_after_http_date_is_honoured(mocked, sleep, upper_bound_jitter):
+    when = formatdate(datetime.now(UTC).timestamp() + 4, usegmt=True)
+    mocked.get(URL, status=503, headers={"Retry-After": when})
+    mocked.get(URL, json={"id": OID, "status": "cooking"})
+
+    make_client(sleep, backoff_max=10.0).get_order(OID)
+
+    assert len(sleep.delays) == 1
+    # The date has a one-second resolution and the clock moves on: about 3 to 4 seconds from now.
+    assert 2.0 < sleep.delays[0] <= 4.0
+    assert upper_bound_jitter == []
+
+
+def test_retry_after_http_date_is_capped(mocked, sleep):
+    when = formatdate(datetime.now(UTC).timestamp() + 3600, usegmt=True)
+    mocked.get(URL, status=503, headers={"Retry-After": when})
+    mocked.get(URL, json={"id": OID, "status": "cooking"})
+
+    make_client(sleep, backoff_max=5.0).get_order(OID)
+
+    assert sleep.delays == [5.0]
+
+
+def test_retry_after_http_date_in_the_past_is_zero(mocked, sleep):
+    mocked.get(URL, status=503, headers={"Retry-After": "Wed, 21 Oct 2015 07:28:00 GMT"})
+    mocked.get(URL, json={"id": OID, "status": "cooking"})
+
+    make_client(sleep).get_order(OID)
+
+    assert sleep.delays == [0.0]
+
+
+def test_unparseable_retry_after_falls_back_to_jitter(mocked, sleep, upper_bound_jitter):
+    mocked.get(URL, status=503, headers={"Retry-After": "soon"})
+    mocked.get(URL, json={"id": OID, "status": "cooking"})
+
+    make_client(sleep, backoff_base=0.3).get_order(OID)
+
+    assert sleep.delays == [0.3]
+    assert upper_bound_jitter == [(0, 0.3)]
+
+
+# --- bad 200 answers ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"body": "<html>gateway</html>", "content_type": "text/html"},
+        {"body": "", "content_type": "application/json"},
+        {"json": {"id": OID}},
+        {"json": {"id": OID, "status": ""}},
+        {"json": {"id": OID, "status": None}},
+        {"json": {"id": OID, "status": 5}},
+        {"json": [{"id": OID, "status": "cooking"}]},
+        {"json": "cooking"},
+    ],
+    ids=["non-json", "empty-body", "no-status", "empty-status", "null-status", "int-status", "list", "string"],
+)
+def test_bad_answers(mocked, sleep, kwargs):
+    mocked.get(URL, status=200, **kwargs)
+
+    with pytest.raises(BadOrderAnswer) as excinfo:
+        make_client(sleep).get_order(OID)
+
+    assert isinstance(excinfo.value, RETRY_LATER)
+    assert len(mocked.calls) == 1
+
+
+# --- path encoding -----------------------------------------------------------------------------
+
+HOSTILE_IDS = ["../admin?x=1", "a/b", "#frag", "%2e%2e", "%2F", "a b", "заказ-1", "✓", "..a", "a..", "?", "{order_id}"]
+
+
+@pytest.mark.parametrize("order_id", HOSTILE_IDS)
+def test_hostile_id_stays_in_one_segment(mocked, sleep, order_id):
+    mocked.get(ANY_ORDER_URL, json={"status": "cooking"})
+
+    order = make_client(sleep).get_order(order_id)
+
+    assert order.id == order_id
+    assert len(mocked.calls) == 1
+    sent = urlsplit(mocked.calls[0].request.url)
+    assert (sent.scheme, sent.netloc) == ("http", "orders.test")
+    assert sent.query == ""
+    assert sent.fragment == ""
+    assert sent.path.startswith(PREFIX)
+    segment = sent.path[len(PREFIX) :]
+    assert segment
+    assert "/" not in segment
+    assert segment not in (".", "..")
+    assert posixpath.normpath(sent.path).startswith(PREFIX)
+    assert unquote(segment) == order_id
+
+
+@pytest.mark.parametrize("order_id", [".", "..", ""])
+def test_id_that_cannot_be_a_segment_is_rejected_without_a_call(mocked, sleep, order_id):
+    mocked.get(ANY_ORDER_URL, json={"status": "cooking"})
+    mocked.get(BASE + "/public/api/v1/", json={"status": "cooking"})
+
+    with pytest.raises(OrderRequestRejected):
+        make_client(sleep).get_order(order_id)
+
+    assert len(mocked.calls) == 0
+    assert sleep.delays == []
+
+
+@pytest.mark.parametrize(
+    ("order_id", "expected"),
+    [
+        (OID, PREFIX + OID),
+        ("../admin?x=1", PREFIX + "%2E%2E%2Fadmin%3Fx%3D1"),
+        ("a/b", PREFIX + "a%2Fb"),
+        ("#frag", PREFIX + "%23frag"),
+        ("%2e%2e", PREFIX + "%252e%252e"),
+        ("a b", PREFIX + "a%20b"),
+        ("é", PREFIX + "%C3%A9"),
+        ("{x}", PREFIX + "%7Bx%7D"),
+    ],
+)
+def test_order_path_encodes_the_id(order_id, expected):
+    assert order_path(TEMPLATE, order_id) == expected
+
+
+@pytest.mark.parametrize("order_id", [".", "..", ""])
+def test_order_path_refuses_dot_segments(order_id):
+    with pytest.raises(OrderRequestRejected):
+        order_path(TEMPLATE, order_id)
+
+
+def test_custom_path_template_and_trailing_slash_in_base(mocked, sleep):
+    mocked.get(BASE + "/public/api/v1/order/a%2Fb/status", json={"order_id": "a/b", "status": "pending"})
+
+    order = make_client(sleep, base_url=BASE + "/", path_template="/public/api/v1/order/{order_id}/status").get_order(
+        "a/b"
+    )
+
+    assert order.id == "a/b"
+    assert mocked.calls[0].request.url == BASE + "/public/api/v1/order/a%2Fb/status"
+
+
+# --- headers and timeouts ----------------------------------------------------------------------
+
+
+def test_bearer_token_sent_when_configured(mocked, sleep):
+    mocked.get(URL, json={"id": OID, "status": "cooking"})
+
+    make_client(sleep, token="s3cret").get_order(OID)
+
+    headers = mocked.calls[0].request.headers
+    assert headers["Authorization"] == "Bearer s3cret"
+    assert "X-User-ID" not in headers
+    assert headers["Accept"] == "application/json"
+
+
+def test_no_authorization_without_token(mocked, sleep):
+    mocked.get(URL, json={"id": OID, "status": "cooking"})
+
+    make_client(sleep, token="").get_order(OID)
+
+    headers = mocked.calls[0].request.headers
+    assert "Authorization" not in headers
+    assert "X-User-ID" not in headers
+
+
+def test_headers_sent_on_every_retry(mocked, sleep):
+    mocked.get(URL, status=503)
+    mocked.get(URL, json={"id": OID, "status": "cooking"})
+
+    make_client(sleep, token="tok").get_order(OID)
+
+    assert len(mocked.calls) == 2
+    for call in mocked.calls:
+        assert call.request.headers["Authorization"] == "Bearer tok"
+        assert not any(name.lower() == "x-user-id" for name in call.request.headers)
+
+
+def test_connect_and_read_timeouts_are_passed(mocked, sleep):
+    mocked.get(URL, status=503)
+    mocked.get(URL, json={"id": OID, "status": "cooking"})
+
+    make_client(sleep, connect_timeout=1.5, read_timeout=7.0).get_order(OID)
+
+    assert [call.request.req_kwargs["timeout"] for call in mocked.calls] == [(1.5, 7.0), (1.5, 7.0)]
+
+
+# --- settings ----------------------------------------------------------------------------------
+
+
+def test_from_settings(mocked, settings, sleep, upper_bound_jitter):
+    settings.ORDER_SERVICE_URL = "http://svc-order.internal:8080/"
+    settings.ORDER_SERVICE_PATH = "/public/api/v1/order/{order_id}/status"
+    settings.ORDER_SERVICE_TOKEN = "from-settings"
+    settings.ORDER_SERVICE_CONNECT_TIMEOUT = 0.7
+    settings.ORDER_SERVICE_READ_TIMEOUT = 3.3
+    settings.ORDER_SERVICE_RETRIES = 2
+    settings.ORDER_SERVICE_BACKOFF_BASE = 0.25
+    settings.ORDER_SERVICE_BACKOFF_MAX = 0.4
+    settings.ORDER_SERVICE_POOL_SIZE = 4
+    url = "http://svc-order.internal:8080/public/api/v1/order/42/status"
+    mocked.get(url, status=503)
+
+    client = HttpOrderClient.from_settings(sleep=sleep)
+
+    assert client.base_url == "http://svc-order.internal:8080"
+    assert client.timeout == (0.7, 3.3)
+    assert client.retries == 2
+    with pytest.raises(OrderServiceUnavailable):
+        client.get_order("42")
+    assert len(mocked.calls) == 3
+    assert sleep.delays == [0.25, 0.4]
+    assert mocked.calls[0].request.headers["Authorization"] == "Bearer from-settings"
+    assert mocked.calls[0].request.req_kwargs["timeout"] == (0.7, 3.3)
+
+
+def test_from_settings_overrides_win(mocked, settings, sleep):
+    settings.ORDER_SERVICE_URL = "http://svc-order.internal:8080"
+    settings.ORDER_SERVICE_TOKEN = ""
+    settings.ORDER_SERVICE_RETRIES = 5
+    mocked.get("http://other.test" + PREFIX + "7", status=500)
+
+    client = HttpOrderClient.from_settings(base_url="http://other.test", retries=0, sleep=sleep)
+
+    with pytest.raises(OrderServiceUnavailable):
+        client.get_order("7")
+    assert len(mocked.calls) == 1
+    assert "Authorization" not in mocked.calls[0].request.headers
+
+
+# --- on_attempt --------------------------------------------------------------------------------
+
+
+def test_on_attempt_gets_a_label_per_attempt(mocked, sleep):
+    attempts = []
+    mocked.get(URL, status=503)
+    mocked.get(URL, body=requests.ReadTimeout("slow"))
+    mocked.get(URL, body=requests.ConnectionError("reset"))
+    mocked.get(URL, json={"id": OID, "status": "cooking"})
+
+    make_client(sleep, retries=3, on_attempt=lambda label, elapsed: attempts.append((label, elapsed))).get_order(OID)
+
+    assert [label for label, _ in attempts] == ["503", "timeout", "connection error", "200"]
+    assert all(isinstance(elapsed, float) and elapsed >= 0 for _, elapsed in attempts)
+
+
+def test_on_attempt_reports_final_non_retryable_answer(mocked, sleep):
+    attempts = []
+    mocked.get(URL, status=404)
+
+    with pytest.raises(OrderNotFound):
+        make_client(sleep, on_attempt=lambda label, elapsed: attempts.append(label)).get_order(OID)
+
+    assert attempts == ["404"]
+
+
+def test_on_attempt_reports_every_failed_try(mocked, sleep):
+    attempts = []
+    mocked.get(URL, status=502)
+
+    with pytest.raises(OrderServiceUnavailable):
+        make_client(sleep, retries=2, on_attempt=lambda label, elapsed: attempts.append(label)).get_order(OID)
+
+    assert attempts == ["502", "502", "502"]
