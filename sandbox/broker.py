@@ -1,0 +1,145 @@
+"""An embedded Kafka broker for tests and demos: librdkafka's mock cluster in a holder process.
+
+The mock cluster lives as long as the client handle that started it. It gets a process of its
+own because, sharing a process with an HTTP server, it was seen taking that server's sockets.
+"""
+
+import argparse
+import os
+import select
+import signal
+import stat
+import subprocess
+import sys
+import threading
+import time
+from types import FrameType, TracebackType
+
+from confluent_kafka import Producer
+
+START_TIMEOUT = 30.0
+STOP_TIMEOUT = 5.0
+
+
+def start_mock_cluster(num_brokers: int) -> tuple[Producer, str]:
+    """A running mock cluster (alive while the returned handle is) and its bootstrap servers."""
+    handle = Producer({"test.mock.num.brokers": num_brokers})
+    brokers = handle.list_topics(timeout=10).brokers.values()
+    return handle, ",".join(f"{broker.host}:{broker.port}" for broker in brokers)
+
+
+def hold(num_brokers: int) -> None:
+    """Run a mock cluster, print its address, and keep it until a signal or the parent goes away."""
+    done = threading.Event()
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        done.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    _handle, bootstrap = start_mock_cluster(num_brokers)
+    print(bootstrap, flush=True)
+    # Only a pipe means "a parent holds the other end": a shell's background job gets
+    # /dev/null as stdin, and its immediate end of file must not stop the broker.
+    if stat.S_ISFIFO(os.fstat(sys.stdin.fileno()).st_mode):
+        threading.Thread(target=_set_at_end_of_input, args=(done,), daemon=True).start()
+    # A timed wait, so that the signal handler gets to run in the main thread.
+    while not done.wait(0.5):
+        pass
+
+
+def _set_at_end_of_input(done: threading.Event) -> None:
+    while sys.stdin.buffer.read(4096):
+        pass
+    done.set()
+
+
+class EmbeddedBroker:
+    """A mock Kafka cluster in a child process: `with EmbeddedBroker() as broker: broker.bootstrap_servers`."""
+
+    def __init__(self, num_brokers: int = 1, start_timeout: float = START_TIMEOUT) -> None:
+        self.num_brokers = num_brokers
+        self.start_timeout = start_timeout
+        self._process: subprocess.Popen[bytes] | None = None
+        self._bootstrap = ""
+
+    @property
+    def bootstrap_servers(self) -> str:
+        if not self._bootstrap:
+            raise RuntimeError("the embedded broker is not running: call start() first")
+        return self._bootstrap
+
+    def start(self) -> "EmbeddedBroker":
+        command = [sys.executable, "-m", "sandbox.broker", "--brokers", str(self.num_brokers)]
+        # stdin stays an open pipe: the holder exits when it closes, that is when we die.
+        self._process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+        try:
+            self._bootstrap = self._read_address(self._process)
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _read_address(self, process: subprocess.Popen[bytes]) -> str:
+        assert process.stdout is not None
+        deadline = time.monotonic() + self.start_timeout
+        readable: list[object] = []
+        while not readable and process.poll() is None and time.monotonic() < deadline:
+            readable, _, _ = select.select([process.stdout], [], [], 0.1)
+        line = process.stdout.readline().decode().strip() if readable else ""
+        if not line:
+            raise RuntimeError(
+                f"the embedded Kafka broker did not report its address within {self.start_timeout:.0f} s "
+                f"(exit code {process.poll()}); see its output on stderr"
+            )
+        return line
+
+    def stop(self, timeout: float = STOP_TIMEOUT) -> None:
+        process, self._process, self._bootstrap = self._process, None, ""
+        if process is None:
+            return
+        if process.stdin is not None:
+            process.stdin.close()
+        process.terminate()
+        try:
+            process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout)
+        if process.stdout is not None:
+            process.stdout.close()
+
+    def __enter__(self) -> "EmbeddedBroker":
+        return self.start()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, traceback: TracebackType | None
+    ) -> None:
+        self.stop()
+
+
+def ensure_topics(bootstrap: str, *topics: str, timeout: float = 10.0) -> None:
+    """Make the topics exist. The mock creates a topic (4 partitions) on a metadata request for it."""
+    client = Producer({"bootstrap.servers": bootstrap})
+    deadline = time.monotonic() + timeout
+    missing = set(topics)
+    while missing:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise TimeoutError(f"topics not created on {bootstrap} within {timeout} s: {sorted(missing)}")
+        for topic in sorted(missing):
+            client.list_topics(topic, timeout=max(remaining, 0.1))
+        existing = client.list_topics(timeout=max(remaining, 0.1)).topics
+        missing = {topic for topic in missing if topic not in existing or existing[topic].error is not None}
+        if missing:
+            time.sleep(0.1)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="Run librdkafka's mock Kafka cluster and print its address.")
+    parser.add_argument("--brokers", type=int, default=1, help="number of brokers (default 1)")
+    hold(parser.parse_args(argv).brokers)
+
+
+if __name__ == "__main__":
+    main()
