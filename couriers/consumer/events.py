@@ -1,0 +1,49 @@
+"""Validation of order.status.changed events: trust their shape no more than their content."""
+
+import json
+from dataclasses import dataclass
+
+MAX_ORDER_ID_LENGTH = 255
+MAX_STATUS_LENGTH = 64
+
+
+@dataclass(frozen=True)
+class OrderEvent:
+    order_id: str
+    status: str
+
+
+class MalformedEvent(ValueError):
+    """The message is not an order event; the message says why (it goes to the dead-letter topic)."""
+
+
+def parse_event(value: bytes | None, *, max_bytes: int) -> OrderEvent:
+    if not value:
+        raise MalformedEvent("empty message")
+    if len(value) > max_bytes:
+        raise MalformedEvent(f"event of {len(value)} bytes is over the limit of {max_bytes} bytes")
+    try:
+        data = json.loads(value)
+    except ValueError as exc:  # UnicodeDecodeError is a ValueError too
+        raise MalformedEvent(f"not JSON: {exc}") from exc
+    if not isinstance(data, dict):
+        raise MalformedEvent(f"not a JSON object but a {type(data).__name__}")
+    return OrderEvent(order_id=_order_id(data.get("order_id")), status=_status(data.get("status")))
+
+
+def _order_id(value: object) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise MalformedEvent("order_id is missing or not a non-empty string")
+    if len(value) > MAX_ORDER_ID_LENGTH:
+        raise MalformedEvent(f"order_id is longer than {MAX_ORDER_ID_LENGTH} characters")
+    if not value.isprintable():
+        raise MalformedEvent("order_id has characters that are not printable")
+    return value
+
+
+def _status(value: object) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise MalformedEvent("status is missing or not a non-empty string")
+    if len(value) > MAX_STATUS_LENGTH:
+        raise MalformedEvent(f"status is longer than {MAX_STATUS_LENGTH} characters")
+    return value
