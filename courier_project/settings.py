@@ -74,8 +74,6 @@ DATABASES = {"default": env.database("DATABASE_URL", default="sqlite:///db.sqlit
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # IMMEDIATE takes the write lock at BEGIN, so two writers queue instead of deadlocking.
     DATABASES["default"]["OPTIONS"] = {"transaction_mode": "IMMEDIATE", "timeout": 30}
-    # A file, not memory, so that test subprocesses (consume_orders) share the test database.
-    DATABASES["default"]["TEST"] = {"NAME": str(BASE_DIR / "test_db.sqlite3")}
 else:
     DATABASES["default"]["CONN_MAX_AGE"] = env.non_negative_int("DB_CONN_MAX_AGE", default=60)
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True

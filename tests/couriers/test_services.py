@@ -1,0 +1,347 @@
+"""The dispatch rules, row by row, on the real database with a fake service-order."""
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from couriers.errors import Conflict, NotFound
+from couriers.models import Courier, Delivery
+from couriers.services import (
+    Outcome,
+    courier_delete,
+    courier_make_available,
+    courier_pause,
+    courier_update,
+    delivery_assign,
+    delivery_cancel,
+    delivery_unassign,
+    order_event_handle,
+    order_events_handle,
+)
+from gateway.orders import OrderServiceUnavailable
+
+pytestmark = pytest.mark.django_db
+
+
+def handle(orders, order_id: str, event_status: str):
+    return order_event_handle(order_id=order_id, event_status=event_status, client=orders)
+
+
+def delivery(order_id: str) -> Delivery:
+    return Delivery.objects.select_related("courier").get(order_id=order_id)
+
+
+class TestActiveOrders:
+    def test_an_active_order_gets_a_free_courier(self, orders, make_courier):
+        courier = make_courier(transport_type="car")
+        orders.set("o1", "pending")
+
+        result = handle(orders, "o1", "created")
+
+        assert result.outcome == Outcome.ASSIGNED
+        assert result.order_status == "pending"
+        d = delivery("o1")
+        assert (d.status, d.courier, d.order_status) == (Delivery.Status.ASSIGNED, courier, "pending")
+        assert d.deadline == d.assigned_at + timedelta(minutes=5)
+        courier.refresh_from_db()
+        assert courier.status == Courier.Status.BUSY
+
+    @pytest.mark.parametrize("status", ["created", "pending", "confirmed", "cooking", "delivering", "updated"])
+    def test_every_active_status_assigns(self, orders, make_courier, status):
+        make_courier()
+        orders.set("o1", status)
+        assert handle(orders, "o1", status).outcome == Outcome.ASSIGNED
+
+    def test_created_consumed_after_the_order_moved_on_still_assigns(self, orders, make_courier):
+        make_courier()
+        orders.set("o1", "cooking")
+        assert handle(orders, "o1", "created").outcome == Outcome.ASSIGNED
+
+    def test_an_order_with_a_courier_is_unchanged(self, orders, make_courier):
+        make_courier()
+        make_courier()
+        orders.set("o1", "pending")
+        handle(orders, "o1", "created")
+        orders.set("o1", "cooking")
+
+        assert handle(orders, "o1", "cooking").outcome == Outcome.UNCHANGED
+        assert handle(orders, "o1", "created").outcome == Outcome.UNCHANGED
+        assert Delivery.objects.filter(status=Delivery.Status.ASSIGNED).count() == 1
+        assert delivery("o1").order_status == "cooking"
+
+    def test_no_free_courier_queues_the_order_never_drops_it(self, orders, make_courier):
+        make_courier()
+        orders.set("o1", "pending")
+        orders.set("o2", "pending")
+        handle(orders, "o1", "created")
+
+        assert handle(orders, "o2", "created").outcome == Outcome.QUEUED
+        assert delivery("o2").status == Delivery.Status.AWAITING_COURIER
+        assert delivery("o2").courier is None
+        assert handle(orders, "o2", "pending").outcome == Outcome.UNCHANGED
+
+    def test_paused_couriers_get_nothing(self, orders, make_courier):
+        make_courier(status=Courier.Status.PAUSED)
+        orders.set("o1", "pending")
+        assert handle(orders, "o1", "created").outcome == Outcome.QUEUED
+
+    def test_the_least_loaded_courier_of_the_day_is_chosen(self, orders, make_courier):
+        worked = make_courier("worked")
+        fresh = make_courier("fresh")
+        orders.set("o1", "cooking")
+        handle(orders, "o1", "created")  # goes to `worked`: idle longest
+        orders.set("o1", "completed")
+        handle(orders, "o1", "completed")
+        orders.set("o2", "cooking")
+        handle(orders, "o2", "created")
+        assert delivery("o1").courier == worked
+        assert delivery("o2").courier == fresh
+
+    def test_yesterdays_load_does_not_count(self, orders, make_courier):
+        tired = make_courier("tired")
+        rested = make_courier("rested")
+        Courier.objects.filter(pk=tired.pk).update(
+            load_date=timezone.localdate() - timedelta(days=1), deliveries_on_load_date=40
+        )
+        Courier.objects.filter(pk=rested.pk).update(idle_since=timezone.now())
+        orders.set("o1", "cooking")
+        handle(orders, "o1", "created")
+        assert delivery("o1").courier == tired
+
+    def test_ties_go_to_the_courier_idle_longest(self, orders, make_courier):
+        recent = make_courier("recent")
+        longest = make_courier("longest")
+        Courier.objects.filter(pk=longest.pk).update(idle_since=timezone.now() - timedelta(hours=1))
+        Courier.objects.filter(pk=recent.pk).update(idle_since=timezone.now())
+        orders.set("o1", "cooking")
+        handle(orders, "o1", "created")
+        assert delivery("o1").courier == longest
+
+    def test_deadline_follows_the_transport_type(self, orders, make_courier, settings):
+        settings.DELIVERY_MINUTES = {"on_foot": 30, "scooter": 15, "car": 5}
+        make_courier(transport_type="on_foot")
+        orders.set("o1", "cooking")
+        handle(orders, "o1", "created")
+        d = delivery("o1")
+        assert d.deadline - d.assigned_at == timedelta(minutes=30)
+
+
+class TestFinishedOrders:
+    @pytest.mark.parametrize(
+        ("status", "outcome", "final"),
+        [
+            ("completed", Outcome.COMPLETED, Delivery.Status.COMPLETED),
+            ("delivered", Outcome.COMPLETED, Delivery.Status.COMPLETED),
+            ("canceled", Outcome.CANCELLED, Delivery.Status.CANCELLED),
+            ("cancelled", Outcome.CANCELLED, Delivery.Status.CANCELLED),
+            ("deleted", Outcome.CANCELLED, Delivery.Status.CANCELLED),
+        ],
+    )
+    def test_the_courier_is_released(self, orders, make_courier, status, outcome, final):
+        courier = make_courier()
+        orders.set("o1", "cooking")
+        handle(orders, "o1", "created")
+        orders.set("o1", status)
+
+        assert handle(orders, "o1", status).outcome == outcome
+        d = delivery("o1")
+        assert d.status == final
+        assert d.finished_at is not None
+        courier.refresh_from_db()
+        assert courier.status == Courier.Status.AVAILABLE
+
+    def test_the_released_courier_takes_the_oldest_waiting_order(self, orders, make_courier):
+        courier = make_courier()
+        for order_id in ("o1", "o2", "o3"):
+            orders.set(order_id, "cooking")
+            handle(orders, order_id, "created")
+        orders.set("o1", "completed")
+
+        handle(orders, "o1", "completed")
+
+        assert delivery("o2").status == Delivery.Status.ASSIGNED
+        assert delivery("o2").courier == courier
+        assert delivery("o3").status == Delivery.Status.AWAITING_COURIER
+        courier.refresh_from_db()
+        assert courier.status == Courier.Status.BUSY
+
+    def test_a_waiting_order_that_ends_leaves_the_queue(self, orders):
+        orders.set("o1", "cooking")
+        handle(orders, "o1", "created")
+        orders.set("o1", "canceled")
+        assert handle(orders, "o1", "canceled").outcome == Outcome.CANCELLED
+        assert delivery("o1").status == Delivery.Status.CANCELLED
+
+    def test_duplicates_of_the_end_are_unchanged(self, orders, make_courier):
+        make_courier()
+        orders.set("o1", "cooking")
+        handle(orders, "o1", "created")
+        orders.set("o1", "completed")
+        handle(orders, "o1", "completed")
+        assert handle(orders, "o1", "completed").outcome == Outcome.UNCHANGED
+
+    def test_first_news_is_the_end_leaves_a_finished_record(self, orders, make_courier):
+        make_courier()
+        orders.set("o1", "completed")
+        assert handle(orders, "o1", "created").outcome == Outcome.UNCHANGED
+        assert delivery("o1").status == Delivery.Status.COMPLETED
+        assert delivery("o1").courier is None
+
+    def test_a_finished_delivery_is_never_reopened_by_an_event(self, orders, make_courier):
+        make_courier()
+        orders.set("o1", "canceled")
+        handle(orders, "o1", "canceled")
+        orders.set("o1", "cooking")  # a slower worker's older reading
+        assert handle(orders, "o1", "cooking").outcome == Outcome.UNCHANGED
+        assert delivery("o1").status == Delivery.Status.CANCELLED
+        assert not Delivery.objects.filter(status=Delivery.Status.ASSIGNED).exists()
+
+
+class TestDistrust:
+    def test_event_says_done_but_order_is_active_is_stale(self, orders, make_courier):
+        make_courier()
+        orders.set("o1", "cooking")
+        handle(orders, "o1", "created")
+
+        result = handle(orders, "o1", "completed")
+
+        assert result.outcome == Outcome.STALE
+        assert delivery("o1").status == Delivery.Status.ASSIGNED
+
+    def test_stale_without_a_delivery_creates_nothing(self, orders, make_courier):
+        make_courier()
+        orders.set("o1", "cooking")
+        assert handle(orders, "o1", "deleted").outcome == Outcome.STALE
+        assert not Delivery.objects.exists()
+
+    def test_one_active_event_among_collapsed_ones_is_not_stale(self, orders, make_courier):
+        make_courier()
+        orders.set("o1", "cooking")
+        result = order_events_handle(order_id="o1", event_statuses=["completed", "created"], client=orders)
+        assert result.outcome == Outcome.ASSIGNED
+        assert orders.calls == ["o1"]
+
+    def test_the_event_says_active_but_the_order_is_done(self, orders, make_courier):
+        make_courier()
+        orders.set("o1", "cooking")
+        handle(orders, "o1", "created")
+        orders.set("o1", "completed")
+        assert handle(orders, "o1", "pending").outcome == Outcome.COMPLETED
+
+    def test_unknown_status_changes_nothing(self, orders, make_courier):
+        make_courier()
+        orders.set("o1", "teleported")
+        assert handle(orders, "o1", "created").outcome == Outcome.UNKNOWN_STATUS
+        assert not Delivery.objects.exists()
+
+    def test_unknown_order_is_skipped(self, orders, make_courier):
+        make_courier()
+        result = handle(orders, "ghost", "created")
+        assert (result.outcome, result.order_status) == (Outcome.NOT_FOUND, None)
+        assert not Delivery.objects.exists()
+
+    def test_a_deleted_order_we_serve_is_cancelled(self, orders, make_courier):
+        courier = make_courier()
+        orders.set("o1", "cooking")
+        handle(orders, "o1", "created")
+        del orders.statuses["o1"]  # service-order answers 404 for deleted orders
+
+        assert handle(orders, "o1", "deleted").outcome == Outcome.CANCELLED
+        d = delivery("o1")
+        assert (d.status, d.order_status) == (Delivery.Status.CANCELLED, "deleted")
+        courier.refresh_from_db()
+        assert courier.status == Courier.Status.AVAILABLE
+
+    def test_service_order_down_raises_and_changes_nothing(self, orders, make_courier):
+        make_courier()
+        orders.fail("o1", OrderServiceUnavailable("down"))
+        with pytest.raises(OrderServiceUnavailable):
+            handle(orders, "o1", "created")
+        assert not Delivery.objects.exists()
+
+
+class TestFleet:
+    def test_a_new_courier_takes_the_oldest_waiting_order(self, orders, make_courier):
+        orders.set("o1", "cooking")
+        orders.set("o2", "cooking")
+        handle(orders, "o1", "created")
+        handle(orders, "o2", "created")
+        courier = make_courier()
+        assert delivery("o1").courier == courier
+        assert delivery("o2").status == Delivery.Status.AWAITING_COURIER
+
+    def test_a_resumed_courier_takes_the_oldest_waiting_order(self, orders, make_courier):
+        courier = make_courier(status=Courier.Status.PAUSED)
+        orders.set("o1", "cooking")
+        handle(orders, "o1", "created")
+        courier_make_available(courier_id=courier.pk)
+        assert delivery("o1").courier == courier
+
+    def test_a_busy_courier_cannot_be_paused(self, orders, make_courier):
+        courier = make_courier()
+        orders.set("o1", "cooking")
+        handle(orders, "o1", "created")
+        with pytest.raises(Conflict) as error:
+            courier_pause(courier_id=courier.pk)
+        assert error.value.code == "courier_busy"
+        courier.refresh_from_db()
+        assert courier.status == Courier.Status.BUSY
+
+    def test_update_changes_details_and_status(self, make_courier):
+        courier = make_courier()
+        updated = courier_update(courier_id=courier.pk, name="Renamed", status=Courier.Status.PAUSED)
+        assert (updated.name, updated.status) == ("Renamed", Courier.Status.PAUSED)
+        with pytest.raises(Conflict):
+            courier_update(courier_id=courier.pk, status=Courier.Status.BUSY)
+
+    def test_a_courier_with_history_cannot_be_deleted(self, orders, make_courier):
+        courier = make_courier()
+        orders.set("o1", "cooking")
+        handle(orders, "o1", "created")
+        with pytest.raises(Conflict):
+            courier_delete(courier_id=courier.pk)
+        spare = make_courier()
+        courier_delete(courier_id=spare.pk)
+        assert not Courier.objects.filter(pk=spare.pk).exists()
+
+    def test_missing_courier_is_not_found(self):
+        with pytest.raises(NotFound):
+            courier_pause(courier_id=999_999)
+
+
+class TestManualDispatch:
+    def test_assign_checks_service_order_first(self, orders, make_courier):
+        make_courier()
+        orders.set("o1", "completed")
+        with pytest.raises(Conflict) as error:
+            delivery_assign(order_id="o1", client=orders)
+        assert "completed" in error.value.message
+        assert not Delivery.objects.exists()
+
+    def test_assign_unknown_order_is_not_found(self, orders):
+        with pytest.raises(NotFound):
+            delivery_assign(order_id="ghost", client=orders)
+
+    def test_unassign_then_assign_reopens(self, orders, make_courier):
+        courier = make_courier()
+        orders.set("o1", "cooking")
+        delivery_assign(order_id="o1", client=orders)
+
+        cancelled = delivery_unassign(order_id="o1")
+        assert cancelled.status == Delivery.Status.CANCELLED
+        courier.refresh_from_db()
+        assert courier.status == Courier.Status.AVAILABLE
+
+        assert delivery_assign(order_id="o1", client=orders).status == Delivery.Status.ASSIGNED
+
+    def test_unassign_without_delivery_is_not_found(self):
+        with pytest.raises(NotFound):
+            delivery_unassign(order_id="nothing")
+
+    def test_cancel_a_finished_delivery_is_a_conflict(self, orders, make_courier):
+        make_courier()
+        orders.set("o1", "completed")
+        handle(orders, "o1", "completed")
+        with pytest.raises(Conflict):
+            delivery_cancel(delivery_id=delivery("o1").pk)
