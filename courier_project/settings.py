@@ -16,8 +16,18 @@ if not SECRET_KEY:
     if not DEBUG:
         raise ImproperlyConfigured("SECRET_KEY must be set when DEBUG is off (set DEBUG=true for local work)")
     SECRET_KEY = "insecure-local-development-key-do-not-use-in-production"
-ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"])
+# The loopback names are always accepted: the container's health check asks http://127.0.0.1:$PORT/healthz
+# from inside the container, whatever public names ALLOWED_HOSTS lists (a loopback Host header cannot be
+# used to poison links, so accepting it costs nothing).
+_LOOPBACK_HOSTS = ["localhost", "127.0.0.1", "[::1]"]
+ALLOWED_HOSTS = list(dict.fromkeys([*env.list("ALLOWED_HOSTS", default=_LOOPBACK_HOSTS), *_LOOPBACK_HOSTS]))
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+for _origin in CSRF_TRUSTED_ORIGINS:
+    if "://" not in _origin:
+        raise ImproperlyConfigured(
+            f"Environment variable CSRF_TRUSTED_ORIGINS={_origin!r} is malformed: "
+            "each origin needs its scheme, e.g. https://courier.example.com"
+        )
 TIME_ZONE = env.str("TIME_ZONE", default="UTC")
 USE_TZ = True
 LANGUAGE_CODE = "en-us"
@@ -89,8 +99,13 @@ STORAGES = {
         else "whitenoise.storage.CompressedManifestStaticFilesStorage"
     },
 }
+# Behind a TLS-terminating proxy: SECURE_PROXY_SSL=true trusts its X-Forwarded-Proto (only ever behind a proxy
+# that sets it), SECURE_SSL_REDIRECT=true sends plain-HTTP requests to HTTPS. The health check is exempt: the
+# container asks for it over plain HTTP on the loopback.
 SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=False)
+SECURE_REDIRECT_EXEMPT = [r"^healthz/?$"]
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if env.bool("SECURE_PROXY_SSL", default=False) else None
+USE_X_FORWARDED_HOST = env.bool("USE_X_FORWARDED_HOST", default=False)
 SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=not DEBUG)
 CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=not DEBUG)
 SECURE_HSTS_SECONDS = env.non_negative_int("SECURE_HSTS_SECONDS", default=0)
