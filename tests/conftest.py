@@ -1,12 +1,31 @@
 import itertools
+import os
+from collections.abc import Iterator
+from uuid import uuid4
 
 import pytest
 
 from couriers.models import Courier
 from couriers.services import courier_create
+from sandbox.broker import EmbeddedBroker, ensure_topics
 from tests.fakes import FakeOrderClient
 
 _phones = itertools.count(10_000_000_000)
+
+
+@pytest.fixture(scope="session")
+def kafka_broker() -> Iterator[str]:
+    """Bootstrap servers of a mock Kafka cluster in a process of its own, for the whole session."""
+    with EmbeddedBroker() as broker:
+        yield broker.bootstrap_servers
+
+
+@pytest.fixture
+def topic(kafka_broker: str) -> str:
+    """A fresh topic per test, so that no test reads another's events."""
+    name = f"test.{uuid4().hex}"
+    ensure_topics(kafka_broker, name)
+    return name
 
 
 @pytest.fixture
@@ -22,3 +41,12 @@ def make_courier():
         return courier_create(name=name, phone=f"+{next(_phones)}", transport_type=transport_type, status=status)
 
     return make
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """In CI every test runs: a skipped test is a test that checks nothing, so it fails the run."""
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    skipped = reporter.stats.get("skipped", []) if reporter else []
+    if os.environ.get("CI") and skipped and exitstatus == 0:
+        reporter.write_line(f"CI: {len(skipped)} test(s) skipped; every test must run here", red=True)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED

@@ -1,0 +1,35 @@
+# The two commands of the README: `make demo` and `make test`. Both set themselves up.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+
+.PHONY: demo test lint format venv clean
+
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null || \
+		{ echo "service-courier needs Python 3.11 or newer as '$(PYTHON)' (make PYTHON=/path/to/python3.11 ...)"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -r requirements-dev.txt
+	@touch $@
+
+demo: venv
+	DEBUG=$${DEBUG:-true} $(BIN)/python manage.py demo $(ARGS)
+
+lint: venv
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: venv
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+# pytest exits 5 when it collected no test: a suite that ran nothing has not passed.
+test: lint
+	@$(BIN)/pytest $(PYTEST_ARGS); status=$$?; \
+		if [ $$status -eq 5 ]; then echo "pytest collected no tests: failing"; fi; exit $$status
+
+clean:
+	rm -rf $(VENV) staticfiles test_db_*.sqlite3* .pytest_cache .ruff_cache
