@@ -1,0 +1,170 @@
+"""The simulator's HTTP API against service-order's contract, over real sockets."""
+
+import http.client
+import uuid
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from urllib.parse import urlsplit
+
+import pytest
+import requests
+
+from gateway.http import HttpOrderClient
+from gateway.orders import OrderNotFound
+from sandbox.simulator import Simulator
+
+ORDER_URL = "{url}/public/api/v1/order/{order_id}"
+ORDER_FIELDS = {
+    "id",
+    "user_id",
+    "order_number",
+    "fio",
+    "restaurant_id",
+    "items",
+    "total_price",
+    "address",
+    "status",
+    "created_at",
+    "updated_at",
+    "estimated_delivery",
+}
+
+
+@pytest.fixture
+def simulator() -> Iterator[Simulator]:
+    with Simulator(seed=3) as simulator:
+        yield simulator
+
+
+@pytest.fixture
+def order_id(simulator: Simulator) -> str:
+    order_id = simulator.create_order()
+    simulator.freeze()  # still "created" whatever the test's pace
+    return order_id
+
+
+def get(simulator: Simulator, order_id: str, suffix: str = "", **kwargs) -> requests.Response:
+    return requests.get(ORDER_URL.format(url=simulator.url, order_id=order_id) + suffix, timeout=5, **kwargs)
+
+
+def test_the_whole_order(simulator, order_id):
+    response = get(simulator, order_id)
+
+    assert response.status_code == 200
+    assert response.headers["Content-Type"] == "application/json"
+    body = response.json()
+    assert set(body) == ORDER_FIELDS
+    assert body["id"] == order_id
+    assert body["status"] == "created"
+    assert body["items"]
+    assert {"food_id", "name", "quantity", "price"} <= set(body["items"][0])
+
+
+def test_the_status_alone(simulator, order_id):
+    response = get(simulator, order_id, "/status")
+
+    assert response.status_code == 200
+    assert response.json() == {"order_id": order_id, "status": "created"}
+
+
+def test_unknown_and_deleted_orders_are_not_found(simulator, order_id):
+    assert simulator.delete(order_id)
+
+    for target in (order_id, str(uuid.uuid4())):
+        for suffix in ("", "/status"):
+            response = get(simulator, target, suffix)
+            assert response.status_code == 404
+            assert response.json() == {"code": "not_found", "message": "not found"}
+
+
+@pytest.mark.parametrize("path", ["not-a-uuid", "%20", "", "/status", "123", "abc%2Fdef", "%00"])
+def test_empty_or_malformed_ids_are_bad_requests(simulator, path):
+    response = requests.get(f"{simulator.url}/public/api/v1/order/{path}", timeout=5)
+
+    assert response.status_code == 400
+    assert response.json()["code"] == "bad_request"
+    assert response.json()["message"]
+
+
+def test_a_percent_encoded_id_is_decoded(simulator, order_id):
+    encoded = "".join(f"%{byte:02X}" for byte in order_id.encode())
+
+    response = get(simulator, encoded, "/status")
+
+    assert response.status_code == 200
+    assert response.json()["order_id"] == order_id
+
+
+def test_an_outage_answers_503_until_it_ends(simulator, order_id):
+    simulator.outage(60)
+
+    response = get(simulator, order_id)
+
+    assert response.status_code == 503
+    assert response.json()["code"] == "internal"
+
+
+def test_a_scheduled_outage_has_not_begun_yet(simulator, order_id):
+    simulator.outage(1, start_in=60)
+
+    assert get(simulator, order_id).status_code == 200
+
+
+def test_a_configured_token_is_demanded():
+    with Simulator(token="s3cret") as simulator:
+        order_id = simulator.create_order()
+
+        assert get(simulator, order_id).status_code == 401
+        assert get(simulator, order_id, headers={"Authorization": "Bearer wrong"}).status_code == 401
+        assert get(simulator, order_id, headers={"Authorization": "Bearer s3cret"}).status_code == 200
+
+
+def test_requests_are_counted_by_status(simulator, order_id):
+    get(simulator, order_id)
+    get(simulator, order_id, "/status")
+    get(simulator, "nope")
+
+    stats = simulator.requests()
+
+    assert stats.total == 3
+    assert stats.by_status == {200: 2, 400: 1}
+
+
+def test_a_connection_is_kept_alive_between_requests(simulator, order_id):
+    connection = http.client.HTTPConnection(urlsplit(simulator.url).netloc, timeout=5)
+    try:
+        for _ in range(3):
+            connection.request("GET", f"/public/api/v1/order/{order_id}/status")
+            response = connection.getresponse()
+            assert response.status == 200
+            response.read()
+            assert not response.will_close
+    finally:
+        connection.close()
+
+
+def test_many_threads_with_pooled_sessions(simulator):
+    ids = simulator.create_orders(20)
+
+    def read_all(_: int) -> list[int]:
+        with requests.Session() as session:
+            return [get_with(session, simulator, order_id) for order_id in ids * 5]
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        codes = [code for batch in pool.map(read_all, range(8)) for code in batch]
+
+    assert codes == [200] * 800
+    assert simulator.requests().by_status == {200: 800}
+
+
+def get_with(session: requests.Session, simulator: Simulator, order_id: str) -> int:
+    return session.get(ORDER_URL.format(url=simulator.url, order_id=order_id), timeout=5).status_code
+
+
+def test_the_gateway_reads_the_simulator(simulator, order_id):
+    client = HttpOrderClient(base_url=simulator.url, retries=0)
+
+    assert client.get_order(order_id).status == "created"
+    simulator.delete(order_id)
+    with pytest.raises(OrderNotFound):
+        client.get_order(order_id)
