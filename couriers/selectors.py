@@ -1,0 +1,104 @@
+"""Reads of couriers and deliveries, shaped so that a list costs a fixed number of queries."""
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.db.models import (
+    BooleanField,
+    Case,
+    Count,
+    ExpressionWrapper,
+    F,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    Value,
+    When,
+)
+from django.utils import timezone
+
+from couriers.errors import NotFound
+from couriers.models import Courier, Delivery
+
+
+def _assigned_delivery() -> QuerySet[Delivery]:
+    # At most one row: the database allows one assigned delivery per courier.
+    return Delivery.objects.filter(courier=OuterRef("pk"), status=Delivery.Status.ASSIGNED)
+
+
+def courier_list() -> QuerySet[Courier]:
+    """Couriers with `active_delivery`: the id of the delivery each one is on, or None."""
+    return Courier.objects.annotate(active_delivery=Subquery(_assigned_delivery().values("pk")[:1]))
+
+
+def courier_admin_list(*, now: datetime | None = None) -> QuerySet[Courier]:
+    """courier_list() plus the active delivery's order id and the deliveries assigned today."""
+    today = timezone.localdate(now or timezone.now())
+    return courier_list().annotate(
+        active_order_id=Subquery(_assigned_delivery().values("order_id")[:1]),
+        # The dispatcher's own daily load counter: no aggregate over deliveries needed.
+        deliveries_today=Case(When(load_date=today, then=F("deliveries_on_load_date")), default=Value(0)),
+    )
+
+
+def courier_has_deliveries(*, courier_id: int) -> bool:
+    return Delivery.objects.filter(courier_id=courier_id).exists()
+
+
+def _overdue(now: datetime) -> Q:
+    return Q(status=Delivery.Status.ASSIGNED, deadline__lt=now)
+
+
+def delivery_list(*, now: datetime | None = None) -> QuerySet[Delivery]:
+    """Deliveries with their courier joined and `is_overdue`: assigned and past the deadline."""
+    overdue = ExpressionWrapper(_overdue(now or timezone.now()), output_field=BooleanField())
+    return Delivery.objects.select_related("courier").annotate(is_overdue=overdue)
+
+
+def delivery_overdue(
+    queryset: QuerySet[Delivery], *, overdue: bool = True, now: datetime | None = None
+) -> QuerySet[Delivery]:
+    """Narrow `queryset` to the overdue deliveries, or with overdue=False to the others."""
+    condition = _overdue(now or timezone.now())
+    return queryset.filter(condition) if overdue else queryset.exclude(condition)
+
+
+def delivery_get_for_order(*, order_id: str) -> Delivery:
+    delivery = delivery_list().filter(order_id=order_id).first()
+    if delivery is None:
+        raise NotFound(f"order {order_id} has no delivery", code="delivery_not_found")
+    return delivery
+
+
+def waiting_count() -> int:
+    """Orders waiting for a courier."""
+    return Delivery.objects.filter(status=Delivery.Status.AWAITING_COURIER).count()
+
+
+def delivery_due_for_check(*, older_than: timedelta, limit: int) -> list[tuple[int, str, datetime]]:
+    """(id, order_id, order_checked_at) of the open deliveries not checked at service-order for
+    `older_than`, and of every overdue one: least recently checked first, at most `limit`."""
+    now = timezone.now()
+    due = Q(order_checked_at__lt=now - older_than) | _overdue(now)
+    return list(
+        Delivery.objects.filter(due, status__in=Delivery.OPEN)
+        .order_by("order_checked_at", "id")
+        .values_list("pk", "order_id", "order_checked_at")[:limit]
+    )
+
+
+@dataclass(frozen=True)
+class FleetCounts:
+    couriers_by_status: dict[str, int]  # every status, 0 included
+    waiting: int
+    overdue: int
+
+
+def fleet_counts(*, now: datetime | None = None) -> FleetCounts:
+    """Three small indexed queries rather than one aggregate scan of every delivery."""
+    by_status = dict.fromkeys(Courier.Status.values, 0)
+    for row in Courier.objects.order_by().values("status").annotate(n=Count("pk")):
+        by_status[row["status"]] = row["n"]
+    overdue = delivery_overdue(Delivery.objects.all(), now=now).count()
+    return FleetCounts(couriers_by_status=by_status, waiting=waiting_count(), overdue=overdue)
