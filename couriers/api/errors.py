@@ -1,0 +1,86 @@
+"""The API's one error shape, applied in one place: {"error": {"code", "message", "fields"}}."""
+
+import logging
+from typing import Any
+
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import IntegrityError
+from django.http import Http404
+from rest_framework import exceptions, status
+from rest_framework.response import Response
+from rest_framework.serializers import as_serializer_error
+from rest_framework.views import exception_handler as drf_exception_handler
+
+from couriers.errors import Conflict, DispatchError, NotFound
+from gateway.orders import BadOrderAnswer, OrderRequestRejected, OrderServiceUnavailable
+
+logger = logging.getLogger(__name__)
+
+
+class ApiError(exceptions.APIException):
+    """An APIException with our own code and status."""
+
+    def __init__(self, message: str, *, code: str, status_code: int) -> None:
+        super().__init__(detail=message, code=code)
+        self.status_code = status_code
+
+
+# The gateway's messages name internal URLs and settings: the client gets a fixed one, the log the rest.
+_GATEWAY_ERRORS: list[tuple[type[Exception], int, str, str]] = [
+    (OrderServiceUnavailable, 503, "order_service_unavailable", "service-order is unavailable: try again later"),
+    (BadOrderAnswer, 502, "bad_order_answer", "service-order answered with something that is not an order"),
+    (OrderRequestRejected, 400, "order_request_rejected", "service-order refused to look up this order id"),
+]
+
+
+def _as_api_exception(exc: Exception) -> Exception:
+    """Translate the exceptions our layers raise into DRF's; anything else is left as it is."""
+    if isinstance(exc, Conflict):
+        return ApiError(exc.message, code=exc.code, status_code=status.HTTP_409_CONFLICT)
+    if isinstance(exc, NotFound):
+        return ApiError(exc.message, code=exc.code, status_code=status.HTTP_404_NOT_FOUND)
+    if isinstance(exc, DispatchError):
+        return ApiError(exc.message, code=exc.code, status_code=status.HTTP_400_BAD_REQUEST)
+    if isinstance(exc, DjangoValidationError):
+        # full_clean in a service: the same 400 a serializer would give.
+        return exceptions.ValidationError(as_serializer_error(exc))
+    if isinstance(exc, Http404):
+        return exceptions.NotFound()
+    if isinstance(exc, DjangoPermissionDenied):
+        return exceptions.PermissionDenied()
+    if isinstance(exc, IntegrityError):
+        # A constraint lost a race against a concurrent request (e.g. the same phone twice).
+        logger.warning("integrity error answered as 409: %s", exc)
+        return ApiError("the request conflicts with a concurrent change: retry", code="conflict", status_code=409)
+    for kind, status_code, code, message in _GATEWAY_ERRORS:
+        if isinstance(exc, kind):
+            logger.warning("service-order failed: %s", exc)
+            return ApiError(message, code=code, status_code=status_code)
+    return exc
+
+
+def _messages(detail: Any) -> list[str]:
+    if isinstance(detail, dict):
+        return [message for value in detail.values() for message in _messages(value)]
+    if isinstance(detail, list):
+        return [message for item in detail for message in _messages(item)]
+    return [str(detail)]
+
+
+def _error_body(exc: exceptions.APIException) -> dict[str, Any]:
+    if isinstance(exc, exceptions.ValidationError):
+        detail = exc.detail if isinstance(exc.detail, dict) else {"non_field_errors": exc.detail}
+        fields = {name: _messages(value) for name, value in detail.items()}
+        return {"code": "invalid", "message": "The request has invalid fields.", "fields": fields}
+    code = exc.detail.code if isinstance(exc.detail, exceptions.ErrorDetail) else exc.default_code
+    return {"code": code, "message": str(exc.detail), "fields": {}}
+
+
+def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    """REST_FRAMEWORK["EXCEPTION_HANDLER"]: every error the API answers goes through here."""
+    exc = _as_api_exception(exc)
+    response = drf_exception_handler(exc, context)  # keeps DRF's headers and transaction rollback
+    if response is not None and isinstance(exc, exceptions.APIException):
+        response.data = {"error": _error_body(exc)}
+    return response

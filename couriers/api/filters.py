@@ -1,0 +1,70 @@
+"""Query-string filters of the list endpoints. An invalid value answers 400 naming the parameter."""
+
+from typing import Any
+
+import django_filters
+from django import forms
+from django.db.models import QuerySet
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import filters, serializers
+from rest_framework.request import Request
+from rest_framework.views import APIView
+
+from couriers.models import Courier, Delivery
+from couriers.selectors import delivery_overdue
+
+BIGINT_MAX = 2**63 - 1
+
+
+@extend_schema_field(OpenApiTypes.INT)
+class IntegerFilter(django_filters.NumberFilter):
+    field_class = forms.IntegerField
+
+
+class CourierFilter(django_filters.FilterSet):
+    status = django_filters.ChoiceFilter(choices=Courier.Status.choices)
+    transport_type = django_filters.ChoiceFilter(choices=Courier.Transport.choices)
+
+    class Meta:
+        model = Courier
+        fields = ["status", "transport_type"]
+
+
+class DeliveryFilter(django_filters.FilterSet):
+    status = django_filters.ChoiceFilter(choices=Delivery.Status.choices)
+    # An integer filter, not a model choice: an unknown courier lists nothing rather than failing.
+    courier = IntegerFilter(field_name="courier_id", min_value=1, max_value=BIGINT_MAX)
+    order_id = django_filters.CharFilter(max_length=255)
+    overdue = django_filters.ChoiceFilter(
+        choices=[("true", "true"), ("false", "false")],
+        method="filter_overdue",
+        help_text="true: assigned and past the deadline; false: all the others.",
+    )
+
+    class Meta:
+        model = Delivery
+        fields = ["status", "courier", "order_id", "overdue"]
+
+    def filter_overdue(self, queryset: QuerySet[Delivery], name: str, value: str) -> QuerySet[Delivery]:
+        return delivery_overdue(queryset, overdue=value == "true")
+
+
+class SearchFilter(filters.SearchFilter):
+    """DRF's, with a rejected term (e.g. a NUL character) reported under the `search` parameter."""
+
+    def get_search_terms(self, request: Request) -> list[str]:
+        try:
+            return super().get_search_terms(request)
+        except serializers.ValidationError as exc:
+            raise serializers.ValidationError({self.search_param: exc.detail}) from exc
+
+
+class OrderingFilter(filters.OrderingFilter):
+    """DRF's, with the id as the last key so that pages never overlap on ties."""
+
+    def get_ordering(self, request: Request, queryset: QuerySet[Any], view: APIView) -> list[str]:
+        ordering = list(super().get_ordering(request, queryset, view) or [])
+        if not {"id", "-id"} & set(ordering):
+            ordering.append("id")
+        return ordering

@@ -1,0 +1,46 @@
+"""Probes for the orchestrator: no authentication, no throttling."""
+
+import logging
+
+from django.db import DatabaseError, connection
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import status
+from rest_framework.permissions import AllowAny
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from couriers.api.serializers import HealthSerializer
+
+logger = logging.getLogger(__name__)
+
+
+class ProbeView(APIView):
+    authentication_classes: list = []  # also keeps /healthz off the database (no session lookup)
+    permission_classes = [AllowAny]
+    throttle_classes: list = []
+
+
+class HealthzView(ProbeView):
+    @extend_schema(summary="Liveness: the process answers", auth=[], responses={200: HealthSerializer})
+    def get(self, request: Request) -> Response:
+        return Response({"status": "ok"})
+
+
+class ReadyzView(ProbeView):
+    @extend_schema(
+        summary="Readiness: the database answers",
+        auth=[],
+        responses={
+            200: HealthSerializer,
+            503: OpenApiResponse(HealthSerializer, description='{"status": "unavailable"}: no database.'),
+        },
+    )
+    def get(self, request: Request) -> Response:
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT 1")
+        except DatabaseError:
+            logger.exception("readiness check: the database does not answer")
+            return Response({"status": "unavailable"}, status=status.HTTP_503_SERVICE_UNAVAILABLE)
+        return Response({"status": "ok"})

@@ -1,0 +1,27 @@
+"""OpenAPI helpers: the error answers every endpoint documents."""
+
+from drf_spectacular.utils import OpenApiResponse
+
+from couriers.api.serializers import ErrorSerializer
+
+_MEANINGS = {
+    400: "Invalid input: `error.fields` names each offending field (malformed JSON, unknown fields too).",
+    401: "No credentials, or invalid ones: send `Authorization: Token <key>` or a session cookie.",
+    403: "Signed in, but writes need staff or membership of the `dispatchers` group.",
+    404: "Nothing with that id (or the path is not one of the API's).",
+    409: "Refused by the current state; `error.code` and `error.message` say why.",
+    429: "Too many requests: retry after the number of seconds in Retry-After.",
+    502: "service-order answered with something that is not an order.",
+    503: "service-order is unavailable: try again later.",
+}
+
+
+def error_responses(*statuses: int, **meanings: str) -> dict[int, OpenApiResponse]:
+    """{status: the error shape} for each status, plus 401 and 429, which every endpoint can answer.
+
+    `meanings` override the generic description, keyed "e409" etc.
+    """
+    wanted = sorted({*statuses, 401, 429})
+    return {
+        code: OpenApiResponse(ErrorSerializer, description=meanings.get(f"e{code}", _MEANINGS[code])) for code in wanted
+    }

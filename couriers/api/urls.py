@@ -1,0 +1,34 @@
+"""/api/v1/: couriers, deliveries, and the delivery of an order."""
+
+from django.urls import path, re_path, register_converter
+
+from couriers.api import views
+
+
+class OrderIdConverter:
+    """service-order's ids: any 1-255 characters (slashes too) but NUL, which no database column takes.
+
+    Anything else does not match, and falls through to the API's 404.
+    """
+
+    regex = r"[^\x00]{1,255}"
+
+    def to_python(self, value: str) -> str:
+        return value
+
+    def to_url(self, value: str) -> str:
+        return value
+
+
+register_converter(OrderIdConverter, "order_id")
+
+urlpatterns = [
+    path("couriers/", views.CourierListView.as_view(), name="courier-list"),
+    path("couriers/<int:pk>/", views.CourierDetailView.as_view(), name="courier-detail"),
+    path("deliveries/", views.DeliveryListView.as_view(), name="delivery-list"),
+    path("deliveries/<int:pk>/", views.DeliveryDetailView.as_view(), name="delivery-detail"),
+    path("deliveries/assign/", views.DeliveryAssignView.as_view(), name="delivery-assign"),
+    path("deliveries/unassign/", views.DeliveryUnassignView.as_view(), name="delivery-unassign"),
+    path("orders/<order_id:order_id>/delivery/", views.OrderDeliveryView.as_view(), name="order-delivery"),
+    re_path(r"^.*$", views.NotFoundView.as_view(), name="not-found"),
+]

@@ -1,0 +1,218 @@
+"""API views: parse the request, call one service or selector, shape the answer. Errors go to
+couriers.api.errors.exception_handler, so no view catches anything."""
+
+from typing import Any
+
+from django.db.models import QuerySet
+from django_filters.rest_framework import DjangoFilterBackend
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
+from rest_framework import generics, status
+from rest_framework.exceptions import NotFound
+from rest_framework.permissions import IsAuthenticated
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.serializers import Serializer
+from rest_framework.views import APIView
+
+from couriers import selectors, services
+from couriers.api.filters import CourierFilter, DeliveryFilter, OrderingFilter, SearchFilter
+from couriers.api.permissions import IsDispatcherOrReadOnly
+from couriers.api.schema import error_responses
+from couriers.api.serializers import (
+    CourierInputSerializer,
+    CourierSerializer,
+    DeliverySerializer,
+    OrderRefSerializer,
+)
+from couriers.models import Courier, Delivery
+from gateway.client import default_order_client
+
+
+def _validated(serializer: Serializer) -> dict[str, Any]:
+    serializer.is_valid(raise_exception=True)
+    return dict(serializer.validated_data)
+
+
+def _courier_answer(courier_id: int, status_code: int = status.HTTP_200_OK) -> Response:
+    # Read back through the selector: a write may have handed the courier a delivery.
+    courier = selectors.courier_list().get(pk=courier_id)
+    return Response(CourierSerializer(courier).data, status=status_code)
+
+
+@extend_schema_view(
+    get=extend_schema(
+        summary="List couriers",
+        description="Paginated; filter by status and transport type, search name and phone, order by any listed field.",
+        responses={200: CourierSerializer(many=True), **error_responses(400, 404)},
+    ),
+)
+class CourierListView(generics.ListAPIView):
+    serializer_class = CourierSerializer
+    permission_classes = [IsDispatcherOrReadOnly]
+    filter_backends = [DjangoFilterBackend, SearchFilter, OrderingFilter]
+    filterset_class = CourierFilter
+    search_fields = ["name", "phone"]
+    ordering_fields = ["id", "name", "phone", "status", "transport_type", "created_at", "updated_at"]
+    ordering = ["id"]
+
+    def get_queryset(self) -> QuerySet[Courier]:
+        return selectors.courier_list()
+
+    @extend_schema(
+        summary="Create a courier",
+        description="A new courier is available (and takes the oldest waiting order at once) or paused.",
+        request=CourierInputSerializer,
+        responses={201: CourierSerializer, **error_responses(400, 403)},
+    )
+    def post(self, request: Request) -> Response:
+        data = _validated(CourierInputSerializer(data=request.data))
+        courier = services.courier_create(**data)
+        return _courier_answer(courier.pk, status.HTTP_201_CREATED)
+
+
+@extend_schema_view(
+    get=extend_schema(summary="Get a courier", responses={200: CourierSerializer, **error_responses(404)}),
+)
+class CourierDetailView(generics.RetrieveAPIView):
+    serializer_class = CourierSerializer
+    permission_classes = [IsDispatcherOrReadOnly]
+
+    def get_queryset(self) -> QuerySet[Courier]:
+        return selectors.courier_list()
+
+    @extend_schema(
+        summary="Replace a courier's details",
+        description="name, phone and transport_type are required; status is optional (available or paused).",
+        request=CourierInputSerializer,
+        responses={200: CourierSerializer, **error_responses(400, 403, 404, 409, e409="Pausing a busy courier.")},
+    )
+    def put(self, request: Request, pk: int) -> Response:
+        return self._update(request, partial=False)
+
+    @extend_schema(
+        summary="Change some of a courier's details or its status",
+        request=CourierInputSerializer,
+        responses={200: CourierSerializer, **error_responses(400, 403, 404, 409, e409="Pausing a busy courier.")},
+    )
+    def patch(self, request: Request, pk: int) -> Response:
+        return self._update(request, partial=True)
+
+    @extend_schema(
+        summary="Delete a courier",
+        description="Only a courier that never had a delivery: the others keep their history (pause them).",
+        responses={204: None, **error_responses(403, 404, 409, e409="The courier has deliveries.")},
+    )
+    def delete(self, request: Request, pk: int) -> Response:
+        services.courier_delete(courier_id=pk)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+    def _update(self, request: Request, *, partial: bool) -> Response:
+        courier = self.get_object()
+        data = _validated(CourierInputSerializer(courier, data=request.data, partial=partial))
+        services.courier_update(courier_id=courier.pk, **data)
+        return _courier_answer(courier.pk)
+
+
+@extend_schema_view(
+    get=extend_schema(
+        summary="List deliveries",
+        description="Paginated, newest first; filter by status, courier, order_id and overdue.",
+        responses={200: DeliverySerializer(many=True), **error_responses(400, 404)},
+    ),
+)
+class DeliveryListView(generics.ListAPIView):
+    serializer_class = DeliverySerializer
+    permission_classes = [IsDispatcherOrReadOnly]
+    filter_backends = [DjangoFilterBackend, OrderingFilter]
+    filterset_class = DeliveryFilter
+    ordering_fields = ["id", "status", "assigned_at", "deadline", "finished_at", "created_at", "updated_at"]
+    ordering = ["-id"]
+
+    def get_queryset(self) -> QuerySet[Delivery]:
+        return selectors.delivery_list()
+
+
+@extend_schema_view(
+    get=extend_schema(summary="Get a delivery", responses={200: DeliverySerializer, **error_responses(404)}),
+)
+class DeliveryDetailView(generics.RetrieveAPIView):
+    serializer_class = DeliverySerializer
+    permission_classes = [IsDispatcherOrReadOnly]
+
+    def get_queryset(self) -> QuerySet[Delivery]:
+        return selectors.delivery_list()
+
+
+class OrderDeliveryView(APIView):
+    permission_classes = [IsDispatcherOrReadOnly]
+
+    @extend_schema(
+        summary="Get the delivery of an order",
+        parameters=[
+            OpenApiParameter(
+                "order_id", str, OpenApiParameter.PATH, description="service-order's id of the order, 1-255 characters."
+            )
+        ],
+        responses={200: DeliverySerializer, **error_responses(404, e404="The order has no delivery.")},
+    )
+    def get(self, request: Request, order_id: str) -> Response:
+        return Response(DeliverySerializer(selectors.delivery_get_for_order(order_id=order_id)).data)
+
+
+_ASSIGN_ERRORS = error_responses(
+    400,
+    403,
+    404,
+    409,
+    502,
+    503,
+    e400="Invalid body, or service-order refused the order id.",
+    e404="service-order does not know the order.",
+    e409="The order is not active (the message gives its status).",
+)
+
+
+class DeliveryAssignView(APIView):
+    permission_classes = [IsDispatcherOrReadOnly]
+
+    @extend_schema(
+        summary="Give an order a courier",
+        description="Asks service-order for the order's status first; an active order gets the least loaded "
+        "free courier, or waits for one (status awaiting_courier).",
+        request=OrderRefSerializer,
+        responses={200: DeliverySerializer, **_ASSIGN_ERRORS},
+    )
+    def post(self, request: Request) -> Response:
+        data = _validated(OrderRefSerializer(data=request.data))
+        delivery = services.delivery_assign(order_id=data["order_id"], client=default_order_client())
+        return Response(DeliverySerializer(delivery).data)
+
+
+class DeliveryUnassignView(APIView):
+    permission_classes = [IsDispatcherOrReadOnly]
+
+    @extend_schema(
+        summary="Cancel an order's delivery",
+        description="Frees its courier, who takes the oldest waiting order.",
+        request=OrderRefSerializer,
+        responses={
+            200: DeliverySerializer,
+            **error_responses(
+                400, 403, 404, 409, e404="The order has no delivery.", e409="The delivery is already finished."
+            ),
+        },
+    )
+    def post(self, request: Request) -> Response:
+        data = _validated(OrderRefSerializer(data=request.data))
+        return Response(DeliverySerializer(services.delivery_unassign(order_id=data["order_id"])).data)
+
+
+@extend_schema(exclude=True)
+class NotFoundView(APIView):
+    """Any other path under /api/v1/: the API's 404 (after authentication), not Django's HTML page."""
+
+    permission_classes = [IsAuthenticated]
+
+    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
+        super().initial(request, *args, **kwargs)
+        raise NotFound()  # here rather than in a handler, so that every method gets it

@@ -1,0 +1,392 @@
+"""/api/v1/couriers/: listing, filters, writes through the services, and their refusals."""
+
+import pytest
+from rest_framework.test import APIClient
+
+from couriers.models import Courier, Delivery
+from tests.couriers.factories import create_courier, create_delivery
+
+pytestmark = pytest.mark.django_db
+
+LIST = "/api/v1/couriers/"
+NEW = {"name": "Ann", "phone": "+79990000001", "transport_type": "car"}
+
+
+def detail(courier: Courier) -> str:
+    return f"{LIST}{courier.pk}/"
+
+
+def ids(response) -> list[int]:
+    return [row["id"] for row in response.json()["results"]]
+
+
+def error_fields(response) -> set[str]:
+    return set(response.json()["error"]["fields"])
+
+
+# --- list -----------------------------------------------------------------------
+
+
+def test_list_is_paginated_with_the_full_courier(reader: APIClient) -> None:
+    busy = create_courier(name="Busy")
+    delivery = create_delivery(courier=busy)
+    free = create_courier(name="Free")
+
+    response = reader.get(LIST)
+
+    assert response.status_code == 200
+    body = response.json()
+    assert set(body) == {"count", "next", "previous", "results"}
+    assert body["count"] == 2
+    rows = {row["id"]: row for row in body["results"]}
+    assert set(rows[busy.pk]) == {
+        "id",
+        "name",
+        "phone",
+        "status",
+        "transport_type",
+        "active_delivery",
+        "created_at",
+        "updated_at",
+    }
+    assert rows[busy.pk]["active_delivery"] == delivery.pk
+    assert rows[busy.pk]["status"] == "busy"
+    assert rows[free.pk]["active_delivery"] is None
+
+
+def test_page_size_is_honoured_and_gives_next_link(reader: APIClient) -> None:
+    for _ in range(3):
+        create_courier()
+
+    body = reader.get(LIST, {"page_size": 2}).json()
+
+    assert len(body["results"]) == 2
+    assert "page=2" in body["next"]
+    assert len(reader.get(body["next"]).json()["results"]) == 1
+
+
+def test_page_size_is_capped_at_1000(reader: APIClient) -> None:
+    Courier.objects.bulk_create(Courier(name=f"c{i}", phone=f"+7000{i:07d}", transport_type="car") for i in range(1001))
+
+    body = reader.get(LIST, {"page_size": 5000}).json()
+
+    assert body["count"] == 1001
+    assert len(body["results"]) == 1000
+
+
+@pytest.mark.parametrize("garbage", ["abc", "-1", "0", "1e9", "\x00"])
+def test_page_size_garbage_falls_back_to_the_default(reader: APIClient, garbage: str) -> None:
+    Courier.objects.bulk_create(Courier(name=f"c{i}", phone=f"+7000{i:07d}", transport_type="car") for i in range(60))
+
+    response = reader.get(LIST, {"page_size": garbage})
+
+    assert response.status_code == 200
+    assert len(response.json()["results"]) == 50
+
+
+@pytest.mark.parametrize("page", ["abc", "0", "99"])
+def test_a_page_that_does_not_exist_is_404(reader: APIClient, page: str) -> None:
+    create_courier()
+
+    response = reader.get(LIST, {"page": page})
+
+    assert response.status_code == 404
+    assert response.json()["error"]["code"] == "not_found"
+
+
+def test_list_costs_the_same_few_queries_for_many_couriers(reader: APIClient, django_assert_max_num_queries) -> None:
+    for _ in range(50):
+        create_delivery(courier=create_courier())
+
+    with django_assert_max_num_queries(4):  # token, count, page (+ slack for the throttle's cache)
+        response = reader.get(LIST)
+
+    assert len(response.json()["results"]) == 50
+
+
+def test_filters_by_status_and_transport(reader: APIClient) -> None:
+    paused_car = create_courier(status="paused", transport_type="car")
+    create_courier(status="paused", transport_type="on_foot")
+    create_courier(status="available", transport_type="car")
+
+    response = reader.get(LIST, {"status": "paused", "transport_type": "car"})
+
+    assert ids(response) == [paused_car.pk]
+
+
+@pytest.mark.parametrize(("param", "value"), [("status", "sleeping"), ("transport_type", "rocket")])
+def test_an_invalid_filter_value_is_400_naming_it(reader: APIClient, param: str, value: str) -> None:
+    response = reader.get(LIST, {param: value})
+
+    assert response.status_code == 400
+    assert error_fields(response) == {param}
+
+
+def test_search_matches_name_and_phone(reader: APIClient) -> None:
+    ann = create_courier(name="Ann Smith", phone="+79991112233")
+    bob = create_courier(name="Bob", phone="+79994445566")
+
+    assert ids(reader.get(LIST, {"search": "smith"})) == [ann.pk]
+    assert ids(reader.get(LIST, {"search": "4445"})) == [bob.pk]
+
+
+def test_search_with_a_nul_character_is_400_naming_search(reader: APIClient) -> None:
+    response = reader.get(LIST, {"search": "a\x00b"})
+
+    assert response.status_code == 400
+    assert error_fields(response) == {"search"}
+
+
+def test_ordering(reader: APIClient) -> None:
+    zed = create_courier(name="Zed")
+    amy = create_courier(name="Amy")
+
+    assert ids(reader.get(LIST, {"ordering": "name"})) == [amy.pk, zed.pk]
+    assert ids(reader.get(LIST, {"ordering": "-id"})) == [amy.pk, zed.pk]
+    assert ids(reader.get(LIST, {"ordering": "no_such_field"})) == [zed.pk, amy.pk]
+
+
+# --- create ---------------------------------------------------------------------
+
+
+def test_create_answers_201_with_the_courier(dispatcher: APIClient) -> None:
+    response = dispatcher.post(LIST, NEW, format="json")
+
+    assert response.status_code == 201
+    body = response.json()
+    assert body["name"] == "Ann"
+    assert body["status"] == "available"
+    assert body["active_delivery"] is None
+    assert Courier.objects.get(pk=body["id"]).phone == "+79990000001"
+
+
+def test_a_new_available_courier_takes_the_oldest_waiting_order(dispatcher: APIClient) -> None:
+    oldest = create_delivery()
+    create_delivery()
+
+    body = dispatcher.post(LIST, NEW, format="json").json()
+
+    assert body["status"] == "busy"
+    assert body["active_delivery"] == oldest.pk
+
+
+def test_a_new_paused_courier_takes_nothing(dispatcher: APIClient) -> None:
+    create_delivery()
+
+    body = dispatcher.post(LIST, {**NEW, "status": "paused"}, format="json").json()
+
+    assert body["status"] == "paused"
+    assert body["active_delivery"] is None
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"status": "busy"}, "status"),
+        ({"phone": "89990000001"}, "phone"),
+        ({"phone": "+123"}, "phone"),
+        ({"phone": "+1234567890123456"}, "phone"),
+        ({"name": "x" * 201}, "name"),
+        ({"name": ""}, "name"),
+        ({"name": {"first": "Ann"}}, "name"),
+        ({"transport_type": "rocket"}, "transport_type"),
+        ({"transport_type": ["car"]}, "transport_type"),
+        ({"nickname": "A"}, "nickname"),
+    ],
+)
+def test_create_rejects_invalid_input_naming_the_field(dispatcher: APIClient, change: dict, field: str) -> None:
+    response = dispatcher.post(LIST, {**NEW, **change}, format="json")
+
+    assert response.status_code == 400
+    assert error_fields(response) == {field}
+    assert not Courier.objects.exists()
+
+
+def test_create_names_every_missing_field(dispatcher: APIClient) -> None:
+    response = dispatcher.post(LIST, {}, format="json")
+
+    assert response.status_code == 400
+    assert error_fields(response) == {"name", "phone", "transport_type"}
+
+
+def test_create_reports_unknown_fields_together_with_invalid_ones(dispatcher: APIClient) -> None:
+    response = dispatcher.post(LIST, {**NEW, "phone": "bad", "id": 5}, format="json")
+
+    assert error_fields(response) == {"phone", "id"}
+
+
+def test_a_duplicate_phone_is_400_naming_phone(dispatcher: APIClient) -> None:
+    create_courier(phone=NEW["phone"])
+
+    response = dispatcher.post(LIST, NEW, format="json")
+
+    assert response.status_code == 400
+    assert response.json()["error"]["fields"]["phone"] == ["A courier with this phone already exists."]
+
+
+# --- detail, update -------------------------------------------------------------
+
+
+def test_retrieve(reader: APIClient) -> None:
+    courier = create_courier(name="Ann")
+
+    response = reader.get(detail(courier))
+
+    assert response.status_code == 200
+    assert response.json()["name"] == "Ann"
+
+
+@pytest.mark.parametrize("path", ["999999/", "abc/", "99999999999999999999999999/", "-1/"])
+def test_an_unknown_or_non_numeric_id_is_404_in_the_error_shape(reader: APIClient, path: str) -> None:
+    response = reader.get(LIST + path)
+
+    assert response.status_code == 404
+    assert response.json()["error"]["code"] == "not_found"
+
+
+def test_patch_changes_only_what_is_given(dispatcher: APIClient) -> None:
+    courier = create_courier(name="Ann", transport_type="car")
+
+    response = dispatcher.patch(detail(courier), {"name": "Anna"}, format="json")
+
+    assert response.status_code == 200
+    courier.refresh_from_db()
+    assert (courier.name, courier.transport_type) == ("Anna", "car")
+
+
+def test_patch_keeps_its_own_phone(dispatcher: APIClient) -> None:
+    courier = create_courier()
+
+    response = dispatcher.patch(detail(courier), {"phone": courier.phone}, format="json")
+
+    assert response.status_code == 200
+
+
+def test_patch_to_anothers_phone_is_400(dispatcher: APIClient) -> None:
+    other = create_courier()
+    courier = create_courier()
+
+    response = dispatcher.patch(detail(courier), {"phone": other.phone}, format="json")
+
+    assert response.status_code == 400
+    assert error_fields(response) == {"phone"}
+
+
+def test_pause_and_make_available(dispatcher: APIClient) -> None:
+    courier = create_courier()
+
+    assert dispatcher.patch(detail(courier), {"status": "paused"}, format="json").json()["status"] == "paused"
+    assert dispatcher.patch(detail(courier), {"status": "available"}, format="json").json()["status"] == "available"
+
+
+def test_making_a_courier_available_hands_it_the_oldest_waiting_order(dispatcher: APIClient) -> None:
+    courier = create_courier(status="paused")
+    oldest = create_delivery()
+    create_delivery()
+
+    body = dispatcher.patch(detail(courier), {"status": "available"}, format="json").json()
+
+    assert body["status"] == "busy"
+    assert body["active_delivery"] == oldest.pk
+
+
+def test_pausing_a_busy_courier_is_409_with_the_reason(dispatcher: APIClient) -> None:
+    courier = create_courier()
+    create_delivery(courier=courier)
+
+    response = dispatcher.patch(detail(courier), {"status": "paused"}, format="json")
+
+    assert response.status_code == 409
+    error = response.json()["error"]
+    assert error["code"] == "courier_busy"
+    assert "on a delivery" in error["message"]
+    courier.refresh_from_db()
+    assert courier.status == "busy"
+
+
+def test_a_rejected_status_change_leaves_the_details_unchanged(dispatcher: APIClient) -> None:
+    courier = create_courier(name="Ann")
+    create_delivery(courier=courier)
+
+    dispatcher.patch(detail(courier), {"name": "Anna", "status": "paused"}, format="json")
+
+    courier.refresh_from_db()
+    assert courier.name == "Ann"
+
+
+def test_clients_cannot_set_busy(dispatcher: APIClient) -> None:
+    courier = create_courier()
+
+    response = dispatcher.patch(detail(courier), {"status": "busy"}, format="json")
+
+    assert response.status_code == 400
+    assert error_fields(response) == {"status"}
+
+
+def test_put_needs_every_detail(dispatcher: APIClient) -> None:
+    courier = create_courier()
+
+    response = dispatcher.put(detail(courier), {"name": "Anna"}, format="json")
+
+    assert response.status_code == 400
+    assert error_fields(response) == {"phone", "transport_type"}
+
+
+def test_put_replaces_the_details(dispatcher: APIClient) -> None:
+    courier = create_courier()
+
+    response = dispatcher.put(detail(courier), {**NEW, "status": "paused"}, format="json")
+
+    assert response.status_code == 200
+    courier.refresh_from_db()
+    assert (courier.name, courier.phone, courier.transport_type, courier.status) == (
+        "Ann",
+        "+79990000001",
+        "car",
+        "paused",
+    )
+
+
+def test_put_of_the_read_only_fields_is_400_naming_them(dispatcher: APIClient) -> None:
+    courier = create_courier()
+
+    response = dispatcher.put(detail(courier), {**NEW, "id": 1, "active_delivery": None}, format="json")
+
+    assert response.status_code == 400
+    assert error_fields(response) == {"id", "active_delivery"}
+
+
+def test_update_of_an_unknown_courier_is_404(dispatcher: APIClient) -> None:
+    response = dispatcher.patch(f"{LIST}999999/", {"name": "x"}, format="json")
+
+    assert response.status_code == 404
+
+
+# --- delete ---------------------------------------------------------------------
+
+
+def test_delete_a_courier_without_deliveries(dispatcher: APIClient) -> None:
+    courier = create_courier()
+
+    response = dispatcher.delete(detail(courier))
+
+    assert response.status_code == 204
+    assert not Courier.objects.filter(pk=courier.pk).exists()
+
+
+def test_delete_a_courier_with_deliveries_is_409(dispatcher: APIClient) -> None:
+    courier = create_courier()
+    create_delivery(courier=courier, status=Delivery.Status.COMPLETED)
+
+    response = dispatcher.delete(detail(courier))
+
+    assert response.status_code == 409
+    assert response.json()["error"]["code"] == "courier_has_deliveries"
+    assert Courier.objects.filter(pk=courier.pk).exists()
+
+
+def test_delete_an_unknown_courier_is_404(dispatcher: APIClient) -> None:
+    response = dispatcher.delete(f"{LIST}999999/")
+
+    assert response.status_code == 404
+    assert response.json()["error"]["code"] == "courier_not_found"
