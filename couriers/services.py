@@ -5,6 +5,7 @@ and make the delivery match the order's actual phase, in one transaction with ro
 """
 
 import logging
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -15,10 +16,12 @@ from django.db import transaction
 from django.db.models import Case, Exists, F, OuterRef, Value, When
 from django.utils import timezone
 
+from couriers import metrics
 from couriers.errors import Conflict, NotFound
 from couriers.models import Courier, Delivery
 from couriers.phases import Phase, phase_of
-from gateway.orders import OrderClient, OrderNotFound
+from couriers.selectors import delivery_due_for_check, delivery_overdue
+from gateway.orders import RETRY_LATER, OrderClient, OrderNotFound
 
 logger = logging.getLogger(__name__)
 
@@ -49,14 +52,17 @@ def order_event_handle(*, order_id: str, event_status: str, client: OrderClient)
 
 
 def order_events_handle(*, order_id: str, event_statuses: Sequence[str], client: OrderClient) -> EventResult:
-    """Handle one or more events of one order with a single check: only the actual status decides."""
+    """Handle one or more events of one order with a single check: only the actual status decides.
+
+    With no events at all it is a plain check of the order (the reconcile sweep).
+    """
     asked_at = timezone.now()
     try:
         order = client.get_order(order_id)
     except OrderNotFound:
         return EventResult(delivery_order_vanished(order_id=order_id, asked_at=asked_at), None)
     phase = phase_of(order.status)
-    if phase is Phase.ACTIVE and _all_claim_finished(event_statuses):
+    if phase is Phase.ACTIVE and event_statuses and _all_claim_finished(event_statuses):
         # service-order lags behind its own event, or the event is foreign: the sweep checks again later.
         return EventResult(Outcome.STALE, order.status)
     outcome = delivery_sync(order_id=order_id, order_status=order.status, asked_at=asked_at)
@@ -213,6 +219,38 @@ def _hand_oldest_waiting_order(courier: Courier, now: datetime) -> Delivery | No
     if waiting is not None:
         _assign(waiting, courier, now)
     return waiting
+
+
+# --- The reconcile sweep -------------------------------------------------------
+
+
+def deliveries_reconcile(*, older_than: timedelta, client: OrderClient, limit: int | None = 500) -> Counter[Outcome]:
+    """Check open deliveries not checked for `older_than`, and every overdue one, against service-order.
+
+    Each delivery is claimed first with a conditional UPDATE, so copies of the sweep running at once
+    (one per consumer) share the work instead of repeating it. Stops early if service-order is down.
+    """
+    outcomes: Counter[Outcome] = Counter()
+    for delivery_id, order_id, checked_at in delivery_due_for_check(older_than=older_than, limit=limit):
+        claimed_at = timezone.now()
+        if not Delivery.objects.filter(pk=delivery_id, order_checked_at=checked_at).update(order_checked_at=claimed_at):
+            continue  # another copy took it
+        try:
+            result = order_events_handle(order_id=order_id, event_statuses=[], client=client)
+        except RETRY_LATER:
+            Delivery.objects.filter(pk=delivery_id, order_checked_at=claimed_at).update(order_checked_at=checked_at)
+            logger.warning("reconcile stopped: service-order unavailable")
+            break
+        outcomes[result.outcome] += 1
+        metrics.RECONCILED.labels(str(result.outcome)).inc()
+    _report_overdue()
+    return outcomes
+
+
+def _report_overdue() -> None:
+    overdue = delivery_overdue(Delivery.objects.all()).values_list("order_id", "courier_id", "deadline")
+    for order_id, courier_id, deadline in overdue:
+        logger.warning("delivery of order %s by courier %s is overdue since %s", order_id, courier_id, deadline, extra={"order_id": order_id})
 
 
 # --- Operators: manual dispatch ----------------------------------------------

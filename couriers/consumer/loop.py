@@ -9,7 +9,7 @@ import logging
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +18,7 @@ from typing import Protocol
 from confluent_kafka import Consumer, KafkaException, Message, TopicPartition
 from django.db import close_old_connections, connection, connections
 
+from couriers import metrics
 from couriers.consumer.backoff import Backoff
 from couriers.consumer.dead_letters import DeadLetters
 from couriers.consumer.events import MalformedEvent, OrderEvent, parse_event
@@ -60,6 +61,8 @@ class ConsumerOptions:
     liveness_file: str = ""
     close_timeout: float = 10.0
     poll_timeout: float = 1.0
+    reconcile: Callable[[], object] | None = None  # the sweep, run every `reconcile_every` seconds
+    reconcile_every: float | None = None
 
 
 class OrderEventConsumer:
@@ -79,6 +82,7 @@ class OrderEventConsumer:
         self.service_down = False
         self.last_activity = time.monotonic()
         self.last_liveness = 0.0
+        self.next_reconcile = time.monotonic()
 
     # --- lifecycle ------------------------------------------------------------
 
@@ -106,6 +110,7 @@ class OrderEventConsumer:
         elif self._idle_long_enough():
             logger.info("nothing to do for %ss: exiting", self.options.idle_exit)
             self.stopping = True
+        self._reconcile_if_due()
         if not connection.in_atomic_block:
             close_old_connections()
         self._touch_liveness()
@@ -140,7 +145,7 @@ class OrderEventConsumer:
     def process_batch(self, messages: list[Message]) -> None:
         events, malformed = self._parse(messages)
         retry_from: dict[Partition, int] = {}
-        for topic, partition, offset in self.dead_letters.send(malformed):
+        for topic, partition, offset in self._dead_letter(malformed):
             _rewind_to(retry_from, (topic, partition), offset)
         by_order = _group_by_order(events)
         rejected: list[tuple[Message, str]] = []
@@ -155,9 +160,19 @@ class OrderEventConsumer:
                     _rewind_to(retry_from, (message.topic(), message.partition()), message.offset())
             else:
                 _log_events(order_events, handled)
-        for topic, partition, offset in self.dead_letters.send(rejected):
+        for topic, partition, offset in self._dead_letter(rejected):
             _rewind_to(retry_from, (topic, partition), offset)
         self._store_progress(messages, retry_from)
+        self._measure_lag(messages)
+
+    def _dead_letter(self, messages: list[tuple[Message, str]]) -> set[tuple[str, int, int]]:
+        if not messages:
+            return set()
+        failed = self.dead_letters.send(messages)
+        delivered = len(messages) - len(failed)
+        metrics.DEAD_LETTERS.inc(delivered)
+        metrics.EVENTS.labels("dead_lettered").inc(delivered)
+        return failed
 
     def _parse(self, messages: list[Message]) -> tuple[list[tuple[Message, OrderEvent]], list[tuple[Message, str]]]:
         events, malformed = [], []
@@ -192,7 +207,9 @@ class OrderEventConsumer:
         close_old_connections()  # each worker thread has its own connection; outside any atomic block
         started = time.monotonic()
         try:
-            return Handled(self.handle(order_id=order_id, event_statuses=statuses), None, time.monotonic() - started)
+            result = self.handle(order_id=order_id, event_statuses=statuses)
+            metrics.EVENT_SECONDS.observe(time.monotonic() - started)
+            return Handled(result, None, time.monotonic() - started)
         except RETRY_LATER as exc:
             service_down.set()
             self._note_service_down(exc)
@@ -230,6 +247,8 @@ class OrderEventConsumer:
         self.failures[partition] = failures
         delay = self.options.backoff.delay(failures)
         self.resume_at[partition] = time.monotonic() + delay
+        metrics.PARTITION_PAUSES.inc()
+        metrics.BACKOFF_SECONDS.labels(partition[1]).set(delay)
         logger.debug("partition %s paused for %.1fs at offset %s (failure %s)", partition[1], delay, offset, failures)
 
     def _note_progress(self, partitions: dict[Partition, int]) -> None:
@@ -248,6 +267,25 @@ class OrderEventConsumer:
             del self.resume_at[partition]
         if due:
             self.consumer.resume([TopicPartition(topic, p) for topic, p in due])
+        for _, partition in due:
+            metrics.BACKOFF_SECONDS.labels(partition).set(0)
+
+    def _reconcile_if_due(self) -> None:
+        every, sweep = self.options.reconcile_every, self.options.reconcile
+        if sweep is None or every is None or time.monotonic() < self.next_reconcile:
+            return
+        self.next_reconcile = time.monotonic() + every
+        sweep()
+
+    def _measure_lag(self, messages: list[Message]) -> None:
+        positions: dict[Partition, int] = {}
+        for message in messages:
+            positions[(message.topic(), message.partition())] = message.offset() + 1
+        for (topic, partition), position in positions.items():
+            # cached=True: the high watermark that came with the last fetch, no broker round trip.
+            _, high = self.consumer.get_watermark_offsets(TopicPartition(topic, partition), cached=True)
+            if high >= 0:
+                metrics.CONSUMER_LAG.labels(partition).set(max(high - position, 0))
 
     def _on_assign(self, _: Consumer, partitions: list[TopicPartition]) -> None:
         logger.info("assigned partitions %s", sorted(tp.partition for tp in partitions))
@@ -302,6 +340,7 @@ def _rewind_to(retry_from: dict[Partition, int], partition: Partition, offset: i
 
 def _log_events(order_events: list[tuple[Message, OrderEvent]], handled: Handled) -> None:
     result = handled.result
+    metrics.EVENTS.labels(str(result.outcome)).inc(len(order_events))
     for message, event in order_events:
         logger.info(
             "order %s: event said %s, order is %s: %s (%.1f ms)",

@@ -1,0 +1,41 @@
+"""python manage.py replay_dlq: re-publish dead-lettered events to the main topic, once the cause is fixed."""
+
+import argparse
+from datetime import datetime
+from typing import Any
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandParser
+from django.utils.dateparse import parse_datetime
+
+from couriers.consumer.replay import ReplayFilter, replay_dead_letters
+
+
+def moment(value: str) -> datetime:
+    parsed = parse_datetime(value)
+    if parsed is None or parsed.tzinfo is None:
+        raise argparse.ArgumentTypeError(f"{value!r} is not an ISO 8601 time with a zone, like 2026-11-25T12:00:00Z")
+    return parsed
+
+
+class Command(BaseCommand):
+    help = "Re-publish dead-lettered events (all, or filtered by reason or time) to the main topic."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--reason", help="only events whose dead-letter reason contains this text")
+        parser.add_argument("--since", type=moment, help="only events dead-lettered at or after this time")
+        parser.add_argument("--until", type=moment, help="only events dead-lettered before this time")
+        parser.add_argument("--dry-run", action="store_true", help="count what would be replayed, publish nothing")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        report = replay_dead_letters(
+            bootstrap=settings.KAFKA_BOOTSTRAP_SERVERS,
+            dlq_topic=settings.KAFKA_DLQ_TOPIC,
+            target_topic=settings.KAFKA_TOPIC,
+            only=ReplayFilter(reason=options["reason"], since=options["since"], until=options["until"]),
+            dry_run=options["dry_run"],
+        )
+        verb = "would replay" if options["dry_run"] else "replayed"
+        self.stdout.write(f"read {report.read} dead letters; {verb} {report.replayed} to {settings.KAFKA_TOPIC}")
+        for reason, count in sorted(report.reasons.items(), key=lambda item: -item[1]):
+            self.stdout.write(f"  {count:6d}  {reason}")

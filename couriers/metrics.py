@@ -1,0 +1,42 @@
+"""Prometheus metrics of dispatch: what the consumer does, and the fleet as the database has it."""
+
+from collections.abc import Iterator
+
+from django.db import connection
+from prometheus_client import Counter, Gauge, Histogram
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+EVENTS = Counter("courier_events_total", "Order events processed, by outcome", ["outcome"])
+EVENT_SECONDS = Histogram(
+    "courier_event_processing_seconds",
+    "Time to check one order at service-order and apply it",
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+)
+DEAD_LETTERS = Counter("courier_dead_letters_total", "Messages sent to the dead-letter topic")
+PARTITION_PAUSES = Counter("courier_partition_pauses_total", "Partitions paused because events could not be processed")
+BACKOFF_SECONDS = Gauge("courier_partition_backoff_seconds", "Current wait before a paused partition resumes", ["partition"])
+CONSUMER_LAG = Gauge("courier_consumer_lag", "Messages behind the end of the partition", ["partition"])
+RECONCILED = Counter("courier_reconcile_checks_total", "Deliveries checked by the reconcile sweep, by outcome", ["outcome"])
+
+
+class FleetCollector(Collector):
+    """Couriers by status, deliveries waiting and overdue: read from the database at scrape time."""
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        from couriers.selectors import fleet_counts  # the app registry is ready by the first scrape
+
+        try:
+            counts = fleet_counts()
+        finally:
+            if not connection.in_atomic_block:
+                connection.close()  # scrapes come on short-lived threads: never leave a connection behind
+        couriers = GaugeMetricFamily("courier_couriers", "Couriers by status", labels=["status"])
+        for status, count in counts.couriers_by_status.items():
+            couriers.add_metric([status], count)
+        yield couriers
+        yield GaugeMetricFamily("courier_deliveries_waiting", "Deliveries waiting for a courier", value=counts.waiting)
+        yield GaugeMetricFamily("courier_deliveries_overdue", "Assigned deliveries past their deadline", value=counts.overdue)
+
+    def describe(self) -> Iterator[GaugeMetricFamily]:
+        return iter(())  # no collection at registration time: the database may not be there yet
