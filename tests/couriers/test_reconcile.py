@@ -1,0 +1,127 @@
+"""The reconcile sweep repairs what lost and early events left behind."""
+
+from datetime import timedelta
+
+import pytest
+from django.core.management import call_command
+from django.utils import timezone
+
+from couriers.models import Delivery
+from couriers.selectors import delivery_due_for_check
+from couriers.services import Outcome, deliveries_reconcile, order_event_handle
+from gateway.orders import OrderServiceUnavailable
+
+pytestmark = pytest.mark.django_db
+
+
+def age_checks(seconds: int) -> None:
+    Delivery.objects.update(order_checked_at=timezone.now() - timedelta(seconds=seconds))
+
+
+def test_lost_final_events_are_repaired(orders, make_courier):
+    courier = make_courier()
+    for order_id in ("a", "b", "c"):
+        orders.set(order_id, "cooking")
+        order_event_handle(order_id=order_id, event_status="created", client=orders)
+    # Their completion, cancellation and deletion events were lost.
+    orders.set("a", "completed")
+    orders.set("b", "canceled")
+    del orders.statuses["c"]
+    age_checks(600)
+
+    outcomes = deliveries_reconcile(older_than=timedelta(seconds=300), client=orders)
+
+    assert dict(Delivery.objects.values_list("order_id", "status")) == {
+        "a": "completed",
+        "b": "cancelled",
+        "c": "cancelled",
+    }
+    assert outcomes[Outcome.COMPLETED] == 1
+    assert outcomes[Outcome.CANCELLED] >= 1
+    courier.refresh_from_db()
+    assert courier.status == "available"
+
+
+def test_recently_checked_deliveries_are_left_alone(orders, make_courier):
+    make_courier()
+    orders.set("a", "cooking")
+    order_event_handle(order_id="a", event_status="created", client=orders)
+    orders.calls.clear()
+
+    assert deliveries_reconcile(older_than=timedelta(seconds=300), client=orders) == {}
+    assert orders.calls == []
+
+
+def test_zero_means_every_open_delivery(orders, make_courier):
+    make_courier()
+    orders.set("a", "cooking")
+    order_event_handle(order_id="a", event_status="created", client=orders)
+    orders.calls.clear()
+
+    assert deliveries_reconcile(older_than=timedelta(0), client=orders) == {Outcome.UNCHANGED: 1}
+    assert orders.calls == ["a"]
+
+
+def test_overdue_deliveries_are_checked_and_reported_not_released(orders, make_courier, caplog):
+    make_courier()
+    orders.set("a", "delivering")
+    order_event_handle(order_id="a", event_status="created", client=orders)
+    Delivery.objects.update(deadline=timezone.now() - timedelta(minutes=1))
+    orders.calls.clear()
+
+    deliveries_reconcile(older_than=timedelta(hours=1), client=orders)
+
+    assert orders.calls == ["a"]
+    assert Delivery.objects.get(order_id="a").status == "assigned"
+    assert any("overdue" in record.getMessage() and "a" in record.getMessage() for record in caplog.records)
+
+
+def test_waiting_orders_get_a_courier_that_appeared_meanwhile(orders, make_courier):
+    orders.set("a", "cooking")
+    order_event_handle(order_id="a", event_status="created", client=orders)
+    orders.set("a", "canceled")  # cancelled while waiting; the event was lost
+    age_checks(600)
+
+    deliveries_reconcile(older_than=timedelta(seconds=300), client=orders)
+
+    assert Delivery.objects.get(order_id="a").status == "cancelled"
+
+
+def test_an_outage_stops_the_sweep_and_keeps_it_due(orders, make_courier):
+    make_courier()
+    orders.set("a", "cooking")
+    order_event_handle(order_id="a", event_status="created", client=orders)
+    age_checks(600)
+    before = Delivery.objects.get(order_id="a").order_checked_at
+    orders.fail("a", OrderServiceUnavailable("down"))
+
+    assert deliveries_reconcile(older_than=timedelta(seconds=300), client=orders) == {}
+    assert Delivery.objects.get(order_id="a").order_checked_at == before
+
+
+def test_a_claimed_delivery_is_not_checked_twice(orders, make_courier, monkeypatch):
+    make_courier()
+    orders.set("a", "cooking")
+    order_event_handle(order_id="a", event_status="created", client=orders)
+    age_checks(600)
+    # This copy of the sweep listed the delivery; another copy claimed it before this one could.
+    due = delivery_due_for_check(older_than=timedelta(seconds=300), limit=10)
+    Delivery.objects.update(order_checked_at=timezone.now())
+    monkeypatch.setattr("couriers.services.delivery_due_for_check", lambda **_: due)
+    orders.calls.clear()
+
+    assert deliveries_reconcile(older_than=timedelta(seconds=300), client=orders) == {}
+    assert orders.calls == []
+
+
+def test_the_command_prints_a_summary(orders, make_courier, monkeypatch, capsys):
+    make_courier()
+    orders.set("a", "cooking")
+    order_event_handle(order_id="a", event_status="created", client=orders)
+    orders.set("a", "completed")
+    monkeypatch.setattr("couriers.management.commands.reconcile_deliveries.default_order_client", lambda: orders)
+
+    call_command("reconcile_deliveries", "--older-than", "0")
+
+    assert "completed 1" in capsys.readouterr().out
+    assert Delivery.objects.get(order_id="a").status == "completed"
