@@ -10,10 +10,15 @@ _MEANINGS = {
     403: "Signed in, but writes need staff or membership of the `dispatchers` group.",
     404: "Nothing with that id (or the path is not one of the API's).",
     409: "Refused by the current state; `error.code` and `error.message` say why.",
+    413: "The body is larger than the server accepts.",
+    415: "The body is not JSON (nor a form).",
     429: "Too many requests: retry after the number of seconds in Retry-After.",
     502: "service-order answered with something that is not an order.",
     503: "service-order is unavailable: try again later.",
 }
+
+
+BODY = (400, 413, 415)  # what any endpoint that reads a body can answer
 
 
 def error_responses(*statuses: int, **meanings: str) -> dict[int, OpenApiResponse]:

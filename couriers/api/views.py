@@ -16,8 +16,9 @@ from rest_framework.views import APIView
 
 from couriers import selectors, services
 from couriers.api.filters import CourierFilter, DeliveryFilter, OrderingFilter, SearchFilter
+from couriers.api.parsers import PARSER_CLASSES
 from couriers.api.permissions import IsDispatcherOrReadOnly
-from couriers.api.schema import error_responses
+from couriers.api.schema import BODY, error_responses
 from couriers.api.serializers import (
     CourierInputSerializer,
     CourierSerializer,
@@ -26,6 +27,17 @@ from couriers.api.serializers import (
 )
 from couriers.models import Courier, Delivery
 from gateway.client import default_order_client
+
+
+class ApiPolicy:
+    """What every /api/v1/ view shares: who may do what, and which bodies it reads."""
+
+    permission_classes = [IsDispatcherOrReadOnly]
+    parser_classes = PARSER_CLASSES
+
+
+LIST_400 = "An invalid filter or search value: `error.fields` names the parameter."
+LIST_404 = "No such page."
 
 
 def _validated(serializer: Serializer) -> dict[str, Any]:
@@ -43,12 +55,11 @@ def _courier_answer(courier_id: int, status_code: int = status.HTTP_200_OK) -> R
     get=extend_schema(
         summary="List couriers",
         description="Paginated; filter by status and transport type, search name and phone, order by any listed field.",
-        responses={200: CourierSerializer(many=True), **error_responses(400, 404)},
+        responses={200: CourierSerializer(many=True), **error_responses(400, 404, e400=LIST_400, e404=LIST_404)},
     ),
 )
-class CourierListView(generics.ListAPIView):
+class CourierListView(ApiPolicy, generics.ListAPIView):
     serializer_class = CourierSerializer
-    permission_classes = [IsDispatcherOrReadOnly]
     filter_backends = [DjangoFilterBackend, SearchFilter, OrderingFilter]
     filterset_class = CourierFilter
     search_fields = ["name", "phone"]
@@ -62,7 +73,7 @@ class CourierListView(generics.ListAPIView):
         summary="Create a courier",
         description="A new courier is available (and takes the oldest waiting order at once) or paused.",
         request=CourierInputSerializer,
-        responses={201: CourierSerializer, **error_responses(400, 403)},
+        responses={201: CourierSerializer, **error_responses(*BODY, 403)},
     )
     def post(self, request: Request) -> Response:
         data = _validated(CourierInputSerializer(data=request.data))
@@ -73,9 +84,8 @@ class CourierListView(generics.ListAPIView):
 @extend_schema_view(
     get=extend_schema(summary="Get a courier", responses={200: CourierSerializer, **error_responses(404)}),
 )
-class CourierDetailView(generics.RetrieveAPIView):
+class CourierDetailView(ApiPolicy, generics.RetrieveAPIView):
     serializer_class = CourierSerializer
-    permission_classes = [IsDispatcherOrReadOnly]
 
     def get_queryset(self) -> QuerySet[Courier]:
         return selectors.courier_list()
@@ -84,7 +94,7 @@ class CourierDetailView(generics.RetrieveAPIView):
         summary="Replace a courier's details",
         description="name, phone and transport_type are required; status is optional (available or paused).",
         request=CourierInputSerializer,
-        responses={200: CourierSerializer, **error_responses(400, 403, 404, 409, e409="Pausing a busy courier.")},
+        responses={200: CourierSerializer, **error_responses(*BODY, 403, 404, 409, e409="Pausing a busy courier.")},
     )
     def put(self, request: Request, pk: int) -> Response:
         return self._update(request, partial=False)
@@ -92,7 +102,7 @@ class CourierDetailView(generics.RetrieveAPIView):
     @extend_schema(
         summary="Change some of a courier's details or its status",
         request=CourierInputSerializer,
-        responses={200: CourierSerializer, **error_responses(400, 403, 404, 409, e409="Pausing a busy courier.")},
+        responses={200: CourierSerializer, **error_responses(*BODY, 403, 404, 409, e409="Pausing a busy courier.")},
     )
     def patch(self, request: Request, pk: int) -> Response:
         return self._update(request, partial=True)
@@ -117,12 +127,11 @@ class CourierDetailView(generics.RetrieveAPIView):
     get=extend_schema(
         summary="List deliveries",
         description="Paginated, newest first; filter by status, courier, order_id and overdue.",
-        responses={200: DeliverySerializer(many=True), **error_responses(400, 404)},
+        responses={200: DeliverySerializer(many=True), **error_responses(400, 404, e400=LIST_400, e404=LIST_404)},
     ),
 )
-class DeliveryListView(generics.ListAPIView):
+class DeliveryListView(ApiPolicy, generics.ListAPIView):
     serializer_class = DeliverySerializer
-    permission_classes = [IsDispatcherOrReadOnly]
     filter_backends = [DjangoFilterBackend, OrderingFilter]
     filterset_class = DeliveryFilter
     ordering_fields = ["id", "status", "assigned_at", "deadline", "finished_at", "created_at", "updated_at"]
@@ -135,17 +144,14 @@ class DeliveryListView(generics.ListAPIView):
 @extend_schema_view(
     get=extend_schema(summary="Get a delivery", responses={200: DeliverySerializer, **error_responses(404)}),
 )
-class DeliveryDetailView(generics.RetrieveAPIView):
+class DeliveryDetailView(ApiPolicy, generics.RetrieveAPIView):
     serializer_class = DeliverySerializer
-    permission_classes = [IsDispatcherOrReadOnly]
 
     def get_queryset(self) -> QuerySet[Delivery]:
         return selectors.delivery_list()
 
 
-class OrderDeliveryView(APIView):
-    permission_classes = [IsDispatcherOrReadOnly]
-
+class OrderDeliveryView(ApiPolicy, APIView):
     @extend_schema(
         summary="Get the delivery of an order",
         parameters=[
@@ -160,7 +166,7 @@ class OrderDeliveryView(APIView):
 
 
 _ASSIGN_ERRORS = error_responses(
-    400,
+    *BODY,
     403,
     404,
     409,
@@ -172,9 +178,7 @@ _ASSIGN_ERRORS = error_responses(
 )
 
 
-class DeliveryAssignView(APIView):
-    permission_classes = [IsDispatcherOrReadOnly]
-
+class DeliveryAssignView(ApiPolicy, APIView):
     @extend_schema(
         summary="Give an order a courier",
         description="Asks service-order for the order's status first; an active order gets the least loaded "
@@ -188,9 +192,7 @@ class DeliveryAssignView(APIView):
         return Response(DeliverySerializer(delivery).data)
 
 
-class DeliveryUnassignView(APIView):
-    permission_classes = [IsDispatcherOrReadOnly]
-
+class DeliveryUnassignView(ApiPolicy, APIView):
     @extend_schema(
         summary="Cancel an order's delivery",
         description="Frees its courier, who takes the oldest waiting order.",
@@ -198,7 +200,7 @@ class DeliveryUnassignView(APIView):
         responses={
             200: DeliverySerializer,
             **error_responses(
-                400, 403, 404, 409, e404="The order has no delivery.", e409="The delivery is already finished."
+                *BODY, 403, 404, 409, e404="The order has no delivery.", e409="The delivery is already finished."
             ),
         },
     )

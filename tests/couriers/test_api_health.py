@@ -1,0 +1,44 @@
+"""/healthz answers without the database; /readyz answers only with it."""
+
+import pytest
+from django.db import OperationalError, connection
+from rest_framework.test import APIClient
+
+
+def test_healthz_touches_no_database() -> None:
+    # No db fixture: pytest-django turns any query here into an error.
+    response = APIClient().get("/healthz")
+
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok"}
+
+
+@pytest.mark.django_db
+def test_readyz_runs_a_query(django_assert_num_queries) -> None:
+    with django_assert_num_queries(1):
+        response = APIClient().get("/readyz")
+
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok"}
+
+
+@pytest.mark.django_db
+def test_readyz_is_503_without_a_database(monkeypatch: pytest.MonkeyPatch) -> None:
+    def unreachable(*args: object, **kwargs: object) -> None:
+        raise OperationalError("connection refused")
+
+    monkeypatch.setattr(connection, "cursor", unreachable)
+
+    response = APIClient().get("/readyz")
+
+    assert response.status_code == 503
+    assert response.json() == {"status": "unavailable"}
+
+
+@pytest.mark.django_db
+def test_probes_ignore_bad_credentials() -> None:
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION="Token nonsense")
+
+    assert client.get("/healthz").status_code == 200
+    assert client.get("/readyz").status_code == 200
