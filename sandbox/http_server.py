@@ -48,13 +48,14 @@ class _Handler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         status, body = self._answer()
         payload = json.dumps(body).encode()
+        # Counted before answering: a client that got its answer finds itself counted.
+        with self.server.counts_lock:
+            self.server.counts[status] += 1
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(payload)))
         self.end_headers()
         self.wfile.write(payload)
-        with self.server.counts_lock:
-            self.server.counts[status] += 1
 
     def _answer(self) -> tuple[int, dict[str, Any]]:
         if self.server.outages.active():

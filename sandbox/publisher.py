@@ -124,14 +124,14 @@ class Publisher:
         self,
         sink: Sink,
         chaos: Chaos | None = None,
-        rng: random.Random | None = None,
+        seed: int | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.sink = sink
         self.chaos = chaos or Chaos()
-        self._rng = rng or random.Random()
-        # Apart: how many events share a window depends on timing, and must not shift the other draws.
-        self._shuffler = random.Random(self._rng.random())
+        self._seed = seed if seed is not None else random.getrandbits(64)
+        # How many events share a reorder window depends on timing: its draws are kept apart.
+        self._shuffler = random.Random(f"{self._seed}:shuffle")
         self._clock = clock
         self._outbox: list[tuple[float, int, _Outgoing]] = []
         self._sequence = 0
@@ -141,28 +141,29 @@ class Publisher:
 
     def publish(self, order_id: str, status: str, produced_at: float) -> None:
         """One status change of a real order, plus whatever chaos adds around it."""
+        # Draws of each change's own: how orders' changes interleave depends on timing, a seeded run must not.
+        rng = random.Random(f"{self._seed}:{order_id}:{status}")
         created_at = rfc3339(produced_at)
         outgoing = _Outgoing(event(order_id, status, created_at), "valid", order_id, status)
-        for _ in range(self._copies()):
-            self._enqueue(outgoing)
-        rng = self._rng
+        for _ in range(self._copies(rng)):
+            self._enqueue(outgoing, rng)
         if rng.random() < self.chaos.unknown_probability:
             stranger = random_uuid(rng)
             status = rng.choice(("created", *(step for step, _ in LIFECYCLE)))
-            self._enqueue(_Outgoing(event(stranger, status, created_at), "unknown", stranger, status))
+            self._enqueue(_Outgoing(event(stranger, status, created_at), "unknown", stranger, status), rng)
         if rng.random() < self.chaos.malformed_probability:
             # Kinds in turn, so that a handful of malformed events covers them all.
             kind = MALFORMED_KINDS[self._malformed_sent % len(MALFORMED_KINDS)]
             self._malformed_sent += 1
-            self._enqueue(_Outgoing(malformed_event(kind, order_id, created_at), kind, order_id, ""))
+            self._enqueue(_Outgoing(malformed_event(kind, order_id, created_at), kind, order_id, ""), rng)
 
-    def _copies(self) -> int:
-        if self.chaos.max_copies > 1 and self._rng.random() < self.chaos.duplicate_probability:
-            return self._rng.randint(2, self.chaos.max_copies)
+    def _copies(self, rng: random.Random) -> int:
+        if self.chaos.max_copies > 1 and rng.random() < self.chaos.duplicate_probability:
+            return rng.randint(2, self.chaos.max_copies)
         return 1
 
-    def _enqueue(self, outgoing: _Outgoing) -> None:
-        release_at = self._clock() + self._rng.uniform(0, self.chaos.max_delay)
+    def _enqueue(self, outgoing: _Outgoing, rng: random.Random) -> None:
+        release_at = self._clock() + rng.uniform(0, self.chaos.max_delay)
         window = self.chaos.reorder_window
         if window > 0:
             # Held back to the end of its window, then shuffled with the others released with it.
