@@ -1,0 +1,89 @@
+"""The consistency check: deliveries and couriers against service-order's truth."""
+
+import itertools
+
+import pytest
+from django.utils import timezone
+
+from couriers.models import Courier, Delivery
+from sandbox.verify import NEVER_EXISTED, Mismatch, verify
+
+pytestmark = pytest.mark.django_db
+
+_phones = itertools.count(20_000_000_000)
+
+
+def courier(status: str = Courier.Status.AVAILABLE) -> Courier:
+    return Courier.objects.create(name="C", phone=f"+{next(_phones)}", transport_type="car", status=status)
+
+
+def delivery(order_id: str, status: str, courier: Courier | None = None) -> Delivery:
+    return Delivery.objects.create(
+        order_id=order_id, status=status, courier=courier, order_status="x", order_checked_at=timezone.now()
+    )
+
+
+def test_every_phase_in_its_right_state_is_consistent():
+    delivery("active-assigned", "assigned", courier(Courier.Status.BUSY))
+    delivery("active-waiting", "awaiting_courier")
+    delivery("done", "completed", courier())
+    delivery("gone", "cancelled")
+    truth = {
+        "active-assigned": "delivering",
+        "active-waiting": "updated",
+        "done": "completed",
+        "done-never-seen": "completed",
+        "gone": "canceled",
+        "deleted-never-seen": "deleted",
+    }
+
+    report = verify(truth)
+
+    assert report.ok
+    assert (report.checked, report.consistent) == (6, 6)
+    assert report.summary() == "6 of 6 orders consistent"
+
+
+def test_each_kind_of_disagreement_is_reported():
+    delivery("finished-but-open", "assigned", courier(Courier.Status.BUSY))
+    delivery("cancelled-but-completed", "completed")
+    delivery("stranger", "awaiting_courier")
+    truth = {
+        "active-without-delivery": "cooking",
+        "finished-but-open": "completed",
+        "cancelled-but-completed": "deleted",
+        "unknown-status": "teleported",
+    }
+
+    report = verify(truth, foreign_ids=["stranger", "clean-stranger"])
+
+    assert not report.ok
+    assert report.summary() == "1 of 6 orders consistent"
+    assert set(report.mismatches) == {
+        Mismatch("active-without-delivery", "cooking", None),
+        Mismatch("finished-but-open", "completed", "assigned"),
+        Mismatch("cancelled-but-completed", "deleted", "completed"),
+        Mismatch("unknown-status", "teleported", None),
+        Mismatch("stranger", NEVER_EXISTED, "awaiting_courier"),
+    }
+
+
+def test_couriers_must_match_their_assigned_deliveries():
+    busy_idle = courier(Courier.Status.BUSY)
+    available_with_one = courier(Courier.Status.AVAILABLE)
+    paused_with_one = courier(Courier.Status.PAUSED)
+    fine = courier(Courier.Status.BUSY)
+    delivery("a", "assigned", available_with_one)
+    delivery("b", "assigned", paused_with_one)
+    delivery("c", "assigned", fine)
+
+    report = verify({"a": "cooking", "b": "cooking", "c": "cooking"})
+
+    assert report.consistent == 3
+    assert not report.ok
+    assert report.courier_problems == [
+        f"courier {busy_idle.pk} is busy without an assigned delivery",
+        f"courier {available_with_one.pk} is available but holds an assigned delivery",
+        f"courier {paused_with_one.pk} is paused but holds an assigned delivery",
+    ]
+    assert report.summary() == "3 of 3 orders consistent; 3 courier problems"
