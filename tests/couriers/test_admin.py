@@ -1,0 +1,278 @@
+"""The admin: pages answer, every change goes through the services, lists stay a few queries."""
+
+from datetime import timedelta
+
+import pytest
+from django.contrib.auth.models import Permission, User
+from django.contrib.messages import get_messages
+from django.test import Client
+from django.urls import reverse
+from django.utils import timezone
+
+from couriers.models import Courier, Delivery
+from tests.couriers.factories import create_courier, create_delivery
+
+pytestmark = pytest.mark.django_db
+
+COURIERS = reverse("admin:couriers_courier_changelist")
+DELIVERIES = reverse("admin:couriers_delivery_changelist")
+NEW = {"name": "Ann", "phone": "+79990000001", "transport_type": "car"}
+
+
+def change_url(obj: Courier | Delivery) -> str:
+    return reverse(f"admin:couriers_{obj._meta.model_name}_change", args=[obj.pk])
+
+
+def texts(response) -> list[str]:
+    return [str(message) for message in get_messages(response.wsgi_request)]
+
+
+def act(client: Client, url: str, action: str, *objects: Courier | Delivery):
+    return client.post(url, {"action": action, "_selected_action": [o.pk for o in objects]}, follow=True)
+
+
+def inline_management(prefix: str = "deliveries", initial: int = 0) -> dict[str, int]:
+    return {
+        f"{prefix}-TOTAL_FORMS": initial,
+        f"{prefix}-INITIAL_FORMS": initial,
+        f"{prefix}-MIN_NUM_FORMS": 0,
+        f"{prefix}-MAX_NUM_FORMS": 1000,
+    }
+
+
+# --- pages ----------------------------------------------------------------------
+
+
+@pytest.fixture
+def pages() -> list[str]:
+    courier = create_courier()
+    delivery = create_delivery(courier=courier, deadline=timezone.now() - timedelta(minutes=1))
+    spare = create_courier()
+    return [
+        COURIERS,
+        f"{COURIERS}?status__exact=busy&transport_type__exact=scooter&q=Courier",
+        reverse("admin:couriers_courier_add"),
+        change_url(courier),
+        reverse("admin:couriers_courier_delete", args=[spare.pk]),
+        DELIVERIES,
+        f"{DELIVERIES}?overdue=yes&status__exact=assigned&q=order",
+        f"{DELIVERIES}?overdue=no",
+        f"{DELIVERIES}?courier__id__exact={courier.pk}",
+        change_url(delivery),
+    ]
+
+
+def test_every_page_answers_staff(admin_client: Client, pages: list[str]) -> None:
+    for url in pages:
+        assert admin_client.get(url).status_code == 200, url
+
+
+def test_every_page_sends_anonymous_users_to_the_login(client: Client, pages: list[str]) -> None:
+    for url in pages:
+        response = client.get(url)
+        assert response.status_code == 302, url
+        assert response["Location"].startswith(reverse("admin:login"))
+
+
+def test_the_changelists_show_status_labels_overdue_and_the_waiting_count(admin_client: Client) -> None:
+    create_delivery(courier=create_courier(), deadline=timezone.now() - timedelta(minutes=1))
+    create_delivery()
+    create_delivery()
+
+    couriers = admin_client.get(COURIERS).content.decode()
+    deliveries = admin_client.get(DELIVERIES).content.decode()
+
+    assert "Orders waiting for a courier: 2" in couriers
+    assert ">busy</span>" in couriers
+    assert "Orders waiting for a courier: 2" in deliveries
+    assert deliveries.count(">overdue</span>") == 1
+
+
+def test_the_overdue_filter(admin_client: Client) -> None:
+    late = create_delivery(order_id="late", courier=create_courier(), deadline=timezone.now() - timedelta(minutes=1))
+    create_delivery(order_id="in-time", courier=create_courier())
+
+    response = admin_client.get(f"{DELIVERIES}?overdue=yes")
+
+    assert list(response.context["cl"].result_list) == [late]
+
+
+def test_a_courier_page_shows_its_latest_deliveries_only(admin_client: Client) -> None:
+    courier = create_courier()
+    for _ in range(25):
+        create_delivery(courier=courier, status=Delivery.Status.COMPLETED)
+
+    response = admin_client.get(change_url(courier))
+
+    formset = response.context["inline_admin_formsets"][0].formset
+    assert len(formset.get_queryset()) == 20
+    assert "all 25 deliveries" in response.content.decode()
+
+
+# --- couriers through the services -----------------------------------------------
+
+
+def test_adding_a_courier_goes_through_the_service(admin_client: Client) -> None:
+    waiting = create_delivery()
+
+    response = admin_client.post(reverse("admin:couriers_courier_add"), NEW)
+
+    assert response.status_code == 302
+    courier = Courier.objects.get(phone=NEW["phone"])
+    waiting.refresh_from_db()
+    assert waiting.courier == courier  # courier_create hands the new courier the waiting order
+    assert courier.status == Courier.Status.BUSY
+
+
+def test_adding_a_courier_with_a_bad_phone_shows_the_form_again(admin_client: Client) -> None:
+    response = admin_client.post(reverse("admin:couriers_courier_add"), {**NEW, "phone": "12345"})
+
+    assert response.status_code == 200
+    assert "phone" in response.context["adminform"].form.errors
+    assert not Courier.objects.exists()
+
+
+def test_editing_a_courier_goes_through_the_service_and_leaves_status_alone(admin_client: Client) -> None:
+    courier = create_courier(name="Ann")
+    create_delivery(courier=courier, status=Delivery.Status.COMPLETED)
+
+    response = admin_client.post(
+        change_url(courier), {**NEW, "name": "Anna", "status": "paused", **inline_management(initial=1)}
+    )
+
+    assert response.status_code == 302
+    courier.refresh_from_db()
+    assert (courier.name, courier.status) == ("Anna", Courier.Status.AVAILABLE)
+
+
+def test_deleting_a_courier_without_deliveries(admin_client: Client) -> None:
+    courier = create_courier()
+
+    admin_client.post(reverse("admin:couriers_courier_delete", args=[courier.pk]), {"post": "yes"})
+
+    assert not Courier.objects.filter(pk=courier.pk).exists()
+
+
+@pytest.mark.parametrize("method", ["get", "post"])
+def test_a_courier_with_deliveries_is_not_deleted_and_the_reason_shown(admin_client: Client, method: str) -> None:
+    courier = create_courier()
+    create_delivery(courier=courier, status=Delivery.Status.COMPLETED)
+
+    response = getattr(admin_client, method)(
+        reverse("admin:couriers_courier_delete", args=[courier.pk]), {"post": "yes"}, follow=True
+    )
+
+    assert response.redirect_chain[-1][0] == change_url(courier)
+    assert any("keeps its history" in text for text in texts(response))
+    assert Courier.objects.filter(pk=courier.pk).exists()
+
+
+def test_there_is_no_bulk_delete_of_couriers(admin_client: Client) -> None:
+    response = admin_client.get(COURIERS)
+
+    actions = [name for name, _ in response.context["action_form"].fields["action"].choices]
+    assert "delete_selected" not in actions
+    assert {"pause", "make_available"} <= set(actions)
+
+
+def test_pause_action_pauses_free_couriers_and_reports_busy_ones(admin_client: Client) -> None:
+    free = create_courier(name="Free")
+    busy = create_courier(name="Busy")
+    create_delivery(courier=busy)
+
+    response = act(admin_client, COURIERS, "pause", free, busy)
+
+    free.refresh_from_db()
+    busy.refresh_from_db()
+    assert (free.status, busy.status) == (Courier.Status.PAUSED, Courier.Status.BUSY)
+    assert "Busy: the courier is on a delivery: pause it once the delivery ends" in texts(response)
+    assert "Paused 1 courier(s)." in texts(response)
+
+
+def test_make_available_action_hands_the_oldest_waiting_order(admin_client: Client) -> None:
+    courier = create_courier(status=Courier.Status.PAUSED)
+    oldest = create_delivery()
+    create_delivery()
+
+    response = act(admin_client, COURIERS, "make_available", courier)
+
+    oldest.refresh_from_db()
+    assert oldest.courier == courier
+    assert "Made 1 courier(s) available; 1 took a waiting order at once." in texts(response)
+
+
+# --- deliveries -----------------------------------------------------------------
+
+
+def test_cancel_action_cancels_and_the_courier_takes_the_oldest_waiting_order(admin_client: Client) -> None:
+    courier = create_courier()
+    delivery = create_delivery(courier=courier)
+    oldest = create_delivery()
+
+    response = act(admin_client, DELIVERIES, "cancel_and_release", delivery)
+
+    delivery.refresh_from_db()
+    oldest.refresh_from_db()
+    assert delivery.status == Delivery.Status.CANCELLED
+    assert oldest.courier == courier
+    assert "Cancelled 1 delivery(ies); their couriers are free." in texts(response)
+
+
+def test_cancel_action_reports_finished_deliveries(admin_client: Client) -> None:
+    done = create_delivery(order_id="A-1", courier=create_courier(), status=Delivery.Status.COMPLETED)
+
+    response = act(admin_client, DELIVERIES, "cancel_and_release", done)
+
+    done.refresh_from_db()
+    assert done.status == Delivery.Status.COMPLETED
+    assert "Order A-1: delivery of order A-1 is already completed" in texts(response)
+
+
+def test_deliveries_cannot_be_added_or_edited(admin_client: Client) -> None:
+    delivery = create_delivery(order_id="A-1")
+
+    assert admin_client.get(reverse("admin:couriers_delivery_add")).status_code == 403
+    admin_client.post(change_url(delivery), {"order_id": "B-2", "status": "cancelled"})
+    delivery.refresh_from_db()
+    assert (delivery.order_id, delivery.status) == ("A-1", Delivery.Status.AWAITING_COURIER)
+
+
+def test_cancelling_needs_the_change_permission(client: Client) -> None:
+    viewer = User.objects.create_user("viewer", password="pw", is_staff=True)
+    viewer.user_permissions.add(Permission.objects.get(codename="view_delivery"))
+    client.force_login(viewer)
+    delivery = create_delivery()
+
+    response = client.get(DELIVERIES)
+    act(client, DELIVERIES, "cancel_and_release", delivery)
+
+    assert response.status_code == 200
+    assert response.context["action_form"] is None  # no action left to offer
+    delivery.refresh_from_db()
+    assert delivery.status == Delivery.Status.AWAITING_COURIER
+
+
+# --- speed ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("url", [COURIERS, DELIVERIES, f"{DELIVERIES}?overdue=yes"])
+def test_changelists_cost_a_fixed_number_of_queries(admin_client: Client, django_assert_max_num_queries, url) -> None:
+    past = timezone.now() - timedelta(minutes=1)
+    for _ in range(50):
+        create_delivery(courier=create_courier(), deadline=past)
+        create_delivery()
+
+    # session, user, two counts, the page, the fleet summary's three: none per row.
+    with django_assert_max_num_queries(9):
+        response = admin_client.get(url)
+
+    assert len(response.context["cl"].result_list) == 50
+
+
+def test_a_courier_page_costs_a_fixed_number_of_queries(admin_client: Client, django_assert_max_num_queries) -> None:
+    courier = create_courier()
+    for _ in range(50):
+        create_delivery(courier=courier, status=Delivery.Status.COMPLETED)
+
+    with django_assert_max_num_queries(7):
+        assert admin_client.get(change_url(courier)).status_code == 200
