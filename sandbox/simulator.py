@@ -247,7 +247,12 @@ def main(argv: list[str] | None = None) -> None:
     ).start()
     logger.info("serving service-order's API at %s; events to %s on %s", simulator.url, args.topic, args.bootstrap)
     logger.info(
-        "creating %d orders over %.0f s, time scale %g, chaos %s", args.orders, args.spread, args.time_scale, chaos
+        "creating %d orders over %.0f s; time scale %g: an order's life lasts %.1f s; %s",
+        args.orders,
+        args.spread,
+        args.time_scale,
+        LIFETIME * args.time_scale,
+        chaos,
     )
     simulator.create_orders(args.orders, over=args.spread)
     while not stop.wait(args.report_every):
