@@ -83,6 +83,8 @@ class OrderEventConsumer:
         self.last_activity = time.monotonic()
         self.last_liveness = 0.0
         self.next_reconcile = time.monotonic()
+        # Dead-lettered messages past a partition's stored offset: after a rewind they come again.
+        self.dead_lettered: set[tuple[str, int, int]] = set()
 
     # --- lifecycle ------------------------------------------------------------
 
@@ -166,12 +168,14 @@ class OrderEventConsumer:
         self._measure_lag(messages)
 
     def _dead_letter(self, messages: list[tuple[Message, str]]) -> set[tuple[str, int, int]]:
-        if not messages:
+        fresh = [(message, reason) for message, reason in messages if _origin(message) not in self.dead_lettered]
+        if not fresh:
             return set()
-        failed = self.dead_letters.send(messages)
-        delivered = len(messages) - len(failed)
-        metrics.DEAD_LETTERS.inc(delivered)
-        metrics.EVENTS.labels("dead_lettered").inc(delivered)
+        failed = self.dead_letters.send(fresh)
+        delivered = {_origin(message) for message, _ in fresh} - failed
+        self.dead_lettered |= delivered
+        metrics.DEAD_LETTERS.inc(len(delivered))
+        metrics.EVENTS.labels("dead_lettered").inc(len(delivered))
         return failed
 
     def _parse(self, messages: list[Message]) -> tuple[list[tuple[Message, OrderEvent]], list[tuple[Message, str]]]:
@@ -223,7 +227,7 @@ class OrderEventConsumer:
     def _note_service_down(self, exc: BaseException) -> None:
         if not self.service_down:
             self.service_down = True
-            logger.warning("service-order unavailable (%s): pausing partitions and retrying with backoff", exc)
+            logger.warning("service-order is down, pausing partitions and retrying with backoff: %s", exc)
 
     def _store_progress(self, messages: list[Message], retry_from: dict[Partition, int]) -> None:
         next_offsets: dict[Partition, int] = {}
@@ -234,10 +238,19 @@ class OrderEventConsumer:
             TopicPartition(topic, p, retry_from.get((topic, p), offset)) for (topic, p), offset in next_offsets.items()
         ]
         self.consumer.store_offsets(offsets=to_store)
+        self._forget_dead_letters_before(to_store)
         for partition, offset in retry_from.items():
             self._retry_later(partition, offset)
         if not retry_from:
             self._note_progress(next_offsets)
+
+    def _forget_dead_letters_before(self, stored: list[TopicPartition]) -> None:
+        position = {(tp.topic, tp.partition): tp.offset for tp in stored}
+        self.dead_lettered = {
+            (topic, partition, offset)
+            for topic, partition, offset in self.dead_lettered
+            if offset >= position.get((topic, partition), 0)
+        }
 
     def _retry_later(self, partition: Partition, offset: int) -> None:
         topic_partition = TopicPartition(*partition, offset)
@@ -332,6 +345,10 @@ def _group_by_order(events: list[tuple[Message, OrderEvent]]) -> dict[str, list[
     for message, event in events:
         by_order[event.order_id].append((message, event))
     return by_order
+
+
+def _origin(message: Message) -> tuple[str, int, int]:
+    return message.topic(), message.partition(), message.offset()
 
 
 def _rewind_to(retry_from: dict[Partition, int], partition: Partition, offset: int) -> None:

@@ -1,0 +1,92 @@
+"""The whole path from a Kafka event to a committed assignment, under the chaos the mission is about."""
+
+import signal
+from collections import Counter
+
+import pytest
+
+from couriers.models import Delivery
+from sandbox.chaos import Chaos
+from sandbox.simulator import Simulator
+from sandbox.verify import verify
+from tests.e2e.conftest import wait_until
+from tests.kafka_helpers import committed_lag, read_all
+
+pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
+
+CHAOS = Chaos(
+    duplicate_probability=0.3,
+    max_copies=3,
+    reorder_window=0.5,
+    max_delay=0.3,
+    outages=((2.0, 3.0),),  # service-order answers 503 in the middle of the stream
+    cancel_fraction=0.15,
+    delete_fraction=0.1,
+    update_fraction=0.05,
+    unknown_probability=0.05,
+    malformed_probability=0.05,
+)
+
+
+def test_a_chaotic_stream_ends_consistent_with_service_order(
+    kafka_broker, pipeline_topic, consumers, consumer_env, make_courier
+):
+    for i in range(8):
+        make_courier(f"courier {i}", transport_type=("on_foot", "scooter", "car")[i % 3])
+    with Simulator(bootstrap=kafka_broker, topic=pipeline_topic, time_scale=0.01, chaos=CHAOS, seed=42) as simulator:
+        consumer_env["ORDER_SERVICE_URL"] = simulator.url
+        simulator.create_orders(40, over=3.0)
+        consumer = consumers.start("--idle-exit", "6")
+        # Let orders live until some have been delivered, then stop the clock: the truth is final.
+        wait_until(lambda: Counter(simulator.truth().values())["completed"] >= 3, 60, "orders completed")
+        simulator.freeze()
+        simulator.wait_until_settled(timeout=30)
+
+        assert consumers.wait_exit(consumer) == 0, consumers.log(consumer)[-3000:]
+        record = simulator.record()
+        report = verify(simulator.truth(), foreign_ids=record.unknown)
+        assert report.ok, (report.summary(), report.mismatches[:10], report.courier_problems)
+        assert report.checked == 40 + len(set(record.unknown))
+        assert simulator.requests().by_status.get(503, 0) > 0, "the outage never hit the consumer"
+
+    log = consumers.log(consumer)
+    assert log.count("service-order is down") == 1, "outage state changes are logged once"
+    assert "reachable again" in log
+    assert record.malformed_total > 0
+    dead = read_all(kafka_broker, f"{pipeline_topic}.dlq", expected=record.malformed_total)
+    assert len(dead) == record.malformed_total
+    assert committed_lag(kafka_broker, pipeline_topic, consumer_env["KAFKA_GROUP_ID"]) == 0
+
+
+def test_created_consumed_after_the_order_moved_on_still_gets_a_courier(
+    kafka_broker, pipeline_topic, consumers, consumer_env, make_courier
+):
+    for i in range(5):
+        make_courier(f"courier {i}")
+    with Simulator(bootstrap=kafka_broker, topic=pipeline_topic, time_scale=0.01, seed=1) as simulator:
+        consumer_env["ORDER_SERVICE_URL"] = simulator.url
+        ids = simulator.create_orders(5)
+        # The consumer comes late: every order is cooking before its `created` event is read.
+        wait_until(lambda: set(simulator.truth().values()) == {"cooking"}, 30, "orders cooking")
+        simulator.freeze()
+        simulator.wait_until_settled()
+        consumer = consumers.start("--idle-exit", "5")
+        assert consumers.wait_exit(consumer) == 0
+
+    assert set(Delivery.objects.filter(order_id__in=ids).values_list("status", flat=True)) == {"assigned"}
+    assert "event said created, order is cooking: assigned" in consumers.log(consumer)
+
+
+def test_sigterm_finishes_the_work_in_hand_and_exits_cleanly(
+    kafka_broker, pipeline_topic, consumers, consumer_env, make_courier
+):
+    make_courier()
+    with Simulator(bootstrap=kafka_broker, topic=pipeline_topic, time_scale=0.01, seed=2) as simulator:
+        consumer_env["ORDER_SERVICE_URL"] = simulator.url
+        simulator.create_orders(3)
+        consumer = consumers.start()
+        consumers.wait_for_log(consumer, "assigned partitions")
+        wait_until(lambda: Delivery.objects.count() == 3, 60, "three deliveries recorded")
+        consumer.send_signal(signal.SIGTERM)
+        assert consumers.wait_exit(consumer, timeout=30) == 0
+    assert "consumer closed" in consumers.log(consumer)
