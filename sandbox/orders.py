@@ -50,10 +50,9 @@ class SimClock:
     def now(self) -> float:
         return self._frozen_at if self._frozen_at is not None else self._offset + self._source()
 
-    def freeze(self) -> float:
+    def freeze(self) -> None:
         if self._frozen_at is None:
             self._frozen_at = self._offset + self._source()
-        return self._frozen_at
 
 
 @dataclass
@@ -206,10 +205,6 @@ class OrderStore:
             if not self.clock.frozen:
                 return self._live > 0
             return bool(self._due) and self._due[0][0] <= self.clock.now()
-
-    def __len__(self) -> int:
-        with self._lock:
-            return len(self._orders)
 
     def _details(self) -> dict[str, Any]:
         rng = self._rng

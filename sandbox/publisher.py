@@ -7,7 +7,6 @@ import random
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -125,14 +124,12 @@ class Publisher:
         sink: Sink,
         chaos: Chaos | None = None,
         seed: int | None = None,
-        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.sink = sink
         self.chaos = chaos or Chaos()
         self._seed = seed if seed is not None else random.getrandbits(64)
         # How many events share a reorder window depends on timing: its draws are kept apart.
         self._shuffler = random.Random(f"{self._seed}:shuffle")
-        self._clock = clock
         self._outbox: list[tuple[float, int, _Outgoing]] = []
         self._sequence = 0
         self._malformed_sent = 0
@@ -149,8 +146,8 @@ class Publisher:
             self._enqueue(outgoing, rng)
         if rng.random() < self.chaos.unknown_probability:
             stranger = random_uuid(rng)
-            status = rng.choice(("created", *(step for step, _ in LIFECYCLE)))
-            self._enqueue(_Outgoing(event(stranger, status, created_at), "unknown", stranger, status), rng)
+            claimed = rng.choice(("created", *(step for step, _ in LIFECYCLE)))
+            self._enqueue(_Outgoing(event(stranger, claimed, created_at), "unknown", stranger, claimed), rng)
         if rng.random() < self.chaos.malformed_probability:
             # Kinds in turn, so that a handful of malformed events covers them all.
             kind = MALFORMED_KINDS[self._malformed_sent % len(MALFORMED_KINDS)]
@@ -163,7 +160,7 @@ class Publisher:
         return 1
 
     def _enqueue(self, outgoing: _Outgoing, rng: random.Random) -> None:
-        release_at = self._clock() + rng.uniform(0, self.chaos.max_delay)
+        release_at = time.monotonic() + rng.uniform(0, self.chaos.max_delay)
         window = self.chaos.reorder_window
         if window > 0:
             # Held back to the end of its window, then shuffled with the others released with it.
@@ -173,7 +170,7 @@ class Publisher:
 
     def release(self) -> None:
         """Send every event whose time has come, and serve the sink's delivery reports."""
-        now = self._clock()
+        now = time.monotonic()
         due = []
         while self._outbox and self._outbox[0][0] <= now:
             due.append(heapq.heappop(self._outbox)[2])
