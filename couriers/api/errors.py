@@ -47,7 +47,7 @@ def _as_api_exception(exc: Exception) -> Exception:
         # full_clean in a service: the same 400 a serializer would give.
         return exceptions.ValidationError(as_serializer_error(exc))
     if isinstance(exc, RequestDataTooBig):
-        return ApiError(str(exc), code="request_too_large", status_code=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE)
+        return ApiError("the request body is too large", code="request_too_large", status_code=413)
     if isinstance(exc, Http404):
         return exceptions.NotFound()
     if isinstance(exc, DjangoPermissionDenied):
