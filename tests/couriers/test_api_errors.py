@@ -7,6 +7,7 @@ from django.db import IntegrityError
 from django.http import Http404
 from rest_framework.test import APIClient
 from rest_framework.throttling import UserRateThrottle
+from rest_framework.validators import UniqueValidator
 
 from couriers.api.errors import exception_handler
 from couriers.errors import Conflict, DispatchError, NotFound
@@ -121,6 +122,20 @@ def test_validation_error_names_each_field_with_its_messages(dispatcher: APIClie
         "phone": ["A courier with this phone already exists."],
         "transport_type": ['"boat" is not a valid choice.'],
     }
+
+
+def test_a_model_validation_error_from_a_service_is_400_naming_the_field(
+    dispatcher: APIClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # As when a concurrent request takes the phone between the serializer's check and the service's.
+    monkeypatch.setattr(UniqueValidator, "__call__", lambda self, value, field: None)
+    create_courier(phone=NEW["phone"])
+
+    response = dispatcher.post(COURIERS, NEW, format="json")
+
+    assert response.status_code == 400
+    assert set(error(response)["fields"]) == {"phone"}
+    assert Courier.objects.count() == 1
 
 
 # --- the handler itself, for what no request reaches easily ------------------------
