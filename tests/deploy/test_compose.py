@@ -1,8 +1,11 @@
 """docker-compose.yml: valid for Compose, complete (every setting the app reads), started in the right order."""
 
+import os
 import re
 import shutil
 import subprocess
+import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -174,3 +177,24 @@ def test_the_commands_of_the_app_services_exist_with_these_options(compose: dict
 
     command = load_command_class("couriers" if name != "migrate" else "django.core", name)
     command.create_parser("manage.py", name).parse_args(arguments)  # exits (SystemExit) on an unknown option
+
+
+@pytest.mark.parametrize(("age", "healthy"), [(None, False), (0, True), (299, True), (301, False)])
+def test_consumer_health_check_reads_the_liveness_file(
+    compose: dict[str, Any], tmp_path: Path, age: float | None, healthy: bool
+) -> None:
+    consumer = compose["services"]["consumer"]
+    liveness = consumer["environment"]["CONSUMER_LIVENESS_FILE"]
+    kind, python, flag, code = consumer["healthcheck"]["test"]
+    assert (kind, python, flag, liveness) == ("CMD", "python", "-c", "/tmp/consumer-alive")
+    here = tmp_path / "consumer-alive"
+    if age is not None:
+        here.touch()
+        then = time.time() - age
+        os.utime(here, (then, then))
+
+    result = subprocess.run(
+        [sys.executable, "-c", code.replace(liveness, str(here))], env=base_env(tmp_path), capture_output=True
+    )
+
+    assert (result.returncode == 0) is healthy, result.stderr
