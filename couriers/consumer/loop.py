@@ -144,7 +144,8 @@ class OrderEventConsumer:
 
     # --- one batch ----------------------------------------------------------------
 
-    def process_batch(self, messages: list[Message]) -> None:
+    def process_batch(self, batch: list[Message]) -> None:
+        messages = _without_errors(batch)
         events, malformed = self._parse(messages)
         retry_from: dict[Partition, int] = {}
         for topic, partition, offset in self._dead_letter(malformed):
@@ -181,9 +182,6 @@ class OrderEventConsumer:
     def _parse(self, messages: list[Message]) -> tuple[list[tuple[Message, OrderEvent]], list[tuple[Message, str]]]:
         events, malformed = [], []
         for message in messages:
-            if message.error() is not None:
-                logger.warning("Kafka reported: %s", message.error())
-                continue
             try:
                 events.append((message, parse_event(message.value(), max_bytes=self.options.max_event_bytes)))
             except MalformedEvent as exc:
@@ -302,6 +300,7 @@ class OrderEventConsumer:
 
     def _on_assign(self, _: Consumer, partitions: list[TopicPartition]) -> None:
         logger.info("assigned partitions %s", sorted(tp.partition for tp in partitions))
+        self.last_activity = time.monotonic()  # a rebalance is news: give the new partitions their time
 
     def _on_revoke(self, _: Consumer, partitions: list[TopicPartition]) -> None:
         logger.info("partitions %s revoked", sorted(tp.partition for tp in partitions))
@@ -345,6 +344,14 @@ def _group_by_order(events: list[tuple[Message, OrderEvent]]) -> dict[str, list[
     for message, event in events:
         by_order[event.order_id].append((message, event))
     return by_order
+
+
+def _without_errors(batch: list[Message]) -> list[Message]:
+    """Kafka's own notices (an unknown topic, say) come as messages with an error: log, keep the rest."""
+    for message in batch:
+        if message.error() is not None:
+            logger.warning("Kafka reported: %s", message.error())
+    return [message for message in batch if message.error() is None]
 
 
 def _origin(message: Message) -> tuple[str, int, int]:

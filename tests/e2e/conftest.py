@@ -13,6 +13,8 @@ import pytest
 from django.conf import settings
 from django.db import connection
 
+from sandbox.broker import ensure_topics
+
 ROOT = Path(settings.BASE_DIR)
 
 
@@ -69,7 +71,10 @@ class Consumers:
 
 @pytest.fixture
 def pipeline_topic(kafka_broker: str) -> str:
-    return f"orders.{uuid4().hex}"
+    """A fresh topic and its DLQ, created up front as in production (no auto-creation there)."""
+    topic = f"orders.{uuid4().hex}"
+    ensure_topics(kafka_broker, topic, f"{topic}.dlq")
+    return topic
 
 
 @pytest.fixture

@@ -1,0 +1,212 @@
+"""Crashes, scale, lost events and a vanished broker: the final state still matches service-order."""
+
+import json
+import signal
+import subprocess
+import sys
+import threading
+from collections import Counter
+
+import pytest
+import requests
+
+from couriers.models import Delivery
+from sandbox.broker import EmbeddedBroker, ensure_topics
+from sandbox.chaos import Chaos
+from sandbox.publisher import KafkaSink
+from sandbox.simulator import Simulator
+from sandbox.verify import courier_problems, verify
+from tests.e2e.conftest import ROOT, wait_until
+
+pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
+
+CHAOS = Chaos(
+    duplicate_probability=0.3,
+    reorder_window=0.5,
+    max_delay=0.2,
+    cancel_fraction=0.15,
+    delete_fraction=0.1,
+    unknown_probability=0.05,
+    malformed_probability=0.03,
+)
+
+
+def make_fleet(make_courier, size: int) -> None:
+    for i in range(size):
+        make_courier(f"courier {i}", transport_type=("on_foot", "scooter", "car")[i % 3])
+
+
+class FleetWatch:
+    """Samples the fleet while the run goes on: no courier may ever hold two deliveries."""
+
+    def __init__(self) -> None:
+        self.problems: list[str] = []
+        self.samples = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> "FleetWatch":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        from django.db import connection
+
+        try:
+            while not self._stop.wait(0.2):
+                self.problems += courier_problems()
+                self.samples += 1
+        finally:
+            connection.close()
+
+
+def settle(simulator: Simulator, completed: int) -> None:
+    """Let orders live until some were delivered, then stop the clock so that the truth is final."""
+    wait_until(lambda: Counter(simulator.truth().values())["completed"] >= completed, 90, "orders completed")
+    simulator.freeze()
+    simulator.wait_until_settled(timeout=30)
+
+
+def test_a_consumer_killed_mid_stream_loses_nothing(
+    kafka_broker, pipeline_topic, consumers, consumer_env, make_courier
+):
+    make_fleet(make_courier, 8)
+    with Simulator(bootstrap=kafka_broker, topic=pipeline_topic, time_scale=0.01, chaos=CHAOS, seed=11) as simulator:
+        consumer_env["ORDER_SERVICE_URL"] = simulator.url
+        simulator.create_orders(40, over=3.0)
+        first = consumers.start()
+        wait_until(lambda: Delivery.objects.count() >= 10, 60, "work under way")
+        first.send_signal(signal.SIGKILL)  # no goodbye: nothing committed after the last auto-commit
+        first.wait(10)
+        second = consumers.start("--idle-exit", "6")
+        settle(simulator, completed=3)
+        assert consumers.wait_exit(second) == 0
+
+        report = verify(simulator.truth(), foreign_ids=simulator.record().unknown)
+    assert report.ok, (report.summary(), report.mismatches[:10], report.courier_problems)
+
+
+def test_three_consumers_share_the_stream_through_rebalances(
+    kafka_broker, pipeline_topic, consumers, consumer_env, make_courier
+):
+    make_fleet(make_courier, 10)
+    with (
+        Simulator(bootstrap=kafka_broker, topic=pipeline_topic, time_scale=0.01, chaos=CHAOS, seed=12) as simulator,
+        FleetWatch() as watch,
+    ):
+        consumer_env["ORDER_SERVICE_URL"] = simulator.url
+        simulator.create_orders(60, over=4.0)
+        group = [consumers.start("--idle-exit", "10") for _ in range(3)]
+        for member in group:
+            consumers.wait_for_log(member, "assigned partitions")
+        wait_until(lambda: Delivery.objects.count() >= 15, 60, "work under way")
+        group[0].send_signal(signal.SIGTERM)  # one leaves mid-stream...
+        assert consumers.wait_exit(group[0], timeout=60) == 0
+        group.append(consumers.start("--idle-exit", "10"))  # ...and another joins
+        settle(simulator, completed=3)
+        for member in group[1:]:
+            assert consumers.wait_exit(member) == 0
+
+        report = verify(simulator.truth(), foreign_ids=simulator.record().unknown)
+    assert report.ok, (report.summary(), report.mismatches[:10], report.courier_problems)
+    assert watch.samples > 0
+    assert watch.problems == []
+    logs = [consumers.log(member) for member in group]
+    assert all("event said" in log for log in logs[1:]), "every member took part"
+
+
+class LosingSink(KafkaSink):
+    """Loses every event that ends an order: what the reconcile sweep exists for."""
+
+    def send(self, payload: bytes) -> None:
+        try:
+            status = json.loads(payload).get("status")
+        except (ValueError, AttributeError):
+            status = None
+        if status not in ("completed", "canceled", "deleted"):
+            super().send(payload)
+
+
+def test_lost_events_are_repaired_by_one_sweep(kafka_broker, pipeline_topic, consumers, consumer_env, make_courier):
+    make_fleet(make_courier, 6)
+    chaos = Chaos(cancel_fraction=0.2, delete_fraction=0.2)
+    sink = LosingSink(kafka_broker, pipeline_topic)
+    with Simulator(sink=sink, time_scale=0.01, chaos=chaos, seed=13) as simulator:
+        consumer_env["ORDER_SERVICE_URL"] = simulator.url
+        consumer = consumers.start("--idle-exit", "5")  # keeps up with the orders' lives as they happen
+        consumers.wait_for_log(consumer, "assigned partitions")
+        simulator.create_orders(30, over=2.0)
+        settle(simulator, completed=5)
+        assert consumers.wait_exit(consumer) == 0
+        before = verify(simulator.truth())
+        assert not before.ok, "nothing was lost: the test proves nothing"
+
+        sweep = subprocess.run(
+            [sys.executable, "manage.py", "reconcile_deliveries", "--older-than", "0"],
+            cwd=ROOT,
+            env=consumer_env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert sweep.returncode == 0, sweep.stderr
+        after = verify(simulator.truth())
+    assert after.ok, (after.summary(), after.mismatches[:10])
+    assert "reconciled:" in sweep.stdout
+
+
+def test_shutdown_is_bounded_when_the_broker_is_gone(consumers, consumer_env, pipeline_topic):
+    broker = EmbeddedBroker().start()
+    try:
+        ensure_topics(broker.bootstrap_servers, pipeline_topic)
+        consumer_env["KAFKA_BOOTSTRAP_SERVERS"] = broker.bootstrap_servers
+        consumer_env["ORDER_SERVICE_URL"] = "http://127.0.0.1:9"
+        consumer = consumers.start(CONSUMER_CLOSE_TIMEOUT="3")
+        consumers.wait_for_log(consumer, "assigned partitions")
+    finally:
+        broker.stop()
+    consumer.send_signal(signal.SIGTERM)
+    assert consumers.wait_exit(consumer, timeout=60) == 0
+    log = consumers.log(consumer)
+    assert "consumer closed" in log or "Kafka did not close within 3.0s" in log
+
+
+def test_json_logs_metrics_and_liveness(kafka_broker, pipeline_topic, consumers, consumer_env, make_courier, tmp_path):
+    make_courier()
+    liveness = tmp_path / "alive"
+    port = free_port()
+    with Simulator(bootstrap=kafka_broker, topic=pipeline_topic, time_scale=0.01, seed=14) as simulator:
+        consumer_env["ORDER_SERVICE_URL"] = simulator.url
+        simulator.create_orders(3)
+        consumer = consumers.start("--metrics-port", str(port), LOG_FORMAT="json", CONSUMER_LIVENESS_FILE=str(liveness))
+        wait_until(lambda: Delivery.objects.count() == 3, 60, "three deliveries")
+        wait_until(liveness.exists, 30, "liveness file touched")
+        touched = liveness.stat().st_mtime
+        wait_until(lambda: liveness.stat().st_mtime > touched, 30, "liveness file touched again")
+        metrics = requests.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
+        consumer.send_signal(signal.SIGTERM)
+        assert consumers.wait_exit(consumer) == 0
+
+    assert 'courier_events_total{outcome="assigned"}' in metrics
+    assert "courier_gateway_calls_total" in metrics
+    assert 'courier_couriers{status="busy"} 1.0' in metrics
+    lines = [json.loads(line) for line in consumers.log(consumer).splitlines() if line.startswith("{")]
+    assert lines, "no JSON log lines"
+    events = [line for line in lines if "outcome" in line and "order_id" in line]
+    assert events
+    for line in events:
+        assert {"order_id", "event_status", "order_status", "outcome", "duration_ms", "partition", "offset"} <= set(
+            line
+        )
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
