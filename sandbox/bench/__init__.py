@@ -1,0 +1,1 @@
+"""`manage.py bench`: the real pipeline on one machine, measured (throughput, latency, memory, CPU)."""

@@ -1,0 +1,164 @@
+"""`manage.py consume_orders` as a process of its own: started, followed through its JSON log, measured, stopped."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+from django.conf import settings
+
+from sandbox.bench.errors import BenchError
+
+STALL_TIMEOUT = 60.0  # seconds without a new event before the bench gives up on a consumer
+STOP_TIMEOUT = 30.0
+PROGRESS_EVERY = 5.0
+
+
+@dataclass
+class EventLog:
+    """What a consumer's JSON log says: when it got its partitions, when each event's work was committed."""
+
+    assigned_at: float | None = None
+    committed_at: dict[tuple[int, int], float] = field(default_factory=dict)  # (partition, offset) -> time
+
+    def read_line(self, line: str) -> None:
+        try:
+            record = json.loads(line)
+        except ValueError:
+            return  # not ours: a traceback line, a warning from a library
+        if not isinstance(record, dict) or "time" not in record:
+            return
+        moment = datetime.fromisoformat(record["time"]).timestamp()
+        if "event_status" in record:
+            # Logged after the order's transaction committed; a redelivered event keeps its first time.
+            self.committed_at.setdefault((record["partition"], record["offset"]), moment)
+        elif self.assigned_at is None and str(record.get("message", "")).startswith("assigned partitions"):
+            self.assigned_at = moment
+
+    @property
+    def last_commit(self) -> float:
+        return max(self.committed_at.values())
+
+
+@dataclass(frozen=True)
+class Usage:
+    peak_rss_mb: float
+    cpu_seconds: float  # user + system, the whole life of the process
+
+
+class ConsumerProcess:
+    """One consumer; `env` is the whole environment (database, Kafka, service-order, LOG_FORMAT=json)."""
+
+    def __init__(self, env: dict[str, str], log_path: Path, args: Sequence[str] = ()) -> None:
+        self.log_path = log_path
+        self.log = EventLog()
+        self.usage: Usage | None = None
+        self._log_file = log_path.open("wb")
+        self._reader = log_path.open("r", errors="replace")
+        self._pending = ""
+        self.process = subprocess.Popen(
+            [sys.executable, "manage.py", "consume_orders", *args],
+            cwd=settings.BASE_DIR,
+            env=env,
+            stdout=self._log_file,
+            stderr=subprocess.STDOUT,
+        )
+
+    def wait_for_assignment(self, timeout: float = 60.0) -> None:
+        deadline = time.monotonic() + timeout
+        self._read_new()
+        while self.log.assigned_at is None:
+            self._check_alive()
+            if time.monotonic() > deadline:
+                raise BenchError(f"consumer got no partitions within {timeout:.0f} s: {self.tail()}")
+            time.sleep(0.1)
+            self._read_new()
+
+    def follow(
+        self,
+        events: int,
+        progress: Callable[[str], None],
+        rss_at: Sequence[int] = (),
+    ) -> dict[int, float]:
+        """Until `events` distinct events are committed. Returns the resident memory (MB) seen at each of `rss_at`."""
+        rss: dict[int, float] = {}
+        last_count, last_change, last_report = 0, time.monotonic(), time.monotonic()
+        while (count := len(self.log.committed_at)) < events:
+            self._check_alive()
+            for mark in rss_at:
+                if count >= mark and mark not in rss:
+                    rss[mark] = _resident_mb(self.process.pid)
+            now = time.monotonic()
+            if count != last_count:
+                last_count, last_change = count, now
+            elif now - last_change > STALL_TIMEOUT:
+                raise BenchError(f"consumer stalled at {count} of {events} events: {self.tail()}")
+            if now - last_report >= PROGRESS_EVERY:
+                progress(f"  {count} of {events} events committed")
+                last_report = now
+            time.sleep(0.25)
+            self._read_new()
+        rss.update((mark, _resident_mb(self.process.pid)) for mark in rss_at if mark not in rss)
+        return rss
+
+    def stop(self) -> Usage:
+        """SIGTERM (the consumer finishes its batch and commits), then reap it with its resource usage."""
+        if self.usage is None:
+            if self.process.returncode is None:
+                self.process.send_signal(signal.SIGTERM)
+            self._reap(STOP_TIMEOUT)
+        self._read_new()
+        self._reader.close()
+        self._log_file.close()
+        assert self.usage is not None
+        return self.usage
+
+    def kill(self) -> None:
+        """Cleanup after a failure: make sure the process is gone."""
+        if self.usage is None and self.process.returncode is None:
+            self.process.kill()
+            self._reap(STOP_TIMEOUT)
+
+    def tail(self, characters: int = 3000) -> str:
+        return self.log_path.read_text(errors="replace")[-characters:]
+
+    def _read_new(self) -> int:
+        chunk = self._reader.read()
+        lines = (self._pending + chunk).split("\n")
+        self._pending = lines.pop()  # an unfinished line waits for its end
+        for line in lines:
+            self.log.read_line(line)
+        return len(lines)
+
+    def _check_alive(self) -> None:
+        if self._reap(0) is not None:
+            raise BenchError(f"consumer exited with {self.process.returncode}: {self.tail()}")
+
+    def _reap(self, timeout: float) -> int | None:
+        """The exit code once the process ended (collecting its rusage), else None. os.wait4 gives what Popen does not."""
+        deadline = time.monotonic() + timeout
+        while True:
+            pid, status, rusage = os.wait4(self.process.pid, os.WNOHANG)
+            if pid:
+                self.process.returncode = os.waitstatus_to_exitcode(status)
+                self.usage = Usage(rusage.ru_maxrss / 1024, rusage.ru_utime + rusage.ru_stime)  # ru_maxrss: KiB
+                return self.process.returncode
+            if time.monotonic() >= deadline:
+                if timeout:
+                    raise BenchError(f"consumer did not stop within {timeout:.0f} s: {self.tail()}")
+                return None
+            time.sleep(0.05)
+
+
+def _resident_mb(pid: int) -> float:
+    """VmRSS from /proc: the memory the process holds now."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise BenchError(f"no VmRSS for process {pid}")

@@ -1,0 +1,5 @@
+"""The bench's one error."""
+
+
+class BenchError(Exception):
+    """The benchmark cannot go on; the message says why."""

@@ -1,0 +1,144 @@
+"""What the bench found: figures with stable keys (for --json) and the table printed at the end."""
+
+import os
+import platform
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import django
+
+
+@dataclass(frozen=True)
+class ConsumerFigures:
+    events: int  # distinct events committed
+    seconds: float  # from partition assignment to the last event's commit
+    events_per_second: float
+    order_checks: int  # GETs to service-order, each followed by one transaction
+    order_checks_per_second: float
+    peak_rss_mb: float  # ru_maxrss of the reaped process
+    cpu_seconds: float  # user + system over the process's whole life, start-up included
+
+
+@dataclass(frozen=True)
+class RateFigures:
+    count: int
+    seconds: float
+    per_second: float
+
+
+@dataclass(frozen=True)
+class LatencyFigures:
+    rate_per_second: float  # the pace of production: half the default consumer's events/s
+    events: int
+    p50_ms: float
+    p95_ms: float
+    p99_ms: float
+    max_ms: float
+
+
+@dataclass(frozen=True)
+class MemoryFigures:
+    events: int
+    rss_mb_early: float  # resident memory once `early_mark` events were committed
+    early_mark: int
+    rss_mb_end: float  # ... once all `events` were
+    growth_mb: float
+
+
+@dataclass(frozen=True)
+class Report:
+    machine: dict[str, Any]
+    stream: dict[str, int]
+    consumer_default: ConsumerFigures
+    consumer_one_at_a_time: ConsumerFigures
+    raw_kafka_read: RateFigures
+    work_ceiling: RateFigures
+    latency: LatencyFigures | None  # None with --skip-latency
+    memory: MemoryFigures | None  # None without --memory-check
+    checks: dict[str, bool]
+
+    @property
+    def ratios(self) -> dict[str, float]:
+        default = self.consumer_default
+        return {
+            "default_vs_one_at_a_time_events_per_second": _ratio(
+                default.events_per_second, self.consumer_one_at_a_time.events_per_second
+            ),
+            "default_vs_work_ceiling_orders_per_second": _ratio(
+                default.order_checks_per_second, self.work_ceiling.per_second
+            ),
+            "default_vs_raw_read_events_per_second": _ratio(default.events_per_second, self.raw_kafka_read.per_second),
+        }
+
+    def as_json(self) -> dict[str, Any]:
+        return {**asdict(self), "ratios": self.ratios}
+
+
+def machine_info(database_vendor: str) -> dict[str, Any]:
+    return {
+        "cpu_count": os.cpu_count(),
+        "python": platform.python_version(),
+        "django": django.get_version(),
+        "platform": platform.platform(),
+        "database_vendor": database_vendor,
+    }
+
+
+def table(report: Report) -> str:
+    rows = [("", "count", "seconds", "per second", "checks/s", "peak RSS MB", "CPU s")]
+    for name, figures in (
+        ("consumer, default", report.consumer_default),
+        ("consumer, one at a time", report.consumer_one_at_a_time),
+    ):
+        rows.append(
+            (
+                name,
+                f"{figures.events} events",
+                f"{figures.seconds:.2f}",
+                f"{figures.events_per_second:.0f} events/s",
+                f"{figures.order_checks_per_second:.0f}",
+                f"{figures.peak_rss_mb:.0f}",
+                f"{figures.cpu_seconds:.1f}",
+            )
+        )
+    for name, rate, unit in (
+        ("bare Kafka read", report.raw_kafka_read, "events"),
+        ("work ceiling, 8 threads", report.work_ceiling, "orders"),
+    ):
+        rows.append(
+            (name, f"{rate.count} {unit}", f"{rate.seconds:.2f}", f"{rate.per_second:.0f} {unit}/s", "", "", "")
+        )
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip() for row in rows]
+    lines.extend(_latency_lines(report.latency))
+    lines.extend(_memory_lines(report.memory))
+    ratios = report.ratios
+    lines.append(
+        f"ratios: default / one at a time = {ratios['default_vs_one_at_a_time_events_per_second']:.1f}x (events/s); "
+        f"default / work ceiling = {ratios['default_vs_work_ceiling_orders_per_second']:.2f} (orders/s); "
+        f"default / bare read = {ratios['default_vs_raw_read_events_per_second']:.3f} (events/s)"
+    )
+    lines.append("checks: " + ", ".join(f"{name} {'yes' if ok else 'NO'}" for name, ok in report.checks.items()))
+    return "\n".join(lines)
+
+
+def _latency_lines(latency: LatencyFigures | None) -> list[str]:
+    if latency is None:
+        return ["latency: skipped"]
+    return [
+        f"latency at {latency.rate_per_second:.0f} events/s ({latency.events} events), production to commit: "
+        f"p50 {latency.p50_ms:.0f} ms, p95 {latency.p95_ms:.0f} ms, p99 {latency.p99_ms:.0f} ms, max {latency.max_ms:.0f} ms"
+    ]
+
+
+def _memory_lines(memory: MemoryFigures | None) -> list[str]:
+    if memory is None:
+        return []
+    return [
+        f"memory: RSS {memory.rss_mb_early:.1f} MB after {memory.early_mark} events, "
+        f"{memory.rss_mb_end:.1f} MB after {memory.events} ({memory.growth_mb:+.1f} MB)"
+    ]
+
+
+def _ratio(a: float, b: float) -> float:
+    return a / b if b > 0 else 0.0

@@ -1,0 +1,227 @@
+"""The benchmark's phases, in order, on one broker, one simulator and one bench database."""
+
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from uuid import uuid4
+
+from django.conf import settings
+
+from couriers.phases import Phase, phase_of
+from sandbox.bench.consumer_process import ConsumerProcess
+from sandbox.bench.database import BenchDatabase
+from sandbox.bench.errors import BenchError
+from sandbox.bench.fleet import couriers_ensure, final_state, state_reset
+from sandbox.bench.measure import Throughput, consumer_throughput, latency
+from sandbox.bench.raw_read import raw_read
+from sandbox.bench.report import ConsumerFigures, LatencyFigures, MemoryFigures, RateFigures, Report, machine_info
+from sandbox.bench.stream import StreamProducer, stream_make
+from sandbox.bench.work_ceiling import work_ceiling
+from sandbox.broker import EmbeddedBroker, ensure_topics
+from sandbox.simulator import Simulator
+
+ONE_AT_A_TIME = ("--concurrency", "1", "--batch-size", "1")
+CEILING_THREADS = 8
+TIME_SCALE = 0.01  # an order reaches `cooking` in 0.11 s and stays there for 3 s, long enough to freeze it
+
+
+@dataclass(frozen=True)
+class BenchConfig:
+    events: int
+    orders: int
+    one_at_a_time_events: int  # the slice of the stream the one-at-a-time consumer gets through
+    latency_seconds: float | None  # how long the paced run produces; None skips it
+    memory_events: int | None  # the stream of the memory check; None skips it
+    user_database: dict[str, Any]
+    bench_database: str = ""
+    seed: int = 1
+
+
+class Bench:
+    def __init__(self, config: BenchConfig, progress: Callable[[str], None]) -> None:
+        self.config = config
+        self._started = time.monotonic()
+        self._progress = progress
+        self.workdir = Path(tempfile.mkdtemp(prefix="courier-bench-logs-"))
+        self.order_ids: list[str] = []
+        self.all_processed = True
+        self.all_assigned = True
+
+    def say(self, message: str) -> None:
+        self._progress(f"[bench {time.monotonic() - self._started:6.1f}s] {message}")
+
+    def run(self) -> Report:
+        try:
+            report = self._run()
+        except BaseException:
+            self.say(f"consumer logs kept in {self.workdir}")
+            raise
+        shutil.rmtree(self.workdir, ignore_errors=True)
+        return report
+
+    def _run(self) -> Report:
+        config = self.config
+        with ExitStack() as stack:
+            self.say("creating and migrating the bench database")
+            self.database = stack.enter_context(BenchDatabase(config.user_database, name=config.bench_database))
+            self.say(f"bench database ready ({self.database.vendor}); starting the embedded Kafka broker")
+            self.bootstrap = stack.enter_context(EmbeddedBroker()).bootstrap_servers
+            self.simulator = stack.enter_context(Simulator(time_scale=TIME_SCALE, seed=config.seed))
+            self._orders_prepare()
+            topic = self._topic_fill(stream_make(self.order_ids, config.events, config.seed))
+            default = self._consumer_phase("consumer, default", topic, config.events)
+            one_at_a_time = self._consumer_phase(
+                "consumer, one at a time", topic, config.one_at_a_time_events, ONE_AT_A_TIME, check_orders=False
+            )
+            self.say("bare Kafka read of the same topic")
+            raw = raw_read(self.bootstrap, topic, config.events)
+            ceiling = self._work_ceiling()
+            paced = self._latency(default.events_per_second / 2) if config.latency_seconds else None
+            memory = self._memory_check() if config.memory_events else None
+            self.say("done; cleaning up")
+        return Report(
+            machine=machine_info(self.database.vendor),
+            stream={"events": config.events, "orders": config.orders},
+            consumer_default=default,
+            consumer_one_at_a_time=one_at_a_time,
+            raw_kafka_read=_rate(raw),
+            work_ceiling=_rate(ceiling),
+            latency=paced,
+            memory=memory,
+            checks={"all_events_processed": self.all_processed, "all_orders_assigned": self.all_assigned},
+        )
+
+    # --- set-up -------------------------------------------------------------------
+
+    def _orders_prepare(self) -> None:
+        """Orders in the simulator, frozen in an active status: every check of them says "active"."""
+        config = self.config
+        self.say(f"creating {config.orders} orders and {config.orders} couriers")
+        couriers_ensure(config.orders)
+        self.order_ids = self.simulator.create_orders(config.orders)
+        deadline = time.monotonic() + 30
+        while any(status in ("created", "pending", "confirmed") for status in self.simulator.truth().values()):
+            if time.monotonic() > deadline:
+                raise BenchError("the simulator's orders did not reach `cooking` within 30 s")
+            time.sleep(0.05)
+        self.simulator.freeze()
+        if any(phase_of(status) is not Phase.ACTIVE for status in self.simulator.truth().values()):
+            raise BenchError("orders moved past their active statuses before the freeze: the machine is too slow")
+
+    def _topic_fill(self, payloads: Sequence[bytes]) -> str:
+        topic = f"bench.{uuid4().hex}"
+        self.say(f"producing {len(payloads)} events to {topic}")
+        StreamProducer(self.bootstrap).send_all(topic, payloads)
+        return topic
+
+    def _env(self, topic: str) -> dict[str, str]:
+        return {
+            **os.environ,
+            "DATABASE_URL": self.database.url,
+            "KAFKA_BOOTSTRAP_SERVERS": self.bootstrap,
+            "KAFKA_TOPIC": topic,
+            "KAFKA_DLQ_TOPIC": f"{topic}.dlq",
+            "KAFKA_GROUP_ID": f"bench-{uuid4().hex}",
+            "KAFKA_SESSION_TIMEOUT_MS": "6000",
+            "ORDER_SERVICE_URL": self.simulator.url,
+            "LOG_FORMAT": "json",
+            "LOG_LEVEL": "info",
+            # Measured as in production: with DEBUG on, Django keeps every query it runs.
+            "DEBUG": "false",
+            "SECRET_KEY": settings.SECRET_KEY,
+        }
+
+    @contextmanager
+    def _consumer(self, topic: str, args: Sequence[str] = ()) -> Iterator[ConsumerProcess]:
+        log = self.workdir / f"consumer-{uuid4().hex[:8]}.log"
+        consumer = ConsumerProcess(self._env(topic), log, args)
+        try:
+            consumer.wait_for_assignment()
+            yield consumer
+        finally:
+            consumer.kill()
+
+    # --- phases ---------------------------------------------------------------------
+
+    def _consumer_phase(
+        self, name: str, topic: str, events: int, args: Sequence[str] = (), check_orders: bool = True
+    ) -> ConsumerFigures:
+        state_reset()
+        self.say(f"{name}: starting consume_orders {' '.join(args)}".rstrip())
+        checks_before = self.simulator.requests().total
+        with self._consumer(topic, args) as consumer:
+            consumer.follow(events, self.say)
+            usage = consumer.stop()
+        checks = self.simulator.requests().total - checks_before
+        throughput = consumer_throughput(consumer.log)
+        self.all_processed &= throughput.count >= events
+        if check_orders:
+            self._check_orders(name)
+        self.say(f"{name}: {throughput.count} events in {throughput.seconds:.2f} s, {throughput.per_second:.0f}/s")
+        return ConsumerFigures(
+            events=throughput.count,
+            seconds=throughput.seconds,
+            events_per_second=throughput.per_second,
+            order_checks=checks,
+            order_checks_per_second=checks / throughput.seconds,
+            peak_rss_mb=usage.peak_rss_mb,
+            cpu_seconds=usage.cpu_seconds,
+        )
+
+    def _check_orders(self, name: str) -> None:
+        state = final_state(self.order_ids)
+        if not state.ok:
+            self.say(
+                f"{name}: CHECK FAILED: {state.with_open_delivery} of {state.orders} orders have an open delivery; "
+                f"couriers consistent: {state.couriers_consistent}"
+            )
+        self.all_assigned &= state.ok
+
+    def _work_ceiling(self) -> Throughput:
+        state_reset()
+        self.say(f"work ceiling: {CEILING_THREADS} threads, one GET and one assign transaction per order")
+        env = {**os.environ, "DATABASE_URL": self.database.url}
+        ceiling = work_ceiling(env, self.simulator.url, self.order_ids, CEILING_THREADS, self.workdir)
+        self._check_orders("work ceiling")
+        self.say(f"work ceiling: {ceiling.count} orders in {ceiling.seconds:.2f} s, {ceiling.per_second:.0f}/s")
+        return ceiling
+
+    def _latency(self, rate: float) -> LatencyFigures:
+        assert self.config.latency_seconds is not None
+        count = max(int(rate * self.config.latency_seconds), 1)
+        payloads = stream_make(self.order_ids, count, self.config.seed + 1)
+        topic = f"bench.latency.{uuid4().hex}"
+        ensure_topics(self.bootstrap, topic)
+        state_reset()
+        self.say(f"latency: producing {count} events at {rate:.0f}/s to a running consumer")
+        producer = StreamProducer(self.bootstrap)
+        with self._consumer(topic) as consumer:
+            producer.send_paced(topic, payloads, rate)
+            consumer.follow(count, self.say)
+            consumer.stop()
+        figures = latency(producer.produced, consumer.log.committed_at)
+        self.say(f"latency: p50 {figures.p50_ms:.0f} ms, p95 {figures.p95_ms:.0f} ms, p99 {figures.p99_ms:.0f} ms")
+        return LatencyFigures(rate, figures.events, figures.p50_ms, figures.p95_ms, figures.p99_ms, figures.max_ms)
+
+    def _memory_check(self) -> MemoryFigures:
+        events = self.config.memory_events
+        assert events is not None
+        early = min(self.config.events, events)
+        topic = self._topic_fill(stream_make(self.order_ids, events, self.config.seed + 2))
+        state_reset()
+        self.say(f"memory check: {events} events, resident memory after {early} and after all")
+        with self._consumer(topic) as consumer:
+            rss = consumer.follow(events, self.say, rss_at=(early, events))
+            consumer.stop()
+        self.all_processed &= len(consumer.log.committed_at) >= events
+        return MemoryFigures(events, rss[early], early, rss[events], rss[events] - rss[early])
+
+
+def _rate(throughput: Throughput) -> RateFigures:
+    return RateFigures(throughput.count, throughput.seconds, throughput.per_second)
