@@ -100,10 +100,10 @@ STORAGES = {
     },
 }
 # Behind a TLS-terminating proxy: SECURE_PROXY_SSL=true trusts its X-Forwarded-Proto (only ever behind a proxy
-# that sets it), SECURE_SSL_REDIRECT=true sends plain-HTTP requests to HTTPS. The probes (/healthz, /readyz) are
-# exempt: the container and the orchestrator ask for them over plain HTTP.
+# that sets it), SECURE_SSL_REDIRECT=true sends plain-HTTP requests to HTTPS. The probes (/healthz, /readyz) and
+# /metrics are exempt: the container, the orchestrator and Prometheus ask for them over plain HTTP from inside.
 SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=False)
-SECURE_REDIRECT_EXEMPT = [r"^(healthz|readyz)/?$"]
+SECURE_REDIRECT_EXEMPT = [r"^(healthz|readyz|metrics)/?$"]
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if env.bool("SECURE_PROXY_SSL", default=False) else None
 USE_X_FORWARDED_HOST = env.bool("USE_X_FORWARDED_HOST", default=False)
 SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=not DEBUG)

@@ -112,8 +112,10 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
 BEHIND_TLS = {"X-Forwarded-Proto": "https"}
 
 
-def test_healthz_answers_over_plain_http(server: Server) -> None:
-    answer = fetch(f"{server.url}/healthz")
+@pytest.mark.parametrize("path", ["/healthz", "/readyz", "/metrics"])
+def test_probes_and_metrics_answer_over_plain_http(server: Server, path: str) -> None:
+    # Exempt from the HTTPS redirect: asked from inside the network (health checks, Prometheus).
+    answer = fetch(f"{server.url}{path}")
 
     assert answer.status == 200, answer.body[:500]
 
