@@ -1,0 +1,94 @@
+"""The database before a run: schema, the demo user and its token, the fleet, no deliveries of earlier runs."""
+
+import secrets
+from dataclasses import dataclass
+
+from django.contrib.auth.models import User
+from django.core.management import call_command
+from django.db import connection, transaction
+from django.utils import timezone
+from rest_framework.authtoken.models import Token
+
+from couriers.models import Courier, Delivery
+from couriers.services import courier_create
+
+USERNAME = "demo"
+# 555-01XX numbers are reserved for fiction: no demo courier ever has a real person's phone.
+PHONE_FORMAT = "+1555{:07d}"
+FIRST_NAMES = ("Anna", "Boris", "Chen", "Dina", "Emil", "Farah", "Gleb", "Hana", "Ivan", "Julia")
+LAST_NAMES = ("Petrova", "Smirnov", "Kowalski", "Nguyen", "Okafor", "Silva", "Novak", "Haddad")
+TRANSPORTS = tuple(Courier.Transport.values)
+
+
+@dataclass(frozen=True)
+class DemoUser:
+    username: str
+    password: str
+    token: str
+    existed: bool  # its password was reset
+
+
+@dataclass(frozen=True)
+class Fleet:
+    created: int
+    reused: int
+
+
+@dataclass(frozen=True)
+class Cleared:
+    deliveries: int
+    couriers_freed: int
+
+
+def database_label() -> str:
+    settings = connection.settings_dict
+    if settings["ENGINE"].endswith("sqlite3"):
+        return f"SQLite {settings['NAME']}"
+    return f"{connection.vendor} {settings['NAME']} on {settings.get('HOST') or 'localhost'}"
+
+
+def migrate() -> None:
+    call_command("migrate", interactive=False, verbosity=0)
+
+
+def demo_user() -> DemoUser:
+    """The staff superuser `demo` with a new password each run, and its API token."""
+    password = secrets.token_urlsafe(9)
+    user, created = User.objects.get_or_create(username=USERNAME)
+    user.is_staff = user.is_superuser = user.is_active = True
+    user.set_password(password)
+    user.save()
+    token, _ = Token.objects.get_or_create(user=user)
+    return DemoUser(USERNAME, password, token.key, existed=not created)
+
+
+def clear_deliveries() -> Cleared:
+    """Forget earlier runs, so that the report and the check are about this one."""
+    with transaction.atomic():
+        deleted, _ = Delivery.objects.all().delete()
+        # Their deliveries are gone, and no service frees a courier without one: reset them here,
+        # with the day's load, so that dispatch spreads this run's orders as on a fresh day.
+        freed = Courier.objects.filter(status=Courier.Status.BUSY).update(
+            status=Courier.Status.AVAILABLE, idle_since=timezone.now()
+        )
+        Courier.objects.update(deliveries_on_load_date=0, load_date=None)
+    return Cleared(deleted, freed)
+
+
+def ensure_fleet(size: int) -> Fleet:
+    """Couriers 0..size-1 of every transport type; those an earlier run created are kept as they are."""
+    existing = set(Courier.objects.filter(phone__startswith="+1555").values_list("phone", flat=True))
+    created = 0
+    for index in range(size):
+        phone = PHONE_FORMAT.format(index)
+        if phone not in existing:
+            courier_create(name=courier_name(index), phone=phone, transport_type=TRANSPORTS[index % len(TRANSPORTS)])
+            created += 1
+    return Fleet(created=created, reused=size - created)
+
+
+def courier_name(index: int) -> str:
+    first = FIRST_NAMES[index % len(FIRST_NAMES)]
+    last = LAST_NAMES[(index // len(FIRST_NAMES)) % len(LAST_NAMES)]
+    rounds = index // (len(FIRST_NAMES) * len(LAST_NAMES))
+    return f"{first} {last}" + (f" {rounds + 1}" if rounds else "")

@@ -1,0 +1,139 @@
+"""The end of a run: what the consumer did, where the deliveries stand, and whether they match service-order."""
+
+from collections import Counter
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.db.models import Count, Min
+from django.utils import timezone
+from rich.columns import Columns
+from rich.console import Console
+from rich.table import Table
+
+from couriers.models import Courier, Delivery
+from sandbox.demo.outcomes import listed
+from sandbox.demo.watch import produced
+from sandbox.http_server import RequestStats
+from sandbox.publisher import PublishRecord
+from sandbox.verify import Report, verify
+
+BUSIEST = 5
+MISMATCHES_SHOWN = 10
+
+
+@dataclass(frozen=True)
+class BusyCourier:
+    name: str
+    transport: str
+    deliveries: int
+    status: str
+
+
+@dataclass(frozen=True)
+class RunResult:
+    outcomes: Counter[str]
+    record: PublishRecord
+    requests: RequestStats
+    statuses: Counter[str]  # service-order's final status of each order
+    deliveries: Counter[str]
+    oldest_waiting: datetime | None
+    busiest: list[BusyCourier]
+    check: Report
+
+    @property
+    def ok(self) -> bool:
+        return self.check.ok
+
+
+def collect(truth: dict[str, str], record: PublishRecord, requests: RequestStats, outcomes: Counter[str]) -> RunResult:
+    waiting = Delivery.objects.filter(status=Delivery.Status.AWAITING_COURIER)
+    busiest = Courier.objects.annotate(n=Count("deliveries")).order_by("-n", "name")[:BUSIEST]
+    return RunResult(
+        outcomes=outcomes,
+        record=record,
+        requests=requests,
+        statuses=Counter(truth.values()),
+        deliveries=Counter(dict(Delivery.objects.values_list("status").annotate(n=Count("id")).order_by())),
+        oldest_waiting=waiting.aggregate(oldest=Min("created_at"))["oldest"],
+        busiest=[BusyCourier(c.name, c.get_transport_type_display(), c.n, c.status) for c in busiest],
+        check=verify(truth, foreign_ids=record.unknown),
+    )
+
+
+def render(console: Console, result: RunResult) -> None:
+    console.print()
+    console.print(_outcomes_table(result))
+    _print_sources(console, result)
+    console.print(Columns([_service_order_table(result), _deliveries_table(result)], padding=(0, 4)))
+    console.print(_busiest_table(result))
+    _print_check(console, result)
+
+
+def _outcomes_table(result: RunResult) -> Table:
+    table = Table(title="Events by outcome (consume_orders' courier_events_total)", title_justify="left")
+    table.add_column("outcome")
+    table.add_column("events", justify="right")
+    table.add_column("what it means")
+    for label, meaning, count in listed(result.outcomes):
+        table.add_row(label, str(count), meaning)
+    table.add_section()
+    table.add_row("processed", str(sum(result.outcomes.values())), "a retried event counts again")
+    table.add_row("produced", str(produced(result.record)), "by service-order, chaos included")
+    return table
+
+
+def _print_sources(console: Console, result: RunResult) -> None:
+    record, requests = result.record, result.requests
+    duplicates = sum(len(statuses) - len(set(statuses)) for statuses in record.sent.values())
+    console.print(
+        f"service-order sent {record.valid_total} events of real orders ({duplicates} of them duplicates), "
+        f"{len(record.unknown)} of orders it never had and {record.malformed_total} malformed ones; it answered "
+        f"{requests.total} requests of the consumer, {requests.by_status.get(503, 0)} of them with 503 in its outage.",
+        soft_wrap=True,
+        highlight=False,
+    )
+
+
+def _service_order_table(result: RunResult) -> Table:
+    table = Table(title="Orders at service-order", title_justify="left")
+    table.add_column("order status")
+    table.add_column("orders", justify="right")
+    for status, count in sorted(result.statuses.items(), key=lambda item: -item[1]):
+        table.add_row(status, str(count))
+    return table
+
+
+def _deliveries_table(result: RunResult) -> Table:
+    table = Table(title="Deliveries", title_justify="left")
+    table.add_column("status")
+    table.add_column("deliveries", justify="right")
+    for status in Delivery.Status:
+        label = "awaiting courier (the queue)" if status == Delivery.Status.AWAITING_COURIER else status.label.lower()
+        table.add_row(label, str(result.deliveries.get(status.value, 0)))
+    if result.oldest_waiting is not None:
+        waited = (timezone.now() - result.oldest_waiting).total_seconds()
+        table.caption = f"the first in the queue has waited {waited:.0f} s"
+    return table
+
+
+def _busiest_table(result: RunResult) -> Table:
+    table = Table(title="Busiest couriers", title_justify="left")
+    for column in ("courier", "transport", "deliveries", "now"):
+        table.add_column(column, justify="right" if column == "deliveries" else "left")
+    for courier in result.busiest:
+        table.add_row(courier.name, courier.transport, str(courier.deliveries), courier.status)
+    return table
+
+
+def _print_check(console: Console, result: RunResult) -> None:
+    check = result.check
+    unknown = len(set(result.record.unknown))
+    detail = f"({check.checked - unknown} orders, and {unknown} ids service-order never had: no delivery for them)"
+    if check.ok:
+        console.print(f"[bold green]✔ {check.summary()}[/] with service-order {detail}", soft_wrap=True)
+        return
+    console.print(f"[bold red]✘ {check.summary()}[/] with service-order {detail}", soft_wrap=True)
+    for mismatch in check.mismatches[:MISMATCHES_SHOWN]:
+        console.print(f"  order {mismatch.order_id}: service-order says {mismatch.truth}, delivery {mismatch.delivery}")
+    for problem in check.courier_problems[:MISMATCHES_SHOWN]:
+        console.print(f"  {problem}")
