@@ -68,9 +68,11 @@ def courier_problems() -> list[str]:
 
     from couriers.models import Courier, Delivery
 
-    couriers = Courier.objects.annotate(
-        assigned=Count("deliveries", filter=Q(deliveries__status=Delivery.Status.ASSIGNED))
-    ).values_list("id", "status", "assigned")
+    couriers = (
+        Courier.objects.annotate(assigned=Count("deliveries", filter=Q(deliveries__status=Delivery.Status.ASSIGNED)))
+        .order_by("id")
+        .values_list("id", "status", "assigned")
+    )
     problems = []
     for courier_id, status, assigned in couriers:
         if assigned > 1:

@@ -19,7 +19,6 @@ CHAOS = Chaos(
     max_copies=3,
     reorder_window=0.5,
     max_delay=0.3,
-    outages=((2.0, 3.0),),  # service-order answers 503 in the middle of the stream
     cancel_fraction=0.15,
     delete_fraction=0.1,
     update_fraction=0.05,
@@ -37,6 +36,10 @@ def test_a_chaotic_stream_ends_consistent_with_service_order(
         consumer_env["ORDER_SERVICE_URL"] = simulator.url
         simulator.create_orders(40, over=3.0)
         consumer = consumers.start("--idle-exit", "6")
+        # service-order answers 503 in the middle of the stream, while new orders keep coming.
+        wait_until(lambda: Delivery.objects.count() >= 5, 60, "work under way")
+        simulator.outage(3.0)
+        simulator.create_orders(10, over=1.0)
         # Let orders live until some have been delivered, then stop the clock: the truth is final.
         wait_until(lambda: Counter(simulator.truth().values())["completed"] >= 3, 60, "orders completed")
         simulator.freeze()
@@ -46,7 +49,7 @@ def test_a_chaotic_stream_ends_consistent_with_service_order(
         record = simulator.record()
         report = verify(simulator.truth(), foreign_ids=record.unknown)
         assert report.ok, (report.summary(), report.mismatches[:10], report.courier_problems)
-        assert report.checked == 40 + len(set(record.unknown))
+        assert report.checked == 50 + len(set(record.unknown))
         assert simulator.requests().by_status.get(503, 0) > 0, "the outage never hit the consumer"
 
     log = consumers.log(consumer)
