@@ -37,6 +37,14 @@ class StrictEnv(environ.Env):
             )
         return config
 
+    def http_url(self, var: str, default: str) -> str:
+        url = self.url(var, default=default)
+        if url.scheme not in ("http", "https") or not url.hostname:
+            raise ImproperlyConfigured(
+                f"Environment variable {var}={url.geturl()!r} is malformed: expected http(s)://HOST[:PORT]"
+            )
+        return url.geturl()
+
     def positive_int(self, var: str, default: int) -> int:
         return self._checked(var, self.int(var, default=default), lambda v: v > 0, "a whole number above 0")
 

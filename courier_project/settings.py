@@ -150,7 +150,7 @@ CONSUMER_CLOSE_TIMEOUT = env.positive_float("CONSUMER_CLOSE_TIMEOUT", default=10
 CONSUMER_LIVENESS_FILE = env.str("CONSUMER_LIVENESS_FILE", default="")
 
 # --- service-order (gateway) ------------------------------------------------
-ORDER_SERVICE_URL = env.url("ORDER_SERVICE_URL", default="http://localhost:8083").geturl()
+ORDER_SERVICE_URL = env.http_url("ORDER_SERVICE_URL", default="http://localhost:8083")
 ORDER_SERVICE_PATH = env.str("ORDER_SERVICE_PATH", default="/public/api/v1/order/{order_id}")
 if "{order_id}" not in ORDER_SERVICE_PATH:
     raise ImproperlyConfigured("ORDER_SERVICE_PATH must contain {order_id}")

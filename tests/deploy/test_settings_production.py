@@ -66,6 +66,9 @@ def test_debug_is_off_unless_set(prod_env: dict[str, str]) -> None:
         ("CSRF_TRUSTED_ORIGINS", "courier.example.com"),
         ("DATABASE_URL", "postgres//courier@db/courier"),
         ("LOG_FORMAT", "xml"),
+        ("ORDER_SERVICE_URL", "order-service:8080"),
+        ("ORDER_SERVICE_RETRIES", "three"),
+        ("DELIVERY_MINUTES_CAR", "0"),
     ],
 )
 def test_start_up_stops_naming_a_malformed_variable(prod_env: dict[str, str], variable: str, value: str) -> None:
