@@ -1,0 +1,153 @@
+"""The operators' admin in a real browser: headless Chromium through login, couriers, a courier, overdue deliveries.
+
+Screenshots of every page go to artifacts/screenshots/ (git-ignored), also when an assertion fails.
+"""
+
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+from unittest import mock
+
+import pytest
+from django.conf import settings
+from django.contrib.auth.models import User
+from django.utils import timezone
+from selenium import webdriver
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+from selenium.webdriver.remote.webdriver import WebDriver
+from selenium.webdriver.remote.webelement import WebElement
+
+from couriers.models import Courier
+from couriers.services import courier_create, order_event_handle
+from tests.fakes import FakeOrderClient
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMEDRIVER = "/usr/bin/chromedriver"
+SCREENSHOTS = Path(settings.BASE_DIR) / "artifacts" / "screenshots"
+PASSWORD = "a-browser-password"
+# The admin's label colours (couriers.admin.COLOURS, OVERDUE_COLOUR) as the browser computes them.
+BUSY = "rgba(230, 81, 0, 1)"
+PAUSED = "rgba(117, 117, 117, 1)"
+ASSIGNED = "rgba(21, 101, 192, 1)"
+AWAITING = "rgba(178, 106, 0, 1)"
+OVERDUE = "rgba(186, 33, 33, 1)"
+
+pytestmark = [
+    pytest.mark.e2e,
+    pytest.mark.django_db(transaction=True),  # the live server's thread sees what the test commits
+    pytest.mark.skipif(
+        not (Path(CHROMIUM).exists() and Path(CHROMEDRIVER).exists()),
+        reason="needs Debian's chromium and chromium-driver (apt-get install chromium chromium-driver)",
+    ),
+]
+
+
+@pytest.fixture
+def browser(tmp_path: Path) -> Iterator[WebDriver]:
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--no-first-run",
+        "--window-size=1366,900",
+        f"--user-data-dir={tmp_path / 'chromium-profile'}",
+    ):
+        options.add_argument(flag)
+    driver = webdriver.Chrome(options=options, service=Service(executable_path=CHROMEDRIVER))
+    driver.implicitly_wait(5)
+    yield driver
+    driver.quit()
+
+
+@pytest.fixture
+def shoot(browser: WebDriver, request: pytest.FixtureRequest):
+    folder = SCREENSHOTS / request.node.name
+    folder.mkdir(parents=True, exist_ok=True)
+
+    def save(name: str) -> None:
+        browser.save_screenshot(str(folder / f"{name}.png"))
+
+    return save
+
+
+@pytest.fixture
+def dispatch_floor(settings) -> dict[str, str]:
+    """Through the services: two couriers on deliveries (one late), one paused, one order waiting, one done."""
+    # Plain-HTTP live server: cookies the browser may send without TLS.
+    settings.SESSION_COOKIE_SECURE = settings.CSRF_COOKIE_SECURE = False
+    User.objects.create_superuser("operator", "operator@example.com", PASSWORD)
+    courier_create(name="Carla Car", phone="+15550000001", transport_type="car")
+    courier_create(name="Sasha Scooter", phone="+15550000002", transport_type="scooter")
+    courier_create(name="Paula Paused", phone="+15550000003", transport_type="on_foot", status="paused")
+    orders = FakeOrderClient()
+    for order_id in ("order-done", "order-late", "order-on-time", "order-waiting"):
+        orders.set(order_id, "cooking")
+    order_event_handle(order_id="order-done", event_status="cooking", client=orders)
+    orders.set("order-done", "completed")
+    order_event_handle(order_id="order-done", event_status="completed", client=orders)
+    # Assigned two hours ago: a car's 5 minutes are long gone.
+    with mock.patch("django.utils.timezone.now", return_value=timezone.now() - timedelta(hours=2)):
+        order_event_handle(order_id="order-late", event_status="cooking", client=orders)
+    order_event_handle(order_id="order-on-time", event_status="cooking", client=orders)
+    order_event_handle(order_id="order-waiting", event_status="created", client=orders)
+    late_courier = Courier.objects.get(deliveries__order_id="order-late")
+    return {"late_courier": late_courier.name}
+
+
+def label(row: WebElement, text: str) -> WebElement:
+    return row.find_element(By.XPATH, f".//span[normalize-space()='{text}']")
+
+
+def result_rows(browser: WebDriver) -> dict[str, WebElement]:
+    """The rows of a change list by their first, linked, column."""
+    rows = browser.find_elements(By.CSS_SELECTOR, "#result_list tbody tr")
+    return {row.find_element(By.CSS_SELECTOR, "th").text: row for row in rows}
+
+
+def test_an_operator_walks_the_admin(browser, live_server, shoot, dispatch_floor):
+    browser.get(f"{live_server.url}/admin/")
+    shoot("01-login")
+    browser.find_element(By.ID, "id_username").send_keys("operator")
+    browser.find_element(By.ID, "id_password").send_keys(PASSWORD)
+    browser.find_element(By.CSS_SELECTOR, "input[type=submit]").click()
+    shoot("02-index")
+    assert browser.find_element(By.ID, "user-tools").text.upper().startswith("WELCOME, OPERATOR")
+
+    browser.find_element(By.LINK_TEXT, "Couriers").click()
+    shoot("03-couriers")
+    couriers = result_rows(browser)
+    assert set(couriers) == {"Carla Car", "Sasha Scooter", "Paula Paused"}
+    late = dispatch_floor["late_courier"]
+    assert label(couriers[late], "busy").value_of_css_property("background-color") == BUSY
+    assert label(couriers["Paula Paused"], "paused").value_of_css_property("background-color") == PAUSED
+    assert "order order-late" in couriers[late].text
+    assert "Orders waiting for a courier: 1." in browser.find_element(By.ID, "content").text
+
+    couriers[late].find_element(By.LINK_TEXT, late).click()
+    shoot("04-courier")
+    assert browser.find_element(By.ID, "id_name").get_attribute("value") == late
+    inline = browser.find_element(By.CSS_SELECTOR, ".inline-group")
+    assert "order-late" in inline.text
+    assert label(inline, "assigned").value_of_css_property("background-color") == ASSIGNED
+
+    browser.get(f"{live_server.url}/admin/couriers/delivery/")
+    browser.find_element(By.ID, "changelist-filter").find_element(By.LINK_TEXT, "Overdue").click()
+    shoot("05-deliveries-overdue")
+    assert "overdue=yes" in browser.current_url
+    overdue = result_rows(browser)
+    assert set(overdue) == {"order-late"}
+    assert label(overdue["order-late"], "overdue").value_of_css_property("background-color") == OVERDUE
+
+    browser.find_element(By.ID, "changelist-filter").find_element(By.LINK_TEXT, "Not overdue").click()
+    shoot("06-deliveries-not-overdue")
+    in_time = result_rows(browser)
+    assert set(in_time) == {"order-done", "order-on-time", "order-waiting"}
+    assert label(in_time["order-waiting"], "awaiting courier").value_of_css_property("background-color") == AWAITING
+    assert "overdue" not in in_time["order-on-time"].text
