@@ -3,7 +3,7 @@
 import logging
 from types import TracebackType
 
-from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka import Consumer, KafkaException, TopicPartition
 
 logger = logging.getLogger(__name__)
 
@@ -16,8 +16,15 @@ class CommittedLag:
         # librdkafka's own log lines go to Python logging (the run's log file), not to the terminal.
         self._client = Consumer({"bootstrap.servers": bootstrap, "group.id": group, "logger": logger})
 
-    def messages(self, timeout: float = 5.0) -> int:
-        """Messages of the topic that the group has not committed yet."""
+    def messages(self, timeout: float = 5.0) -> int | None:
+        """Messages of the topic that the group has not committed yet; None if the broker did not tell."""
+        try:
+            return self._lag(timeout)
+        except KafkaException as exc:
+            logger.warning("committed offsets unknown for now: %s", exc)
+            return None
+
+    def _lag(self, timeout: float) -> int:
         partitions = self._client.list_topics(self.topic, timeout=timeout).topics[self.topic].partitions
         committed = self._client.committed([TopicPartition(self.topic, p) for p in partitions], timeout=timeout)
         lag = 0

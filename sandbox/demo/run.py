@@ -4,57 +4,39 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from contextlib import ExitStack
-from dataclasses import dataclass
 from pathlib import Path
 
 from django.conf import settings
-from django.db import connection
 from rich.console import Console
 from rich.markup import escape
 
-from sandbox.broker import ensure_topics
-from sandbox.chaos import Chaos
 from sandbox.demo import database
-from sandbox.demo.broker import DetachedBroker
-from sandbox.demo.children import Child, answers, child, cleanup_uninterrupted
+from sandbox.demo.children import Child, cleanup_uninterrupted
 from sandbox.demo.offsets import CommittedLag
-from sandbox.demo.options import DemoOptions
-from sandbox.demo.ports import HOST, free_port, web_port
+from sandbox.demo.options import DEFAULT_PORT, DemoOptions
+from sandbox.demo.ports import HOST, web_port
 from sandbox.demo.progress import Display, display_for
 from sandbox.demo.report import RunResult, collect, render
 from sandbox.demo.run_folder import logging_to, new_run_folder, shown, stderr_to
 from sandbox.demo.watch import Watcher
+from sandbox.demo.world import World, start_world
 from sandbox.orders import LIFETIME
-from sandbox.publisher import MemorySink
-from sandbox.simulator import Simulator
 
 FREEZE_WHEN_FINISHED = 0.5  # the clock stops once this share of the orders is finished at service-order
 TICK = 0.5  # seconds between two looks at the run
-START_TIMEOUT = 90.0  # for the consumer's first group join and the web server's start
 SETTLE_TIMEOUT = 60.0
 STALL_TIMEOUT = 60.0  # seconds the consumer may make no progress while catching up before we stop waiting
 SCRAPE_TIMEOUT = 10.0
-SQLITE_CONCURRENCY = 4  # SQLite lets one writer in at a time: more threads only queue for its lock
 
 
 def run_demo(options: DemoOptions, console: Console) -> int:
     """The whole demo; 0 if every order's delivery matches service-order in the end."""
     folder = new_run_folder()
     with cleanup_uninterrupted() as stack:
-        # librdkafka in this process writes to stderr, and loudly when the broker goes first at Ctrl-C.
+        # librdkafka's clients in this process (the simulator's producer) write their notices to stderr.
         stack.enter_context(stderr_to(folder / "demo.log"))
         stack.enter_context(logging_to(folder / "demo.log"))
         return DemoRun(options, console, stack, folder).execute()
-
-
-@dataclass(frozen=True)
-class World:
-    bootstrap: str
-    simulator: Simulator
-    consumer: Child
-    metrics_port: int
-    web: Child | None
-    web_url: str
 
 
 class DemoRun:
@@ -70,11 +52,11 @@ class DemoRun:
             self._say("web", port.note)
         self._say("run folder", f"{shown(self.folder)} (logs of every process)")
         self._prepare_database(port.port if port else None)
-        world = self._start_world(port.port if port else None)
+        world = start_world(self.options, port.port if port else None, self.stack, self.folder, self._say)
         watcher = self._run_orders(world)
         result = self._report(world, watcher)
         if world.web is not None:
-            self._serve(world)
+            self._serve(world.web, world.web_url)
         return 0 if result.ok else 1
 
     # --- before the orders -----------------------------------------------------
@@ -93,64 +75,8 @@ class DemoRun:
         user = database.demo_user()
         reset = " (the user existed: its password was reset)" if user.existed else ""
         self._say("admin user", f"{user.username} / password {user.password}{reset}")
-        base = f"http://{HOST}:{port or 8000}"
+        base = f"http://{HOST}:{port or DEFAULT_PORT}"
         self._say("API token", f'curl -H "Authorization: Token {user.token}" {base}/api/v1/couriers/')
-
-    def _start_world(self, port: int | None) -> World:
-        bootstrap = self._start_broker()
-        simulator = Simulator(
-            bootstrap=bootstrap,
-            topic=settings.KAFKA_TOPIC,
-            time_scale=self.options.time_scale,
-            chaos=Chaos.standard(),
-            seed=self.options.seed,
-        )
-        # Registered before it starts: stop() on a simulator that never started only closes its socket.
-        self.stack.callback(_stop_simulator, simulator)
-        env = self._child_env(bootstrap, simulator.url)
-        metrics_port = free_port()
-        consumer = self._start_consumer(env, metrics_port)
-        web_url = f"http://{HOST}:{port}"
-        web = self._start_web(env, port) if port is not None else None
-        consumer.wait_for(lambda: consumer.logged("assigned partitions"), "its Kafka partitions", START_TIMEOUT)
-        if web is not None:
-            web.wait_for(lambda: answers(f"{web_url}/healthz"), "ready", START_TIMEOUT)
-            self._say("admin", f"{web_url}/admin/ (live while the demo runs)")
-        return World(bootstrap, simulator, consumer, metrics_port, web, web_url)
-
-    def _start_broker(self) -> str:
-        with stderr_to(self.folder / "broker.log"):  # librdkafka's mock announces itself on stderr
-            bootstrap = self.stack.enter_context(DetachedBroker()).bootstrap_servers
-        ensure_topics(bootstrap, settings.KAFKA_TOPIC, settings.KAFKA_DLQ_TOPIC)
-        self._say("Kafka", f"embedded broker at {bootstrap}, topic {settings.KAFKA_TOPIC}")
-        return bootstrap
-
-    def _start_consumer(self, env: dict[str, str], metrics_port: int) -> Child:
-        command = ["consume_orders", "--metrics-port", str(metrics_port)]
-        if connection.vendor == "sqlite":
-            command += ["--concurrency", str(SQLITE_CONCURRENCY)]
-        consumer = self.stack.enter_context(child("consumer", command, self.folder / "consumer.log", env))
-        self._say(
-            "consumer", f"consume_orders, metrics at http://{HOST}:{metrics_port}/metrics, log {shown(consumer.log)}"
-        )
-        return consumer
-
-    def _start_web(self, env: dict[str, str], port: int) -> Child:
-        command = ["runserver", "--noreload", f"{HOST}:{port}"]
-        return self.stack.enter_context(child("web server", command, self.folder / "web.log", env))
-
-    def _child_env(self, bootstrap: str, order_service_url: str) -> dict[str, str]:
-        return {
-            "DEBUG": "true",
-            "LOG_FORMAT": "json",
-            "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
-            "KAFKA_TOPIC": settings.KAFKA_TOPIC,
-            "KAFKA_DLQ_TOPIC": settings.KAFKA_DLQ_TOPIC,
-            "KAFKA_GROUP_ID": settings.KAFKA_GROUP_ID,
-            "KAFKA_SESSION_TIMEOUT_MS": "6000",  # a quick first join (see kafka-testing.md)
-            "ORDER_SERVICE_URL": order_service_url,
-            "CONSUMER_BACKOFF_MAX": "2",  # the outage lasts 2 s: do not sleep through the rest of the run
-        }
 
     # --- the orders ---------------------------------------------------------------
 
@@ -177,7 +103,7 @@ class DemoRun:
                 self._until(display, watcher, world, "clock stopped: consumer catching up", catch_up)
             display.update(watcher.snapshot("done"))
         created, finished = watcher.finished()
-        left = f"the consumer still had {catch_up.left} events to go" if catch_up.left else "every event processed"
+        left = catch_up.outcome()
         self.console.print(
             f"The clock stopped after {stopped_after:.0f} s with {finished} of {created} orders finished; {left}.",
             soft_wrap=True,
@@ -209,15 +135,14 @@ class DemoRun:
         render(self.console, result)
         return result
 
-    def _serve(self, world: World) -> None:
-        assert world.web is not None
-        self._say("admin", f"{world.web_url}/admin/ (user demo, password above)")
-        self._say("API docs", f"{world.web_url}/api/docs/")
+    def _serve(self, web: Child, url: str) -> None:
+        self._say("admin", f"{url}/admin/ (user {database.USERNAME}, password above)")
+        self._say("API docs", f"{url}/api/docs/")
         self.console.print("Running until Ctrl-C.")
         try:
-            while world.web.running():
+            while web.running():
                 time.sleep(TICK)
-            self.console.print(f"The web server stopped; see {shown(world.web.log)}")
+            self.console.print(f"The web server stopped; see {shown(web.log)}")
         except KeyboardInterrupt:
             self.console.print("Stopping the web server, the consumer, the simulator and the broker.")
 
@@ -225,22 +150,22 @@ class DemoRun:
         self.console.print(f"[bold]{label:<11}[/]{escape(text)}", highlight=False, soft_wrap=True)
 
 
-def _stop_simulator(simulator: Simulator) -> None:
-    simulator.stop(flush_timeout=2.0)
-    # Its Kafka producer goes now, before the broker: an idle producer outliving its broker reports so on stderr.
-    simulator.sink = simulator.publisher.sink = MemorySink()
-
-
 class CatchUp:
     """Done when the consumer committed every event, or when it stopped making progress for too long."""
 
     def __init__(self, lag: CommittedLag) -> None:
         self.lag = lag
-        self.left = -1
+        self.left: int | None = None
         self.changed_at = time.monotonic()
 
     def __call__(self) -> bool:
         left = self.lag.messages()
-        if left != self.left:
+        if left is not None and left != self.left:
             self.left, self.changed_at = left, time.monotonic()
         return left == 0 or time.monotonic() - self.changed_at > STALL_TIMEOUT
+
+    def outcome(self) -> str:
+        if self.left == 0:
+            return "every event processed"
+        left = "its committed offsets unknown" if self.left is None else f"{self.left} events not committed"
+        return f"the consumer stopped making progress, {left}"
