@@ -66,7 +66,11 @@ class DemoRun:
         cleared = database.clear_deliveries()
         self._say("database", f"{database.database_label()}: migrated")
         if cleared.deliveries:
-            self._say("", f"{cleared.deliveries} deliveries of an earlier demo cleared: this report is about this run")
+            self._say(
+                "",
+                f"{cleared.deliveries} deliveries of an earlier demo cleared and {cleared.couriers_freed} couriers "
+                "freed: this report is about this run",
+            )
         fleet = database.ensure_fleet(self.options.couriers)
         self._say(
             "couriers",
