@@ -195,7 +195,9 @@ class Bench:
     def _latency(self, rate: float) -> LatencyFigures:
         assert self.config.latency_seconds is not None
         count = max(int(rate * self.config.latency_seconds), 1)
-        payloads = stream_make(self.order_ids, count, self.config.seed + 1)
+        # The main stream's shape (events per order, hence first checks vs repeated ones) at a slower pace.
+        orders = max(round(count * self.config.orders / self.config.events), 1)
+        payloads = stream_make(self.order_ids[:orders], count, self.config.seed + 1)
         topic = f"bench.latency.{uuid4().hex}"
         ensure_topics(self.bootstrap, topic)
         state_reset()
