@@ -57,9 +57,12 @@ def _set_at_end_of_input(done: threading.Event) -> None:
 class EmbeddedBroker:
     """A mock Kafka cluster in a child process: `with EmbeddedBroker() as broker: broker.bootstrap_servers`."""
 
-    def __init__(self, num_brokers: int = 1, start_timeout: float = START_TIMEOUT) -> None:
+    def __init__(self, num_brokers: int = 1, start_timeout: float = START_TIMEOUT, *, detached: bool = False) -> None:
         self.num_brokers = num_brokers
         self.start_timeout = start_timeout
+        # Detached: in a session of its own, out of reach of the terminal's Ctrl-C, so that it outlives the
+        # processes that need it for a last commit; it still ends with us, when its stdin pipe closes.
+        self.detached = detached
         self._process: subprocess.Popen[bytes] | None = None
         self._bootstrap = ""
 
@@ -72,7 +75,9 @@ class EmbeddedBroker:
     def start(self) -> "EmbeddedBroker":
         command = [sys.executable, "-m", "sandbox.broker", "--brokers", str(self.num_brokers)]
         # stdin stays an open pipe: the holder exits when it closes, that is when we die.
-        self._process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+        self._process = subprocess.Popen(
+            command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, start_new_session=self.detached
+        )
         try:
             self._bootstrap = self._read_address(self._process)
         except BaseException:

@@ -8,9 +8,8 @@ from pathlib import Path
 from django.conf import settings
 from django.db import connection
 
-from sandbox.broker import ensure_topics
+from sandbox.broker import EmbeddedBroker, ensure_topics
 from sandbox.chaos import Chaos
-from sandbox.demo.broker import DetachedBroker
 from sandbox.demo.children import Child, answers, child
 from sandbox.demo.options import DemoOptions
 from sandbox.demo.ports import HOST, free_port
@@ -60,7 +59,7 @@ def start_world(options: DemoOptions, port: int | None, stack: ExitStack, folder
 
 def _start_broker(stack: ExitStack, folder: Path, say: Say) -> str:
     with stderr_to(folder / "broker.log"):  # librdkafka's mock announces itself on stderr
-        bootstrap = stack.enter_context(DetachedBroker()).bootstrap_servers
+        bootstrap = stack.enter_context(EmbeddedBroker(detached=True)).bootstrap_servers
     ensure_topics(bootstrap, settings.KAFKA_TOPIC, settings.KAFKA_DLQ_TOPIC)
     say("Kafka", f"embedded broker at {bootstrap}, topic {settings.KAFKA_TOPIC}")
     return bootstrap
