@@ -32,4 +32,4 @@ test: lint
 		if [ $$status -eq 5 ]; then echo "pytest collected no tests: failing"; fi; exit $$status
 
 clean:
-	rm -rf $(VENV) staticfiles test_db_*.sqlite3* .pytest_cache .ruff_cache
+	rm -rf $(VENV) staticfiles artifacts test_db_*.sqlite3* .pytest_cache .ruff_cache
