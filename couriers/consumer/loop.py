@@ -80,7 +80,7 @@ class OrderEventConsumer:
         self.failures: dict[Partition, int] = {}
         self.resume_at: dict[Partition, float] = {}
         self.service_down = False
-        self.last_activity = time.monotonic()
+        self.last_activity: float | None = None  # the idle clock starts at the first assignment
         self.last_liveness = 0.0
         self.next_reconcile = time.monotonic()
         # Dead-lettered messages past a partition's stored offset: after a rewind they come again.
@@ -105,7 +105,7 @@ class OrderEventConsumer:
     def step(self) -> None:
         """One turn of the loop: resume what is due, take a batch, process it."""
         self._resume_due_partitions()
-        messages = self.consumer.consume(self.options.batch_size, timeout=self.options.poll_timeout)
+        messages = self._take_batch()
         if messages:
             self.last_activity = time.monotonic()
             self.process_batch(messages)
@@ -116,6 +116,17 @@ class OrderEventConsumer:
         if not connection.in_atomic_block:
             close_old_connections()
         self._touch_liveness()
+
+    def _take_batch(self) -> list[Message]:
+        """Wait for one message, then take whatever else has arrived, up to a batch.
+
+        consume(n, timeout) waits for n messages or the whole timeout: under light traffic every event
+        would wait up to `poll_timeout` for a batch that never fills.
+        """
+        messages = self.consumer.consume(1, timeout=self.options.poll_timeout)
+        if messages and self.options.batch_size > 1:
+            messages += self.consumer.consume(self.options.batch_size - 1, timeout=0)
+        return messages
 
     def close(self) -> None:
         """Commit what is stored and leave the group; never hang when the broker is gone."""
@@ -318,8 +329,11 @@ class OrderEventConsumer:
             self.resume_at.pop((tp.topic, tp.partition), None)
 
     def _idle_long_enough(self) -> bool:
-        idle_exit = self.options.idle_exit
-        return idle_exit is not None and not self.resume_at and time.monotonic() - self.last_activity >= idle_exit
+        idle_exit, since = self.options.idle_exit, self.last_activity
+        # Waiting to join the group is not idleness: partitions held by a killed member come after its session.
+        return (
+            idle_exit is not None and since is not None and not self.resume_at and time.monotonic() - since >= idle_exit
+        )
 
     def _touch_liveness(self) -> None:
         now = time.monotonic()
