@@ -44,6 +44,11 @@ class BenchConfig:
 
 
 class Bench:
+    # Set up by run(), for the phases.
+    database: BenchDatabase
+    bootstrap: str
+    simulator: Simulator
+
     def __init__(self, config: BenchConfig, progress: Callable[[str], None]) -> None:
         self.config = config
         self._started = time.monotonic()

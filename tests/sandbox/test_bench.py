@@ -1,0 +1,128 @@
+"""manage.py bench: its parts, and a short run end to end. Figures must be there and positive; speed is not judged."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from uuid import uuid4
+
+import psycopg
+import pytest
+from django.conf import settings
+
+from sandbox.bench.consumer_process import EventLog
+from sandbox.bench.measure import latency
+from sandbox.bench.stream import ACTIVE_STATUSES, Produced, stream_make
+
+FIGURES = {
+    "consumer_default": {
+        "events",
+        "seconds",
+        "events_per_second",
+        "order_checks",
+        "order_checks_per_second",
+        "peak_rss_mb",
+        "cpu_seconds",
+    },
+    "raw_kafka_read": {"count", "seconds", "per_second"},
+    "work_ceiling": {"count", "seconds", "per_second"},
+    "latency": {"rate_per_second", "events", "p50_ms", "p95_ms", "p99_ms", "max_ms"},
+    "ratios": {
+        "default_vs_one_at_a_time_events_per_second",
+        "default_vs_work_ceiling_orders_per_second",
+        "default_vs_raw_read_events_per_second",
+    },
+}
+FIGURES["consumer_one_at_a_time"] = FIGURES["consumer_default"]
+
+
+def test_the_stream_gives_every_order_its_share_of_active_events_shuffled():
+    orders = [f"order-{i}" for i in range(7)]
+
+    payloads = [json.loads(payload) for payload in stream_make(orders, 50, seed=3)]
+
+    per_order = {order: [p["status"] for p in payloads if p["order_id"] == order] for order in orders}
+    assert len(payloads) == 50
+    assert sorted(len(statuses) for statuses in per_order.values()) == [7, 7, 7, 7, 7, 7, 8]
+    assert all(set(statuses) == set(ACTIVE_STATUSES) for statuses in per_order.values())
+    assert [p["order_id"] for p in payloads[:7]] != orders, "not shuffled"
+
+
+def test_latency_joins_delivery_reports_to_the_consumers_log_lines():
+    start = 1_767_225_600.0
+    log = EventLog()
+    log.read_line("Traceback (most recent call last):")  # not JSON: ignored
+    log.read_line(json.dumps({"time": iso(start), "message": "assigned partitions [0]"}))
+    for offset in range(100):  # event `offset` committed `offset` + 1 ms after it was produced
+        committed = {"time": iso(start + 1 + (offset + 1) / 1000), "event_status": "created"}
+        log.read_line(json.dumps({**committed, "partition": 0, "offset": offset}))
+    produced = [Produced(0, offset, start + 1) for offset in range(100)]
+
+    figures = latency(produced, log.committed_at)
+
+    assert log.assigned_at == start
+    assert (figures.events, round(figures.p50_ms), round(figures.p99_ms), round(figures.max_ms)) == (100, 50, 99, 100)
+
+
+@pytest.mark.e2e
+def test_a_quick_bench_reports_every_figure_and_processes_every_event(tmp_path):
+    bench_db = f"courier_bench_test_{uuid4().hex[:8]}"
+    report, output = run_bench(tmp_path, "--quick", "--bench-db", bench_db)
+
+    for section, keys in FIGURES.items():
+        assert set(report[section]) == keys, section
+        assert all(value > 0 for value in report[section].values()), (section, report[section])
+    assert report["memory"] is None
+    assert set(report["machine"]) == {"cpu_count", "python", "django", "platform", "database_vendor"}
+    assert report["stream"] == {"events": 3000, "orders": 300}
+    assert report["consumer_default"]["events"] == 3000
+    assert report["raw_kafka_read"]["count"] == 3000
+    assert report["work_ceiling"]["count"] == 300
+    assert report["consumer_one_at_a_time"]["events"] >= 300
+    assert report["checks"] == {"all_events_processed": True, "all_orders_assigned": True}
+    assert "consumer, default" in output
+    assert "latency at" in output
+    assert not database_exists(bench_db), "the bench database was not dropped"
+
+
+def run_bench(tmp_path: Path, *args: str) -> tuple[dict, str]:
+    """The command as a user runs it; on a timeout its whole process group is stopped."""
+    report = tmp_path / "bench.json"
+    process = subprocess.Popen(
+        [sys.executable, "manage.py", "bench", "--json", str(report), *args],
+        cwd=settings.BASE_DIR,
+        env={**os.environ, "DJANGO_SETTINGS_MODULE": "courier_project.test_settings"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        output, _ = process.communicate(timeout=240)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGTERM)  # the bench unwinds: consumers stopped, database dropped
+        output, _ = process.communicate(timeout=60)
+        pytest.fail(f"the bench did not finish within 240 s:\n{output[-4000:]}")
+    assert process.returncode == 0, output[-4000:]
+    return json.loads(report.read_text()), output
+
+
+def iso(moment: float) -> str:
+    return datetime.fromtimestamp(moment, UTC).isoformat()
+
+
+def database_exists(name: str) -> bool:
+    db = settings.DATABASES["default"]
+    if db["ENGINE"].endswith("sqlite3"):
+        return False  # SQLite: the bench used a temporary file
+    with psycopg.connect(
+        dbname="postgres",
+        user=db["USER"] or None,
+        password=db["PASSWORD"] or None,
+        host=db["HOST"] or None,
+        port=db["PORT"] or None,
+    ) as maintenance:
+        return maintenance.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone() is not None
