@@ -1,16 +1,19 @@
 """The operators' admin: reads through selectors, every change through the services."""
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.contrib import admin, messages
-from django.db.models import QuerySet
+from django.contrib.admin.views.main import ChangeList
+from django.db.models import BooleanField, Case, OuterRef, QuerySet, Subquery, Value, When
 from django.forms.models import BaseInlineFormSet
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
-from django.utils.html import format_html
+from django.utils import formats, timezone
+from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
 from couriers import selectors, services
@@ -28,6 +31,9 @@ COLOURS = {
 }
 OVERDUE_COLOUR = "#ba2121"
 INLINE_DELIVERIES = 20
+# Order ids are often UUIDs: the list shows their start, the full id is in the tooltip and the page.
+ORDER_ID_SHOWN = 8
+CHANGELIST_TEMPLATE = "admin/couriers/change_list.html"
 
 
 def _label(text: str, colour: str) -> SafeString:
@@ -38,14 +44,109 @@ def _label(text: str, colour: str) -> SafeString:
     )
 
 
+def _status_text(status: str) -> str:
+    """The one wording of a status, in labels and (capitalised) in the filters: "awaiting courier"."""
+    return status.replace("_", " ")
+
+
 def _status_label(status: str) -> SafeString:
-    return _label(status.replace("_", " "), COLOURS.get(status, "#757575"))
+    return _label(_status_text(status), COLOURS.get(status, "#757575"))
 
 
-def _fleet_summary() -> str:
+def _overdue_label() -> SafeString:
+    return _label("overdue", OVERDUE_COLOUR)
+
+
+def _order_id(order_id: str) -> SafeString:
+    if len(order_id) <= 2 * ORDER_ID_SHOWN:
+        return format_html('<span style="white-space:nowrap">{}</span>', order_id)
+    return format_html('<span title="{}" style="white-space:nowrap">{}…</span>', order_id, order_id[:ORDER_ID_SHOWN])
+
+
+def _when(moment: datetime) -> str:
+    return formats.localize(timezone.localtime(moment))
+
+
+def _span(delta: timedelta) -> str:
+    """A duration as a dispatcher reads it: "<1 min", "12 min", "2 h 5 min", "3 d 4 h"."""
+    minutes = int(delta.total_seconds() // 60)
+    if minutes < 1:
+        return "<1 min"
+    if minutes < 60:
+        return f"{minutes} min"
+    hours, minutes = divmod(minutes, 60)
+    if hours < 24:
+        return f"{hours} h {minutes} min" if minutes else f"{hours} h"
+    days, hours = divmod(hours, 24)
+    return f"{days} d {hours} h" if hours else f"{days} d"
+
+
+def _due(deadline: datetime, *, overdue: bool) -> SafeString:
+    """An assigned delivery's deadline: "in 12 min", or "5 min late" and the overdue label; the time as a tooltip."""
+    now = timezone.now()
+    title = f"deadline {_when(deadline)}"
+    if overdue:
+        return format_html(
+            '<span title="{}" style="color:{};font-weight:bold;white-space:nowrap">{} late</span> {}',
+            title,
+            OVERDUE_COLOUR,
+            _span(now - deadline),
+            _overdue_label(),
+        )
+    return format_html('<span title="{}" style="white-space:nowrap">in {}</span>', title, _span(deadline - now))
+
+
+def _deadline_cell(delivery: Delivery) -> SafeString | str:
+    """The deadline as it matters for the delivery's status; `is_overdue` comes from selectors.delivery_list()."""
+    quiet = '<span class="quiet" title="{}" style="white-space:nowrap">{}</span>'
+    if delivery.status == Delivery.Status.ASSIGNED and delivery.deadline is not None:
+        return _due(delivery.deadline, overdue=delivery.is_overdue)
+    if delivery.status == Delivery.Status.AWAITING_COURIER:
+        waited = _span(timezone.now() - delivery.created_at)
+        return format_html(
+            quiet, f"no deadline before a courier; waiting since {_when(delivery.created_at)}", f"waiting {waited}"
+        )
+    if delivery.status == Delivery.Status.COMPLETED and delivery.deadline and delivery.finished_at:
+        late = delivery.finished_at - delivery.deadline
+        title = f"deadline {_when(delivery.deadline)}, delivered {_when(delivery.finished_at)}"
+        return format_html(quiet, title, f"delivered {_span(late)} late" if late > timedelta(0) else "on time")
+    return "—"
+
+
+def _fleet_summary() -> SafeString:
+    """The fleet at a glance, every count a link to the list it counts."""
     counts = selectors.fleet_counts()
-    couriers = " · ".join(f"{n} {status}" for status, n in counts.couriers_by_status.items())
-    return f"Couriers: {couriers}. Orders waiting for a courier: {counts.waiting}. Overdue: {counts.overdue}."
+    couriers_url = reverse("admin:couriers_courier_changelist")
+    deliveries_url = reverse("admin:couriers_delivery_changelist")
+    couriers = format_html_join(
+        " · ",
+        '<a href="{}?status__exact={}">{} {}</a>',
+        ((couriers_url, status, n, status) for status, n in counts.couriers_by_status.items()),
+    )
+    overdue_style = f"color:{OVERDUE_COLOUR}" if counts.overdue else ""
+    return format_html(
+        'Couriers: {}. <a href="{}?status__exact={}">Orders waiting for a courier: {}</a>. '
+        '<a href="{}?{}=yes" style="{}">Overdue: {}</a>.',
+        couriers,
+        deliveries_url,
+        Delivery.Status.AWAITING_COURIER,
+        counts.waiting,
+        deliveries_url,
+        OverdueFilter.parameter_name,
+        overdue_style,
+        counts.overdue,
+    )
+
+
+class StatusFilter(admin.ChoicesFieldListFilter):
+    """A status filter in the labels' words: "Awaiting courier", not the choices' "Awaiting Courier"."""
+
+    def choices(self, changelist: ChangeList) -> Iterator[dict[str, Any]]:
+        every, *by_status = super().choices(changelist)
+        yield every
+        for (status, label), choice in zip(self.field.flatchoices, by_status, strict=True):
+            # The display may carry the facet count after the label: "Awaiting Courier (3)".
+            yield {**choice, "display": choice["display"].replace(str(label), _status_text(status).capitalize(), 1)}
 
 
 # --- Couriers -------------------------------------------------------------------
@@ -64,11 +165,16 @@ class RecentDeliveryInline(admin.TabularInline):
     model = Delivery
     formset = RecentDeliveriesFormSet
     verbose_name_plural = f"latest deliveries (up to {INLINE_DELIVERIES}; all of them through the link above)"
-    fields = ["order_id", "status_label", "order_status", "assigned_at", "deadline", "finished_at"]
+    fields = ["order", "status_label", "order_status", "assigned_at", "deadline_cell", "finished_at"]
     readonly_fields = fields
     ordering = ["-id"]
     extra = 0
     show_change_link = True
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Delivery]:
+        # delivery_list() for `is_overdue`.
+        queryset = selectors.delivery_list().order_by(*self.ordering)
+        return queryset if self.has_view_or_change_permission(request) else queryset.none()
 
     def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
@@ -79,23 +185,41 @@ class RecentDeliveryInline(admin.TabularInline):
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
+    @admin.display(description="order id")
+    def order(self, delivery: Delivery) -> SafeString:
+        return _order_id(delivery.order_id)
+
     @admin.display(description="status")
     def status_label(self, delivery: Delivery) -> SafeString:
         return _status_label(delivery.status)
 
+    @admin.display(description="deadline")
+    def deadline_cell(self, delivery: Delivery) -> SafeString | str:
+        return _deadline_cell(delivery)
+
 
 @admin.register(Courier)
 class CourierAdmin(admin.ModelAdmin):
-    list_display = ["name", "phone", "status_label", "transport_type", "current_delivery", "deliveries_today"]
-    list_filter = ["status", "transport_type"]
+    list_display = ["name", "phone", "status_label", "transport", "current_delivery", "deliveries_today"]
+    list_filter = [("status", StatusFilter), "transport_type"]
     search_fields = ["name", "phone"]
     list_per_page = 50
     fields = ["name", "phone", "transport_type", "status_label", "all_deliveries", "created_at", "updated_at"]
     readonly_fields = ["status_label", "all_deliveries", "created_at", "updated_at"]
     actions = ["pause", "make_available"]
+    change_list_template = CHANGELIST_TEMPLATE
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Courier]:
-        return selectors.courier_admin_list()
+        # The current delivery's deadline, and whether it has passed: two subqueries, no query per row.
+        deadline = Delivery.objects.filter(courier=OuterRef("pk"), status=Delivery.Status.ASSIGNED)
+        return selectors.courier_admin_list().annotate(
+            active_deadline=Subquery(deadline.values("deadline")[:1]),
+            active_overdue=Case(
+                When(active_deadline__lt=timezone.now(), then=Value(True)),
+                default=Value(False),
+                output_field=BooleanField(),
+            ),
+        )
 
     def get_inlines(self, request: HttpRequest, obj: Courier | None) -> list[type[admin.TabularInline]]:
         return [RecentDeliveryInline] if obj else []
@@ -107,18 +231,28 @@ class CourierAdmin(admin.ModelAdmin):
         return actions
 
     def changelist_view(self, request: HttpRequest, extra_context: dict | None = None) -> TemplateResponse:
-        return super().changelist_view(request, {**(extra_context or {}), "subtitle": _fleet_summary()})
+        return super().changelist_view(request, {**(extra_context or {}), "fleet_summary": _fleet_summary()})
 
     @admin.display(description="status", ordering="status")
     def status_label(self, courier: Courier) -> SafeString:
         return _status_label(courier.status)
 
-    @admin.display(description="current delivery", ordering="active_order_id")
+    @admin.display(description="transport", ordering="transport_type")
+    def transport(self, courier: Courier) -> str:
+        # "transport type" would widen the column past its values.
+        return courier.get_transport_type_display()
+
+    @admin.display(description="current delivery", ordering="active_deadline")
     def current_delivery(self, courier: Courier) -> SafeString | str:
         if courier.active_delivery is None:
             return "—"
         url = reverse("admin:couriers_delivery_change", args=[courier.active_delivery])
-        return format_html('<a href="{}">order {}</a>', url, courier.active_order_id)
+        link = format_html('<a href="{}">{}</a>', url, _order_id(courier.active_order_id))
+        if courier.active_deadline is None:
+            return link
+        due = _due(courier.active_deadline, overdue=courier.active_overdue)
+        # On a narrow screen the deadline goes under the order id, in one piece.
+        return format_html('{} <span style="white-space:nowrap">{}</span>', link, due)
 
     @admin.display(description="assigned today", ordering="deliveries_today")
     def deliveries_today(self, courier: Courier) -> int:
@@ -201,9 +335,10 @@ class OverdueFilter(admin.SimpleListFilter):
 class DeliveryAdmin(admin.ModelAdmin):
     """Read-only: deliveries change through dispatch, and here only through the cancel action."""
 
-    list_display = ["order_id", "courier", "status_label", "order_status", "deadline", "overdue", "created_at"]
+    # Fits a 1366 px screen beside the filters: short order ids, the courier's name, overdue in the deadline.
+    list_display = ["order", "courier_name", "status_label", "order_status", "deadline_cell"]
     list_select_related = ["courier"]
-    list_filter = ["status", OverdueFilter]
+    list_filter = [("status", StatusFilter), OverdueFilter]
     search_fields = ["order_id"]
     list_per_page = 50
     fields = [
@@ -221,12 +356,13 @@ class DeliveryAdmin(admin.ModelAdmin):
     ]
     readonly_fields = fields
     actions = ["cancel_and_release"]
+    change_list_template = CHANGELIST_TEMPLATE
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Delivery]:
         return selectors.delivery_list()
 
     def changelist_view(self, request: HttpRequest, extra_context: dict | None = None) -> TemplateResponse:
-        return super().changelist_view(request, {**(extra_context or {}), "subtitle": _fleet_summary()})
+        return super().changelist_view(request, {**(extra_context or {}), "fleet_summary": _fleet_summary()})
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
@@ -241,13 +377,27 @@ class DeliveryAdmin(admin.ModelAdmin):
         # The page is read-only, but cancelling is a change: it needs the change permission.
         return request.user.has_perm("couriers.change_delivery")
 
+    @admin.display(description="order id", ordering="order_id")
+    def order(self, delivery: Delivery) -> SafeString:
+        return _order_id(delivery.order_id)
+
+    @admin.display(description="courier", ordering="courier__name")
+    def courier_name(self, delivery: Delivery) -> SafeString | str:
+        if delivery.courier is None:
+            return "—"
+        return format_html('<span title="{}">{}</span>', delivery.courier.phone, delivery.courier.name)
+
     @admin.display(description="status", ordering="status")
     def status_label(self, delivery: Delivery) -> SafeString:
         return _status_label(delivery.status)
 
+    @admin.display(description="deadline", ordering="deadline")
+    def deadline_cell(self, delivery: Delivery) -> SafeString | str:
+        return _deadline_cell(delivery)
+
     @admin.display(description="overdue", ordering="is_overdue")
     def overdue(self, delivery: Delivery) -> SafeString | str:
-        return _label("overdue", OVERDUE_COLOUR) if delivery.is_overdue else ""
+        return _overdue_label() if delivery.is_overdue else ""
 
     @admin.action(description="Cancel and release the courier", permissions=["cancel"])
     def cancel_and_release(self, request: HttpRequest, queryset: QuerySet[Delivery]) -> None:

@@ -1,5 +1,6 @@
 """The admin: pages answer, every change goes through the services, lists stay a few queries."""
 
+import re
 from datetime import timedelta
 
 import pytest
@@ -58,6 +59,8 @@ def pages() -> list[str]:
         f"{DELIVERIES}?overdue=yes&status__exact=assigned&q=order",
         f"{DELIVERIES}?overdue=no",
         f"{DELIVERIES}?courier__id__exact={courier.pk}",
+        f"{DELIVERIES}?_facets=1&status__exact=assigned",
+        f"{COURIERS}?_facets=1",
         change_url(delivery),
     ]
 
@@ -88,13 +91,169 @@ def test_the_changelists_show_status_labels_overdue_and_the_waiting_count(admin_
     assert deliveries.count(">overdue</span>") == 1
 
 
-def test_the_overdue_filter(admin_client: Client) -> None:
+def summary_links(html: str) -> dict[str, str]:
+    """The fleet summary's links: text to href."""
+    summary = re.search(r'<h2 id="fleet-summary">(.*?)</h2>', html, re.S).group(1)
+    return {
+        text: href.replace("&amp;", "&") for href, text in re.findall(r'<a href="([^"]+)"[^>]*>([^<]+)</a>', summary)
+    }
+
+
+@pytest.mark.parametrize("page", [COURIERS, DELIVERIES])
+def test_the_summary_counts_link_to_the_lists_they_count(admin_client: Client, page: str) -> None:
     late = create_delivery(order_id="late", courier=create_courier(), deadline=timezone.now() - timedelta(minutes=1))
     create_delivery(order_id="in-time", courier=create_courier())
+    waiting = create_delivery(order_id="waiting")
+    create_courier(status=Courier.Status.PAUSED)
 
-    response = admin_client.get(f"{DELIVERIES}?overdue=yes")
+    links = summary_links(admin_client.get(page).content.decode())
 
-    assert list(response.context["cl"].result_list) == [late]
+    assert links == {
+        "0 available": f"{COURIERS}?status__exact=available",
+        "2 busy": f"{COURIERS}?status__exact=busy",
+        "1 paused": f"{COURIERS}?status__exact=paused",
+        "Orders waiting for a courier: 1": f"{DELIVERIES}?status__exact=awaiting_courier",
+        "Overdue: 1": f"{DELIVERIES}?overdue=yes",
+    }
+    assert list(admin_client.get(links["Orders waiting for a courier: 1"]).context["cl"].result_list) == [waiting]
+    assert list(admin_client.get(links["Overdue: 1"]).context["cl"].result_list) == [late]
+    assert len(admin_client.get(links["2 busy"]).context["cl"].result_list) == 2
+
+
+def test_the_summary_stays_out_of_the_window_title(admin_client: Client) -> None:
+    html = admin_client.get(DELIVERIES).content.decode()
+
+    title = re.search(r"<title>(.*?)</title>", html, re.S).group(1)
+    assert "<a" not in title
+    assert "Couriers:" not in title
+
+
+def cell(html: str, field: str, row: int = 0) -> str:
+    """The inner HTML of a change list's cell: `field` of the row-th row."""
+    return re.findall(rf'<t[dh] class="field-{field}"[^>]*>(.*?)</t[dh]>', html, re.S)[row]
+
+
+def test_the_deliveries_list_fits_overdue_into_the_deadline_and_shortens_long_ids(admin_client: Client) -> None:
+    now = timezone.now()
+    uuid = "b644f2ae-616f-4b6d-8439-29e8de9b9f57"
+    create_delivery(order_id="done", courier=create_courier(name="Dan"), status=Delivery.Status.COMPLETED)
+    create_delivery(order_id="waiting")
+    create_delivery(
+        order_id="in-time", courier=create_courier(name="Ann"), deadline=now + timedelta(minutes=12, seconds=30)
+    )
+    create_delivery(order_id=uuid, courier=create_courier(name="Bob"), deadline=now - timedelta(minutes=5, seconds=30))
+
+    response = admin_client.get(DELIVERIES)
+
+    html = response.content.decode()
+    assert [column["text"] for column in response.context["result_headers"][1:]] == [
+        "order id",
+        "courier",
+        "status",
+        "order status",
+        "deadline",
+    ]
+    late, in_time, waiting, done = (cell(html, "deadline_cell", row) for row in range(4))
+    assert ">5 min late</span>" in late
+    assert ">overdue</span>" in late
+    assert "deadline " in late  # the absolute time, as a tooltip
+    assert ">in 12 min</span>" in in_time
+    assert "overdue" not in in_time
+    assert ">waiting <1 min</span>" in waiting.replace("&lt;", "<")
+    assert ">on time</span>" in done
+    assert f'title="{uuid}"' in cell(html, "order", 0)
+    assert ">b644f2ae…</span>" in cell(html, "order", 0)
+    assert uuid not in re.sub(r'title="[^"]*"', "", cell(html, "order", 0))
+    assert ">in-time</span>" in cell(html, "order", 1)
+    assert ">Bob</span>" in cell(html, "courier_name", 0)
+
+
+@pytest.mark.parametrize(
+    ("late_by", "shown"),
+    [
+        (timedelta(seconds=20), "<1 min late"),
+        (timedelta(minutes=59, seconds=5), "59 min late"),
+        (timedelta(hours=2, seconds=5), "2 h late"),
+        (timedelta(hours=2, minutes=5, seconds=5), "2 h 5 min late"),
+        (timedelta(days=1, hours=3, seconds=5), "1 d 3 h late"),
+    ],
+)
+def test_how_late_reads(admin_client: Client, late_by: timedelta, shown: str) -> None:
+    create_delivery(courier=create_courier(), deadline=timezone.now() - late_by)
+
+    html = admin_client.get(DELIVERIES).content.decode()
+
+    assert f">{shown}</span>" in cell(html, "deadline_cell").replace("&lt;", "<")
+
+
+def test_a_delivery_finished_after_its_deadline_says_how_late(admin_client: Client) -> None:
+    delivery = create_delivery(courier=create_courier(), status=Delivery.Status.COMPLETED)
+    Delivery.objects.filter(pk=delivery.pk).update(deadline=delivery.finished_at - timedelta(minutes=3, seconds=10))
+
+    html = admin_client.get(DELIVERIES).content.decode()
+
+    assert ">delivered 3 min late</span>" in cell(html, "deadline_cell")
+
+
+def test_the_couriers_list_marks_an_overdue_current_delivery(admin_client: Client) -> None:
+    now = timezone.now()
+    late = create_courier(name="Late")
+    create_delivery(
+        order_id="c0ffee00-616f-4b6d-8439-29e8de9b9f57", courier=late, deadline=now - timedelta(minutes=7, seconds=30)
+    )
+    create_delivery(
+        order_id="on-time", courier=create_courier(name="Punctual"), deadline=now + timedelta(minutes=9, seconds=30)
+    )
+    create_courier(name="Free")
+
+    html = admin_client.get(COURIERS).content.decode()
+
+    late_cell, on_time_cell, free_cell = (cell(html, "current_delivery", row) for row in range(3))
+    assert ">7 min late</span>" in late_cell
+    assert ">overdue</span>" in late_cell
+    assert 'title="c0ffee00-616f-4b6d-8439-29e8de9b9f57"' in late_cell
+    assert ">c0ffee00…</span>" in late_cell
+    assert ">in 9 min</span>" in on_time_cell
+    assert "overdue" not in on_time_cell
+    assert free_cell == "—"
+
+
+def test_the_couriers_list_sorts_by_the_current_deadline(admin_client: Client) -> None:
+    now = timezone.now()
+    later = create_courier(name="Later")
+    create_delivery(courier=later, deadline=now + timedelta(minutes=20))
+    sooner = create_courier(name="Sooner")
+    create_delivery(courier=sooner, deadline=now - timedelta(minutes=1))
+
+    response = admin_client.get(f"{COURIERS}?o=5")
+
+    assert list(response.context["cl"].result_list) == [sooner, later]
+
+
+def test_a_courier_page_marks_its_overdue_delivery(admin_client: Client) -> None:
+    courier = create_courier()
+    create_delivery(courier=courier, status=Delivery.Status.COMPLETED)
+    create_delivery(courier=courier, deadline=timezone.now() - timedelta(minutes=2, seconds=30))
+
+    html = admin_client.get(change_url(courier)).content.decode()
+
+    inline = html[html.index('id="deliveries-group"') :]
+    assert inline.count(">overdue</span>") == 1
+    assert ">2 min late</span>" in inline
+    assert ">on time</span>" in inline
+
+
+@pytest.mark.parametrize("facets", ["", "_facets=1&"])
+def test_the_status_filters_use_the_labels_words(admin_client: Client, facets: str) -> None:
+    create_delivery()
+
+    deliveries = admin_client.get(f"{DELIVERIES}?{facets}").content.decode()
+    couriers = admin_client.get(f"{COURIERS}?{facets}").content.decode()
+
+    assert "Awaiting Courier" not in deliveries
+    assert re.search(r'href="\?[^"]*status__exact=awaiting_courier[^"]*">Awaiting courier( \(1\))?</a>', deliveries)
+    assert ">awaiting courier</span>" in deliveries
+    assert re.search(r'href="\?[^"]*status__exact=busy[^"]*">Busy( \(0\))?</a>', couriers)
 
 
 def test_a_courier_page_shows_its_latest_deliveries_only(admin_client: Client) -> None:
@@ -255,24 +414,29 @@ def test_cancelling_needs_the_change_permission(client: Client) -> None:
 # --- speed ----------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("url", [COURIERS, DELIVERIES, f"{DELIVERIES}?overdue=yes"])
+@pytest.mark.parametrize(
+    "url", [COURIERS, DELIVERIES, f"{DELIVERIES}?overdue=yes", f"{DELIVERIES}?status__exact=awaiting_courier"]
+)
 def test_changelists_cost_a_fixed_number_of_queries(admin_client: Client, django_assert_max_num_queries, url) -> None:
-    past = timezone.now() - timedelta(minutes=1)
-    for _ in range(50):
-        create_delivery(courier=create_courier(), deadline=past)
+    now = timezone.now()
+    for i in range(50):
+        # Half of the couriers late, half in time; every delivery state on the page.
+        create_delivery(courier=create_courier(), deadline=now + timedelta(minutes=-1 if i % 2 else 10))
         create_delivery()
+        create_delivery(courier=create_courier(), status=Delivery.Status.COMPLETED)
 
     # session, user, two counts, the page, the fleet summary's three: none per row.
     with django_assert_max_num_queries(9):
         response = admin_client.get(url)
 
-    assert len(response.context["cl"].result_list) == 50
+    assert len(response.context["cl"].result_list) == (25 if "overdue" in url else 50)
 
 
 def test_a_courier_page_costs_a_fixed_number_of_queries(admin_client: Client, django_assert_max_num_queries) -> None:
     courier = create_courier()
     for _ in range(50):
         create_delivery(courier=courier, status=Delivery.Status.COMPLETED)
+    create_delivery(courier=courier, deadline=timezone.now() - timedelta(minutes=1))  # overdue, in the inline
 
     with django_assert_max_num_queries(7):
         assert admin_client.get(change_url(courier)).status_code == 200

@@ -1,5 +1,8 @@
 """The operators' admin in a real browser: headless Chromium through login, couriers, a courier, overdue deliveries.
 
+The viewport is a common laptop's, 1366x768, with the admin's navigation sidebar open (its default): what a
+dispatcher must see, overdue deliveries first, fits in it without scrolling sideways.
+
 Screenshots of every page go to artifacts/screenshots/ (git-ignored), also when an assertion fails.
 """
 
@@ -32,6 +35,7 @@ PAUSED = "rgba(117, 117, 117, 1)"
 ASSIGNED = "rgba(21, 101, 192, 1)"
 AWAITING = "rgba(178, 106, 0, 1)"
 OVERDUE = "rgba(186, 33, 33, 1)"
+VIEWPORT = {"width": 1366, "height": 768}
 
 pytestmark = [
     pytest.mark.e2e,
@@ -56,11 +60,13 @@ def browser(tmp_path: Path) -> Iterator[WebDriver]:
         "--disable-component-update",
         "--disable-sync",
         "--no-first-run",
-        "--window-size=1366,900",
+        f"--window-size={VIEWPORT['width']},{VIEWPORT['height']}",
         f"--user-data-dir={tmp_path / 'chromium-profile'}",
     ):
         options.add_argument(flag)
     driver = webdriver.Chrome(options=options, service=Service(executable_path=CHROMEDRIVER))
+    # The window's size is not the page's: set the viewport itself.
+    driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", {**VIEWPORT, "deviceScaleFactor": 1, "mobile": False})
     driver.implicitly_wait(5)
     yield driver
     driver.quit()
@@ -111,6 +117,38 @@ def result_rows(browser: WebDriver) -> dict[str, WebElement]:
     return {row.find_element(By.CSS_SELECTOR, "th").text: row for row in rows}
 
 
+def assert_in_view(browser: WebDriver, element: WebElement) -> None:
+    """On screen without scrolling: inside the viewport, not clipped by the list's own scroller nor covered."""
+    seen = browser.execute_script(
+        """
+        const element = arguments[0];
+        const box = element.getBoundingClientRect();
+        const results = element.closest('.results');
+        const centre = document.elementFromPoint((box.left + box.right) / 2, (box.top + box.bottom) / 2);
+        return {
+            viewport: [innerWidth, innerHeight],
+            box: [box.left, box.top, box.right, box.bottom],
+            pageScrollsSideways: document.documentElement.scrollWidth > document.documentElement.clientWidth,
+            listScrollsSideways: results !== null && results.scrollWidth > results.clientWidth,
+            onTop: centre !== null && (centre === element || element.contains(centre)),
+        };
+        """,
+        element,
+    )
+    left, top, right, bottom = seen["box"]
+    width, height = seen["viewport"]
+    assert (width, height) == (VIEWPORT["width"], VIEWPORT["height"])
+    assert 0 <= left < right <= width, seen
+    assert 0 <= top < bottom <= height, seen
+    assert not seen["pageScrollsSideways"], seen
+    assert not seen["listScrollsSideways"], seen
+    assert seen["onTop"], seen
+
+
+def summary_link(browser: WebDriver, text: str) -> WebElement:
+    return browser.find_element(By.ID, "fleet-summary").find_element(By.PARTIAL_LINK_TEXT, text)
+
+
 def test_an_operator_walks_the_admin(browser, live_server, shoot, dispatch_floor):
     browser.get(f"{live_server.url}/admin/")
     shoot("01-login")
@@ -125,9 +163,16 @@ def test_an_operator_walks_the_admin(browser, live_server, shoot, dispatch_floor
     couriers = result_rows(browser)
     assert set(couriers) == {"Carla Car", "Sasha Scooter", "Paula Paused"}
     late = dispatch_floor["late_courier"]
+    on_time = ({"Carla Car", "Sasha Scooter"} - {late}).pop()
     assert label(couriers[late], "busy").value_of_css_property("background-color") == BUSY
     assert label(couriers["Paula Paused"], "paused").value_of_css_property("background-color") == PAUSED
-    assert "order order-late" in couriers[late].text
+    assert "order-late" in couriers[late].text
+    assert "late" in couriers[late].find_element(By.CSS_SELECTOR, ".field-current_delivery").text
+    badge = label(couriers[late], "overdue")
+    assert badge.value_of_css_property("background-color") == OVERDUE
+    assert_in_view(browser, badge)
+    assert "order-on-time" in couriers[on_time].text
+    assert "overdue" not in couriers[on_time].text
     assert "Orders waiting for a courier: 1." in browser.find_element(By.ID, "content").text
 
     couriers[late].find_element(By.LINK_TEXT, late).click()
@@ -136,18 +181,36 @@ def test_an_operator_walks_the_admin(browser, live_server, shoot, dispatch_floor
     inline = browser.find_element(By.CSS_SELECTOR, ".inline-group")
     assert "order-late" in inline.text
     assert label(inline, "assigned").value_of_css_property("background-color") == ASSIGNED
+    assert label(inline, "overdue").value_of_css_property("background-color") == OVERDUE
 
     browser.get(f"{live_server.url}/admin/couriers/delivery/")
-    browser.find_element(By.ID, "changelist-filter").find_element(By.LINK_TEXT, "Overdue").click()
-    shoot("05-deliveries-overdue")
+    shoot("05-deliveries")
+    everything = result_rows(browser)
+    assert set(everything) == {"order-done", "order-late", "order-on-time", "order-waiting"}
+    badge = label(everything["order-late"], "overdue")
+    assert badge.value_of_css_property("background-color") == OVERDUE
+    assert_in_view(browser, badge)
+    assert "late" in everything["order-late"].find_element(By.CSS_SELECTOR, ".field-deadline_cell").text
+    assert "overdue" not in everything["order-on-time"].text
+    filters = browser.find_element(By.ID, "changelist-filter")
+    assert "Awaiting courier" in filters.text.splitlines()  # the labels' words, not "Awaiting Courier"
+
+    summary_link(browser, "Orders waiting for a courier: 1").click()
+    shoot("06-deliveries-waiting")
+    assert "status__exact=awaiting_courier" in browser.current_url
+    waiting = result_rows(browser)
+    assert set(waiting) == {"order-waiting"}
+    assert label(waiting["order-waiting"], "awaiting courier").value_of_css_property("background-color") == AWAITING
+
+    summary_link(browser, "Overdue: 1").click()
+    shoot("07-deliveries-overdue")
     assert "overdue=yes" in browser.current_url
     overdue = result_rows(browser)
     assert set(overdue) == {"order-late"}
-    assert label(overdue["order-late"], "overdue").value_of_css_property("background-color") == OVERDUE
+    assert_in_view(browser, label(overdue["order-late"], "overdue"))
 
     browser.find_element(By.ID, "changelist-filter").find_element(By.LINK_TEXT, "Not overdue").click()
-    shoot("06-deliveries-not-overdue")
+    shoot("08-deliveries-not-overdue")
     in_time = result_rows(browser)
     assert set(in_time) == {"order-done", "order-on-time", "order-waiting"}
-    assert label(in_time["order-waiting"], "awaiting courier").value_of_css_property("background-color") == AWAITING
     assert "overdue" not in in_time["order-on-time"].text
