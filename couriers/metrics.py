@@ -15,9 +15,13 @@ EVENT_SECONDS = Histogram(
 )
 DEAD_LETTERS = Counter("courier_dead_letters_total", "Messages sent to the dead-letter topic")
 PARTITION_PAUSES = Counter("courier_partition_pauses_total", "Partitions paused because events could not be processed")
-BACKOFF_SECONDS = Gauge("courier_partition_backoff_seconds", "Current wait before a paused partition resumes", ["partition"])
+BACKOFF_SECONDS = Gauge(
+    "courier_partition_backoff_seconds", "Current wait before a paused partition resumes", ["partition"]
+)
 CONSUMER_LAG = Gauge("courier_consumer_lag", "Messages behind the end of the partition", ["partition"])
-RECONCILED = Counter("courier_reconcile_checks_total", "Deliveries checked by the reconcile sweep, by outcome", ["outcome"])
+RECONCILED = Counter(
+    "courier_reconcile_checks_total", "Deliveries checked by the reconcile sweep, by outcome", ["outcome"]
+)
 
 
 class FleetCollector(Collector):
@@ -36,7 +40,9 @@ class FleetCollector(Collector):
             couriers.add_metric([status], count)
         yield couriers
         yield GaugeMetricFamily("courier_deliveries_waiting", "Deliveries waiting for a courier", value=counts.waiting)
-        yield GaugeMetricFamily("courier_deliveries_overdue", "Assigned deliveries past their deadline", value=counts.overdue)
+        yield GaugeMetricFamily(
+            "courier_deliveries_overdue", "Assigned deliveries past their deadline", value=counts.overdue
+        )
 
     def describe(self) -> Iterator[GaugeMetricFamily]:
         return iter(())  # no collection at registration time: the database may not be there yet

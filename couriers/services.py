@@ -250,7 +250,13 @@ def deliveries_reconcile(*, older_than: timedelta, client: OrderClient, limit: i
 def _report_overdue() -> None:
     overdue = delivery_overdue(Delivery.objects.all()).values_list("order_id", "courier_id", "deadline")
     for order_id, courier_id, deadline in overdue:
-        logger.warning("delivery of order %s by courier %s is overdue since %s", order_id, courier_id, deadline, extra={"order_id": order_id})
+        logger.warning(
+            "delivery of order %s by courier %s is overdue since %s",
+            order_id,
+            courier_id,
+            deadline,
+            extra={"order_id": order_id},
+        )
 
 
 # --- Operators: manual dispatch ----------------------------------------------
