@@ -59,6 +59,7 @@ class ConsumerProcess:
         self.log_path = log_path
         self.log = EventLog()
         self.usage: Usage | None = None
+        self._peak_mb = 0.0  # unknown for a process that was killed
         self._log_file = log_path.open("wb")
         self._reader = log_path.open("r", errors="replace")
         self._pending = ""
@@ -80,20 +81,11 @@ class ConsumerProcess:
             time.sleep(0.1)
             self._read_new()
 
-    def follow(
-        self,
-        events: int,
-        progress: Callable[[str], None],
-        rss_at: Sequence[int] = (),
-    ) -> dict[int, float]:
-        """Until `events` distinct events are committed. Returns the resident memory (MB) seen at each of `rss_at`."""
-        rss: dict[int, float] = {}
+    def follow(self, events: int, progress: Callable[[str], None]) -> None:
+        """Until `events` distinct events are committed."""
         last_count, last_change, last_report = 0, time.monotonic(), time.monotonic()
         while (count := len(self.log.committed_at)) < events:
             self._check_alive()
-            for mark in rss_at:
-                if count >= mark and mark not in rss:
-                    rss[mark] = _resident_mb(self.process.pid)
             now = time.monotonic()
             if count != last_count:
                 last_count, last_change = count, now
@@ -104,14 +96,24 @@ class ConsumerProcess:
                 last_report = now
             time.sleep(0.25)
             self._read_new()
-        rss.update((mark, _resident_mb(self.process.pid)) for mark in rss_at if mark not in rss)
-        return rss
+
+    def resident_mb(self) -> float:
+        """VmRSS: the memory the process holds now."""
+        return self._memory_mb("VmRSS")
+
+    def _memory_mb(self, field: str) -> float:
+        for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
+            if line.startswith(f"{field}:"):
+                return int(line.split()[1]) / 1024
+        raise BenchError(f"no {field} for process {self.process.pid}")
 
     def stop(self) -> Usage:
         """SIGTERM (the consumer finishes its batch and commits), then reap it with its resource usage."""
         if self.usage is None:
-            if self.process.returncode is None:
-                self.process.send_signal(signal.SIGTERM)
+            self._check_alive()
+            # VmHWM, the peak since exec; ru_maxrss of a forked child also counts the parent's pages before exec.
+            self._peak_mb = self._memory_mb("VmHWM")
+            self.process.send_signal(signal.SIGTERM)
             self._reap(STOP_TIMEOUT)
         self._read_new()
         self._reader.close()
@@ -147,18 +149,10 @@ class ConsumerProcess:
             pid, status, rusage = os.wait4(self.process.pid, os.WNOHANG)
             if pid:
                 self.process.returncode = os.waitstatus_to_exitcode(status)
-                self.usage = Usage(rusage.ru_maxrss / 1024, rusage.ru_utime + rusage.ru_stime)  # ru_maxrss: KiB
+                self.usage = Usage(self._peak_mb, rusage.ru_utime + rusage.ru_stime)
                 return self.process.returncode
             if time.monotonic() >= deadline:
                 if timeout:
                     raise BenchError(f"consumer did not stop within {timeout:.0f} s: {self.tail()}")
                 return None
             time.sleep(0.05)
-
-
-def _resident_mb(pid: int) -> float:
-    """VmRSS from /proc: the memory the process holds now."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    raise BenchError(f"no VmRSS for process {pid}")

@@ -15,7 +15,7 @@ class ConsumerFigures:
     events_per_second: float
     order_checks: int  # GETs to service-order, each followed by one transaction
     order_checks_per_second: float
-    peak_rss_mb: float  # ru_maxrss of the reaped process
+    peak_rss_mb: float  # VmHWM just before the process was told to stop
     cpu_seconds: float  # user + system over the process's whole life, start-up included
 
 

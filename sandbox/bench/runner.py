@@ -21,7 +21,7 @@ from sandbox.bench.fleet import couriers_ensure, final_state, state_reset
 from sandbox.bench.measure import Throughput, consumer_throughput, latency
 from sandbox.bench.raw_read import raw_read
 from sandbox.bench.report import ConsumerFigures, LatencyFigures, MemoryFigures, RateFigures, Report, machine_info
-from sandbox.bench.stream import StreamProducer, stream_make
+from sandbox.bench.stream import StreamProducer, first_offsets, stream_make
 from sandbox.bench.work_ceiling import work_ceiling
 from sandbox.broker import EmbeddedBroker, ensure_topics
 from sandbox.simulator import Simulator
@@ -123,6 +123,11 @@ class Bench:
         topic = f"bench.{uuid4().hex}"
         self.say(f"producing {len(payloads)} events to {topic}")
         StreamProducer(self.bootstrap).send_all(topic, payloads)
+        if any(first_offsets(self.bootstrap, topic)):
+            raise BenchError(
+                f"the embedded broker dropped the oldest of {len(payloads)} events (it keeps about 5 MB "
+                "per partition): use fewer --events"
+            )
         return topic
 
     def _env(self, topic: str) -> dict[str, str]:
@@ -217,17 +222,31 @@ class Bench:
         return LatencyFigures(rate, figures.events, figures.p50_ms, figures.p95_ms, figures.p99_ms, figures.max_ms)
 
     def _memory_check(self) -> MemoryFigures:
+        """One consumer through the long stream, fed a chunk (--events) at a time.
+
+        The embedded broker keeps only about 5 MB per partition: the backlog stays under two chunks.
+        """
         events = self.config.memory_events
         assert events is not None
-        early = min(self.config.events, events)
-        topic = self._topic_fill(stream_make(self.order_ids, events, self.config.seed + 2))
+        chunk = self.config.events
+        topic = f"bench.memory.{uuid4().hex}"
+        ensure_topics(self.bootstrap, topic)
+        payloads = stream_make(self.order_ids, events, self.config.seed + 2)
         state_reset()
-        self.say(f"memory check: {events} events, resident memory after {early} and after all")
+        self.say(f"memory check: {events} events, resident memory after {chunk} and after all")
+        producer = StreamProducer(self.bootstrap)
         with self._consumer(topic) as consumer:
-            rss = consumer.follow(events, self.say, rss_at=(early, events))
+            early = 0.0
+            for start in range(0, events, chunk):
+                producer.send_all(topic, payloads[start : start + chunk])
+                consumer.follow(start, self.say)  # all before this chunk is done: one chunk of backlog
+                if start == chunk:
+                    early = consumer.resident_mb()  # after the first chunk: warmed up
+            consumer.follow(events, self.say)
+            end = consumer.resident_mb()
             consumer.stop()
         self.all_processed &= len(consumer.log.committed_at) >= events
-        return MemoryFigures(events, rss[early], early, rss[events], rss[events] - rss[early])
+        return MemoryFigures(events, early, chunk, end, end - early)
 
 
 def _rate(throughput: Throughput) -> RateFigures:

@@ -6,8 +6,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import partial
+from uuid import uuid4
 
-from confluent_kafka import KafkaError, Message, Producer
+from confluent_kafka import Consumer, KafkaError, Message, Producer, TopicPartition
 
 from sandbox.chaos import event
 
@@ -84,3 +85,13 @@ class StreamProducer:
         left = self._producer.flush(60)
         if left or self.failed:
             raise RuntimeError(f"{left + self.failed} events not delivered to Kafka")
+
+
+def first_offsets(bootstrap: str, topic: str) -> list[int]:
+    """The oldest offset each partition of `topic` still keeps: all 0 unless the broker dropped events."""
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"bench-watermarks-{uuid4().hex}"})
+    try:
+        partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
+        return [consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[0] for p in sorted(partitions)]
+    finally:
+        consumer.close()

@@ -68,23 +68,28 @@ def test_latency_joins_delivery_reports_to_the_consumers_log_lines():
 
 
 @pytest.mark.e2e
-def test_a_quick_bench_reports_every_figure_and_processes_every_event(tmp_path):
+def test_a_short_bench_reports_every_figure_and_processes_every_event(tmp_path):
     bench_db = f"courier_bench_test_{uuid4().hex[:8]}"
-    report, output = run_bench(tmp_path, "--quick", "--bench-db", bench_db)
+    options = ("--events", "1500", "--orders", "150", "--memory-check", "--bench-db", bench_db)
+    report, output = run_bench(tmp_path, "--quick", *options)
 
     for section, keys in FIGURES.items():
         assert set(report[section]) == keys, section
         assert all(value > 0 for value in report[section].values()), (section, report[section])
-    assert report["memory"] is None
+    assert set(report["memory"]) == {"events", "rss_mb_early", "early_mark", "rss_mb_end", "growth_mb"}
+    assert report["memory"]["events"] == 15000
+    assert report["memory"]["rss_mb_early"] > 0
+    assert report["memory"]["rss_mb_end"] > 0
     assert set(report["machine"]) == {"cpu_count", "python", "django", "platform", "database_vendor"}
-    assert report["stream"] == {"events": 3000, "orders": 300}
-    assert report["consumer_default"]["events"] == 3000
-    assert report["raw_kafka_read"]["count"] == 3000
-    assert report["work_ceiling"]["count"] == 300
-    assert report["consumer_one_at_a_time"]["events"] >= 300
+    assert report["stream"] == {"events": 1500, "orders": 150}
+    assert report["consumer_default"]["events"] == 1500
+    assert report["raw_kafka_read"]["count"] == 1500
+    assert report["work_ceiling"]["count"] == 150
+    assert report["consumer_one_at_a_time"]["events"] >= 150
     assert report["checks"] == {"all_events_processed": True, "all_orders_assigned": True}
     assert "consumer, default" in output
     assert "latency at" in output
+    assert "memory: RSS" in output
     assert not database_exists(bench_db), "the bench database was not dropped"
 
 
