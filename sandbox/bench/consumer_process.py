@@ -130,20 +130,18 @@ class ConsumerProcess:
     def tail(self, characters: int = 3000) -> str:
         return self.log_path.read_text(errors="replace")[-characters:]
 
-    def _read_new(self) -> int:
-        chunk = self._reader.read()
-        lines = (self._pending + chunk).split("\n")
+    def _read_new(self) -> None:
+        lines = (self._pending + self._reader.read()).split("\n")
         self._pending = lines.pop()  # an unfinished line waits for its end
         for line in lines:
             self.log.read_line(line)
-        return len(lines)
 
     def _check_alive(self) -> None:
         if self._reap(0) is not None:
             raise BenchError(f"consumer exited with {self.process.returncode}: {self.tail()}")
 
     def _reap(self, timeout: float) -> int | None:
-        """The exit code once the process ended (collecting its rusage), else None. os.wait4 gives what Popen does not."""
+        """The exit code once the process ended, else None. os.wait4, for the CPU time Popen does not give."""
         deadline = time.monotonic() + timeout
         while True:
             pid, status, rusage = os.wait4(self.process.pid, os.WNOHANG)

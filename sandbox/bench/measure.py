@@ -30,7 +30,7 @@ def consumer_throughput(log: EventLog) -> Throughput:
 
 @dataclass(frozen=True)
 class Latency:
-    """Production (Kafka timestamp from the delivery report) to commit (the consumer's log line), in ms."""
+    """From production (the produce() call, also the message's Kafka timestamp) to commit (the log line), in ms."""
 
     events: int
     p50_ms: float
