@@ -35,7 +35,7 @@ TIME_SCALE = 0.01  # an order reaches `cooking` in 0.11 s and stays there for 3 
 class BenchConfig:
     events: int
     orders: int
-    one_at_a_time_events: int  # the slice of the stream the one-at-a-time consumer gets through
+    one_at_a_time_events: int  # the one-at-a-time consumer gets a stream this long, of the same shape
     latency_seconds: float | None  # how long the paced run produces; None skips it
     memory_events: int | None  # the stream of the memory check; None skips it
     user_database: dict[str, Any]
@@ -80,10 +80,8 @@ class Bench:
             self.simulator = stack.enter_context(Simulator(time_scale=TIME_SCALE, seed=config.seed))
             self._orders_prepare()
             topic = self._topic_fill(stream_make(self.order_ids, config.events, config.seed))
-            default = self._consumer_phase("consumer, default", topic, config.events)
-            one_at_a_time = self._consumer_phase(
-                "consumer, one at a time", topic, config.one_at_a_time_events, ONE_AT_A_TIME, check_orders=False
-            )
+            default = self._consumer_phase("consumer, default", topic, config.events, self.order_ids)
+            one_at_a_time = self._one_at_a_time()
             self.say("bare Kafka read of the same topic")
             raw = raw_read(self.bootstrap, topic, config.events)
             ceiling = self._work_ceiling()
@@ -159,8 +157,19 @@ class Bench:
 
     # --- phases ---------------------------------------------------------------------
 
+    def _one_at_a_time(self) -> ConsumerFigures:
+        """On a shorter stream of the main one's shape: as many events per order, so as many first checks."""
+        events = self.config.one_at_a_time_events
+        orders = self.order_ids[: self._orders_for(events)]
+        topic = self._topic_fill(stream_make(orders, events, self.config.seed + 3))
+        return self._consumer_phase("consumer, one at a time", topic, events, orders, ONE_AT_A_TIME)
+
+    def _orders_for(self, events: int) -> int:
+        """How many orders `events` events are about, at the main stream's events per order."""
+        return max(round(events * self.config.orders / self.config.events), 1)
+
     def _consumer_phase(
-        self, name: str, topic: str, events: int, args: Sequence[str] = (), check_orders: bool = True
+        self, name: str, topic: str, events: int, order_ids: Sequence[str], args: Sequence[str] = ()
     ) -> ConsumerFigures:
         state_reset()
         self.say(f"{name}: starting consume_orders {' '.join(args)}".rstrip())
@@ -171,8 +180,7 @@ class Bench:
         checks = self.simulator.requests().total - checks_before
         throughput = consumer_throughput(consumer.log)
         self.all_processed &= throughput.count >= events
-        if check_orders:
-            self._check_orders(name)
+        self._check_orders(name, order_ids)
         self.say(f"{name}: {throughput.count} events in {throughput.seconds:.2f} s, {throughput.per_second:.0f}/s")
         return ConsumerFigures(
             events=throughput.count,
@@ -184,8 +192,8 @@ class Bench:
             cpu_seconds=usage.cpu_seconds,
         )
 
-    def _check_orders(self, name: str) -> None:
-        state = final_state(self.order_ids)
+    def _check_orders(self, name: str, order_ids: Sequence[str]) -> None:
+        state = final_state(order_ids)
         if not state.ok:
             self.say(
                 f"{name}: CHECK FAILED: {state.with_open_delivery} of {state.orders} orders have an open delivery; "
@@ -198,7 +206,7 @@ class Bench:
         self.say(f"work ceiling: {CEILING_THREADS} threads, one GET and one assign transaction per order")
         env = {**os.environ, "DATABASE_URL": self.database.url}
         ceiling = work_ceiling(env, self.simulator.url, self.order_ids, CEILING_THREADS, self.workdir)
-        self._check_orders("work ceiling")
+        self._check_orders("work ceiling", self.order_ids)
         self.say(f"work ceiling: {ceiling.count} orders in {ceiling.seconds:.2f} s, {ceiling.per_second:.0f}/s")
         return ceiling
 
@@ -206,8 +214,7 @@ class Bench:
         assert self.config.latency_seconds is not None
         count = max(int(rate * self.config.latency_seconds), 1)
         # The main stream's shape (events per order, hence first checks vs repeated ones) at a slower pace.
-        orders = max(round(count * self.config.orders / self.config.events), 1)
-        payloads = stream_make(self.order_ids[:orders], count, self.config.seed + 1)
+        payloads = stream_make(self.order_ids[: self._orders_for(count)], count, self.config.seed + 1)
         topic = f"bench.latency.{uuid4().hex}"
         ensure_topics(self.bootstrap, topic)
         state_reset()

@@ -57,6 +57,8 @@ class Command(BaseCommand):
             report = bench.run()
         except BenchError as exc:
             raise CommandError(f"benchmark failed: {exc}") from exc
+        except KeyboardInterrupt:
+            raise CommandError("benchmark interrupted; its processes are stopped and its database dropped") from None
         if options["json"]:
             options["json"].write_text(json.dumps(report.as_json(), indent=2) + "\n")
         self.stdout.write(table(report))
