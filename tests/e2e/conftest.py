@@ -14,8 +14,23 @@ from django.conf import settings
 from django.db import connection
 
 from sandbox.broker import ensure_topics
+from sandbox.chaos import Chaos
 
 ROOT = Path(settings.BASE_DIR)
+
+# The chaos the mission is about: duplicates, disorder, delays, orders cancelled, deleted and edited,
+# events for orders that never existed, and malformed events.
+CHAOS = Chaos(
+    duplicate_probability=0.3,
+    max_copies=3,
+    reorder_window=0.5,
+    max_delay=0.3,
+    cancel_fraction=0.15,
+    delete_fraction=0.1,
+    update_fraction=0.05,
+    unknown_probability=0.05,
+    malformed_probability=0.05,
+)
 
 
 def database_url() -> str:

@@ -5,26 +5,14 @@ from uuid import uuid4
 import pytest
 
 from couriers.models import Courier, Delivery
-from sandbox.chaos import Chaos
 from sandbox.simulator import Simulator
 from sandbox.verify import verify
-from tests.e2e.conftest import wait_until
+from tests.e2e.conftest import CHAOS, wait_until
 from tests.kafka_helpers import committed_lag
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
 ORDERS = 40
-CHAOS = Chaos(
-    duplicate_probability=0.4,
-    max_copies=3,
-    reorder_window=0.5,
-    max_delay=0.3,
-    cancel_fraction=0.15,
-    delete_fraction=0.1,
-    update_fraction=0.1,
-    unknown_probability=0.05,
-    malformed_probability=0.05,
-)
 
 
 def final_state() -> dict[str, tuple[str, bool]]:

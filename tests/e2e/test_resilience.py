@@ -16,19 +16,9 @@ from sandbox.chaos import Chaos
 from sandbox.publisher import KafkaSink
 from sandbox.simulator import Simulator
 from sandbox.verify import courier_problems, verify
-from tests.e2e.conftest import ROOT, wait_until
+from tests.e2e.conftest import CHAOS, ROOT, wait_until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
-
-CHAOS = Chaos(
-    duplicate_probability=0.3,
-    reorder_window=0.5,
-    max_delay=0.2,
-    cancel_fraction=0.15,
-    delete_fraction=0.1,
-    unknown_probability=0.05,
-    malformed_probability=0.03,
-)
 
 
 def make_fleet(make_courier, size: int) -> None:

@@ -6,6 +6,7 @@ import uuid
 import pytest
 
 from sandbox.orders import LIFETIME, OrderStore, SimClock
+from tests.sandbox.test_http import ORDER_FIELDS
 
 LIFE = ["created", "pending", "confirmed", "cooking", "delivering", "completed"]
 
@@ -137,20 +138,7 @@ def test_the_view_has_service_orders_shape(store, time_source):
 
     order = store.view(order_id)
 
-    assert set(order) == {
-        "id",
-        "user_id",
-        "order_number",
-        "fio",
-        "restaurant_id",
-        "items",
-        "total_price",
-        "address",
-        "status",
-        "created_at",
-        "updated_at",
-        "estimated_delivery",
-    }
+    assert set(order) == ORDER_FIELDS
     assert order["id"] == order_id
     assert order["status"] == "pending"
     assert order["total_price"] == sum(item["quantity"] * item["price"] for item in order["items"])
