@@ -85,6 +85,7 @@ class OrderEventConsumer:
         self.next_reconcile = time.monotonic()
         # Dead-lettered messages past a partition's stored offset: after a rewind they come again.
         self.dead_lettered: set[tuple[str, int, int]] = set()
+        self.thread_state = threading.local()  # per worker thread: the batch its connection was refreshed for
 
     # --- lifecycle ------------------------------------------------------------
 
@@ -217,7 +218,7 @@ class OrderEventConsumer:
     def _handle_order(self, order_id: str, statuses: list[str], service_down: threading.Event) -> Handled:
         if service_down.is_set():
             return Handled(None, NotTried(), 0.0)
-        close_old_connections()  # each worker thread has its own connection; outside any atomic block
+        self._refresh_connection(batch=service_down)
         started = time.monotonic()
         try:
             result = self.handle(order_id=order_id, event_statuses=statuses)
@@ -232,6 +233,16 @@ class OrderEventConsumer:
         except Exception as exc:
             logger.exception("order %s could not be processed: will retry", order_id, extra={"order_id": order_id})
             return Handled(None, exc, time.monotonic() - started)
+
+    def _refresh_connection(self, *, batch: threading.Event) -> None:
+        """close_old_connections() once per batch in each worker thread (each has its own connection).
+
+        With health checks on, Django pings the connection on its next use after that call: a round trip
+        worth paying once per batch, not once per order. `batch` is any object new with each batch.
+        """
+        if getattr(self.thread_state, "batch", None) is not batch:
+            self.thread_state.batch = batch
+            close_old_connections()  # outside any atomic block: the service opens its own
 
     def _note_service_down(self, exc: BaseException) -> None:
         if not self.service_down:
