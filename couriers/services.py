@@ -21,7 +21,7 @@ from couriers.errors import Conflict, NotFound
 from couriers.models import Courier, Delivery
 from couriers.phases import Phase, phase_of
 from couriers.selectors import delivery_due_for_check, delivery_overdue
-from gateway.orders import RETRY_LATER, OrderClient, OrderNotFound
+from gateway.orders import RETRY_LATER, OrderClient, OrderNotFound, OrderRequestRejected
 
 logger = logging.getLogger(__name__)
 
@@ -241,6 +241,10 @@ def deliveries_reconcile(*, older_than: timedelta, client: OrderClient, limit: i
             Delivery.objects.filter(pk=delivery_id, order_checked_at=claimed_at).update(order_checked_at=checked_at)
             logger.warning("reconcile stopped: service-order unavailable")
             break
+        except OrderRequestRejected as exc:
+            # This order's id is refused; the claim stands, so it waits `older_than` before the next try.
+            logger.warning("reconcile skipped order %s: %s", order_id, exc, extra={"order_id": order_id})
+            continue
         outcomes[result.outcome] += 1
         metrics.RECONCILED.labels(str(result.outcome)).inc()
     _report_overdue()

@@ -308,7 +308,11 @@ class OrderEventConsumer:
         if sweep is None or every is None or time.monotonic() < self.next_reconcile:
             return
         self.next_reconcile = time.monotonic() + every
-        sweep()
+        try:
+            sweep()
+        except Exception:
+            # The sweep is a repair; a failure of it (a database hiccup) must not stop event processing.
+            logger.exception("reconcile sweep failed: next try in %ss", every)
 
     def _measure_lag(self, messages: list[Message]) -> None:
         positions: dict[Partition, int] = {}

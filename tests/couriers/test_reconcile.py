@@ -9,7 +9,7 @@ from django.utils import timezone
 from couriers.models import Delivery
 from couriers.selectors import delivery_due_for_check
 from couriers.services import Outcome, deliveries_reconcile, order_event_handle
-from gateway.orders import OrderServiceUnavailable
+from gateway.orders import OrderRequestRejected, OrderServiceUnavailable
 
 pytestmark = pytest.mark.django_db
 
@@ -125,3 +125,17 @@ def test_the_command_prints_a_summary(orders, make_courier, monkeypatch, capsys)
 
     assert "completed 1" in capsys.readouterr().out
     assert Delivery.objects.get(order_id="a").status == "completed"
+
+
+def test_a_rejected_order_id_is_skipped_and_the_sweep_goes_on(orders, make_courier):
+    make_courier()
+    for order_id in ("bad", "good"):
+        orders.set(order_id, "cooking")
+        order_event_handle(order_id=order_id, event_status="created", client=orders)
+    orders.fail("bad", OrderRequestRejected("400 from service-order"))
+    orders.set("good", "completed")
+    age_checks(600)
+
+    assert deliveries_reconcile(older_than=timedelta(seconds=300), client=orders) == {Outcome.COMPLETED: 1}
+    assert Delivery.objects.get(order_id="good").status == "completed"
+    assert Delivery.objects.get(order_id="bad").status in Delivery.OPEN
