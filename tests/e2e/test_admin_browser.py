@@ -23,6 +23,7 @@ from selenium.webdriver.remote.webelement import WebElement
 
 from couriers.models import Courier
 from couriers.services import courier_create, order_event_handle
+from tests import system_tools
 from tests.fakes import FakeOrderClient
 
 CHROMIUM = "/usr/bin/chromium"
@@ -40,10 +41,7 @@ VIEWPORT = {"width": 1366, "height": 768}
 pytestmark = [
     pytest.mark.e2e,
     pytest.mark.django_db(transaction=True),  # the live server's thread sees what the test commits
-    pytest.mark.skipif(
-        not (Path(CHROMIUM).exists() and Path(CHROMEDRIVER).exists()),
-        reason="needs Debian's chromium and chromium-driver (apt-get install chromium chromium-driver)",
-    ),
+    system_tools.CHROMIUM,
 ]
 
 
