@@ -12,8 +12,9 @@ from rich.markup import escape
 
 from sandbox.demo import database
 from sandbox.demo.children import Child, cleanup_uninterrupted
+from sandbox.demo.local_env import write_local_env
 from sandbox.demo.offsets import CommittedLag
-from sandbox.demo.options import DEFAULT_PORT, DemoOptions
+from sandbox.demo.options import DemoOptions
 from sandbox.demo.ports import HOST, web_port
 from sandbox.demo.progress import Display, display_for
 from sandbox.demo.report import RunResult, collect, render
@@ -72,15 +73,20 @@ class DemoRun:
                 "freed: this report is about this run",
             )
         fleet = database.ensure_fleet(self.options.couriers)
+        others = fleet.total - fleet.created - fleet.reused
         self._say(
             "couriers",
-            f"{self.options.couriers} on foot, by scooter and by car: {fleet.created} created, {fleet.reused} reused",
+            f"{fleet.total} in the database: the demo's {self.options.couriers} on foot, by scooter and by car "
+            f"({fleet.created} created, {fleet.reused} reused) and {others} from elsewhere",
         )
         user = database.demo_user()
         reset = " (the user existed: its password was reset)" if user.existed else ""
         self._say("admin user", f"{user.username} / password {user.password}{reset}")
-        base = f"http://{HOST}:{port or DEFAULT_PORT}"
-        self._say("API token", f'curl -H "Authorization: Token {user.token}" {base}/api/v1/couriers/')
+        if port is None:
+            self._say("API token", f"{user.token} (no web server with --no-serve)")
+        else:
+            self._say("API token", f'curl -H "Authorization: Token {user.token}" http://{HOST}:{port}/api/v1/couriers/')
+        self._say("local env", write_local_env())
 
     # --- the orders ---------------------------------------------------------------
 

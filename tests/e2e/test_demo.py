@@ -70,7 +70,7 @@ def test_the_demo_ends_consistent_and_so_does_a_second_run_on_the_same_database(
     second = run_demo(database)
     assert_consistent_report(second)
     assert "deliveries of an earlier demo cleared" in second.stdout
-    assert "0 created, 30 reused" in second.stdout
+    assert "(0 created, 30 reused) and 0 from elsewhere" in second.stdout
     assert "password was reset" in second.stdout
 
 
