@@ -15,6 +15,7 @@ from sandbox.demo.children import Child, cleanup_uninterrupted
 from sandbox.demo.local_env import write_local_env
 from sandbox.demo.offsets import CommittedLag
 from sandbox.demo.options import DemoOptions
+from sandbox.demo.order_fates import queued_orders
 from sandbox.demo.ports import HOST, web_port
 from sandbox.demo.progress import Display, display_for
 from sandbox.demo.report import RunResult, collect, render
@@ -141,7 +142,8 @@ class DemoRun:
         while not watcher.scrape() and time.monotonic() < deadline:
             time.sleep(TICK)
         simulator = world.simulator
-        result = collect(simulator.truth(), simulator.record(), simulator.requests(), Counter(watcher.outcomes))
+        queued = queued_orders(world.consumer.log)
+        result = collect(simulator.truth(), simulator.record(), simulator.requests(), Counter(watcher.outcomes), queued)
         render(self.console, result)
         return result
 

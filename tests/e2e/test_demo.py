@@ -43,12 +43,26 @@ def assert_consistent_report(run: subprocess.CompletedProcess[str]) -> None:
     output = f"exit code {run.returncode}\n--- stdout\n{run.stdout[-4000:]}\n--- stderr\n{run.stderr[-3000:]}"
     assert run.returncode == 0, output
     assert "Traceback" not in run.stdout + run.stderr, output
-    assert "Events by outcome" in run.stdout, output
+    assert "Events by outcome (every event counts" in run.stdout, output
+    orders = {
+        label: orders_row(run.stdout, label) for label in ("created", "got a courier", "directly", "from the queue")
+    }
+    assert orders["created"] == ORDERS, output
+    assert orders["got a courier"] == orders["directly"] + orders["from the queue"] <= ORDERS, output
+    assert orders["directly"] > 0, output
     for outcome in ("assigned", "queued", "completed", "cancelled", "not found", "dead-lettered"):
         assert re.search(rf"│ {outcome} +│ +\d+ │", run.stdout), f"no {outcome} row:\n{output}"
     consistent = CONSISTENT.search(run.stdout)
     assert consistent, output
     assert int(consistent.group(1)) >= ORDERS  # the orders, and the ids service-order never had
+
+
+def orders_row(report: str, label: str) -> int:
+    """A count of the per-order table ("Orders: what happened to each")."""
+    table = report[report.index("Orders: what happened to each") : report.index("Events by outcome")]
+    row = re.search(rf"│ +{label} +│ +(\d+) │", table)
+    assert row, f"no {label!r} row in\n{table}"
+    return int(row.group(1))
 
 
 def consumer_log_lines(run: subprocess.CompletedProcess[str]) -> list[dict]:
@@ -64,6 +78,7 @@ def test_the_demo_ends_consistent_and_so_does_a_second_run_on_the_same_database(
     assert_consistent_report(first)
     # Not a terminal: plain progress lines instead of a bar.
     assert "orders coming in: orders" in first.stdout
+    assert "curl" not in first.stdout  # --no-serve: no server to ask
     outcomes = {line["outcome"] for line in consumer_log_lines(first) if "outcome" in line}
     assert {"assigned", "dead_lettered"} <= outcomes
 
