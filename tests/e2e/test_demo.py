@@ -3,13 +3,17 @@
 import json
 import os
 import re
+import signal
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 from django.conf import settings
+
+from sandbox.demo.ports import free_port, port_is_free
 
 pytestmark = pytest.mark.e2e
 
@@ -65,6 +69,12 @@ def orders_row(report: str, label: str) -> int:
     return int(row.group(1))
 
 
+def run_folder(run: subprocess.CompletedProcess[str]) -> Path:
+    folder = re.search(r"^run folder (\S+)", run.stdout, flags=re.MULTILINE)
+    assert folder, run.stdout
+    return ROOT / folder.group(1)
+
+
 def consumer_log_lines(run: subprocess.CompletedProcess[str]) -> list[dict]:
     log = CONSUMER_LOG.search(run.stdout)
     assert log, run.stdout
@@ -81,6 +91,14 @@ def test_the_demo_ends_consistent_and_so_does_a_second_run_on_the_same_database(
     assert "curl" not in first.stdout  # --no-serve: no server to ask
     outcomes = {line["outcome"] for line in consumer_log_lines(first) if "outcome" in line}
     assert {"assigned", "dead_lettered"} <= outcomes
+    folder = run_folder(first)
+    demo_log = (folder / "demo.log").read_text()
+    assert "couriers: 30 in the database" in demo_log
+    assert "orders coming in; service-order: orders" in demo_log
+    assert f"check: {CONSISTENT.search(first.stdout).group(0)} with service-order" in demo_log
+    simulator_log = (folder / "simulator.log").read_text()
+    assert "GET /public/api/v1/order/" in simulator_log
+    assert re.search(r"order \S+ is created: event published", simulator_log)
 
     second = run_demo(database)
     assert_consistent_report(second)
@@ -99,3 +117,49 @@ def test_a_web_port_in_use_is_refused_with_a_hint(tmp_path):
     assert f"port {port} on 127.0.0.1 is in use" in run.stderr
     assert "--port" in run.stderr
     assert "Traceback" not in run.stderr
+
+
+def test_a_demo_in_the_background_stops_cleanly_on_sigterm(tmp_path):
+    """As `make demo &` in a script: SIGINT ignored, so SIGTERM is the way to stop it; its curl uses --port."""
+    port = free_port()
+    output = tmp_path / "demo.out"
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "courier_project.settings",
+        "DEBUG": "true",
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'demo.sqlite3'}",
+    }
+    args = ["--port", str(port), "--orders", "20", "--spread", "1", "--time-scale", "0.01", "--seed", "5"]
+    with output.open("wb") as out:
+        demo = subprocess.Popen(
+            [sys.executable, "manage.py", "demo", *args],
+            cwd=ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),
+        )
+    try:
+        wait_for_text(output, "Running until Ctrl-C, or SIGTERM", demo, timeout=240)
+        demo.send_signal(signal.SIGINT)  # ignored, as in a background job of a shell
+        assert demo.poll() is None
+        demo.terminate()
+        code = demo.wait(60)
+    finally:
+        if demo.poll() is None:
+            demo.kill()
+            demo.wait()
+    text = output.read_text()
+    assert code == 0, text[-3000:]
+    assert "Traceback" not in text, text[-3000:]
+    assert f"http://127.0.0.1:{port}/api/v1/couriers/" in text  # the curl line uses --port
+    assert "Stopping the web server, the consumer, the simulator and the broker." in text
+    assert port_is_free(port)  # the web server went with it
+
+
+def wait_for_text(path: Path, text: str, process: subprocess.Popen, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while text not in path.read_text(errors="replace"):
+        assert process.poll() is None, f"exited {process.returncode}:\n{path.read_text()[-3000:]}"
+        assert time.monotonic() < deadline, path.read_text()[-3000:]
+        time.sleep(0.3)
