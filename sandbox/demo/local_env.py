@@ -28,5 +28,7 @@ def write_local_env() -> str:
     shown = path.name if path.parent == Path(settings.BASE_DIR) else str(path)
     if path.exists():
         return f"{shown} kept as it is (delete it to have a new one written)"
-    path.write_text(local_env_text(os.environ.get("DATABASE_URL") or DEFAULT_DATABASE_URL))
+    # Readable by its owner only: it holds a secret key.
+    with os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as file:
+        file.write(local_env_text(os.environ.get("DATABASE_URL") or DEFAULT_DATABASE_URL))
     return f"{shown} written (DEBUG=true, a new SECRET_KEY, this database): manage.py commands here read it"

@@ -83,7 +83,7 @@ class DemoRun:
         self._say(
             "couriers",
             f"{fleet.total} in the database: the demo's {self.options.couriers} on foot, by scooter and by car "
-            f"({fleet.created} created, {fleet.reused} reused) and {others} from elsewhere",
+            f"({fleet.created} created, {fleet.reused} reused) and {others} more",
         )
         user = database.demo_user()
         reset = " (the user existed: its password was reset)" if user.existed else ""

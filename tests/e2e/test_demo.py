@@ -23,17 +23,33 @@ CONSISTENT = re.compile(r"(\d+) of \1 orders consistent")
 CONSUMER_LOG = re.compile(r"log (\S+consumer\.log)")
 
 
-def manage_demo(database: Path, *args: str, timeout: float = 280) -> subprocess.CompletedProcess[str]:
-    """The command as `make demo` runs it (real settings, DEBUG=true), on the SQLite file `database`."""
-    env = {
+def demo_env(database: Path) -> dict[str, str]:
+    """The environment `make demo` gives manage.py (real settings, DEBUG=true), on the SQLite file `database`."""
+    return {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "courier_project.settings",
         "DEBUG": "true",
         "DATABASE_URL": f"sqlite:///{database}",
     }
+
+
+def manage_demo(database: Path, *args: str, timeout: float = 280) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "manage.py", "demo", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout
+        [sys.executable, "manage.py", "demo", *args],
+        cwd=ROOT,
+        env=demo_env(database),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
     )
+
+
+def add_a_courier_outside_the_demo(database: Path) -> None:
+    create = (
+        "from couriers.services import courier_create as c; c(name='Own', phone='+4915100000000', transport_type='car')"
+    )
+    command = [sys.executable, "manage.py", "shell", "-c", create]
+    subprocess.run(command, cwd=ROOT, env=demo_env(database), check=True, capture_output=True, timeout=60)
 
 
 def run_demo(database: Path) -> subprocess.CompletedProcess[str]:
@@ -100,10 +116,14 @@ def test_the_demo_ends_consistent_and_so_does_a_second_run_on_the_same_database(
     assert "GET /public/api/v1/order/" in simulator_log
     assert re.search(r"order \S+ is created: event published", simulator_log)
 
+    assert "30 in the database: the demo's 30" in first.stdout
+    add_a_courier_outside_the_demo(database)
     second = run_demo(database)
     assert_consistent_report(second)
     assert "deliveries of an earlier demo cleared" in second.stdout
-    assert "(0 created, 30 reused) and 0 from elsewhere" in second.stdout
+    assert "31 in the database: the demo's 30 on foot, by scooter and by car (0 created, 30 reused) and 1 more" in (
+        second.stdout
+    )
     assert "password was reset" in second.stdout
 
 
@@ -123,18 +143,12 @@ def test_a_demo_in_the_background_stops_cleanly_on_sigterm(tmp_path):
     """As `make demo &` in a script: SIGINT ignored, so SIGTERM is the way to stop it; its curl uses --port."""
     port = free_port()
     output = tmp_path / "demo.out"
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "courier_project.settings",
-        "DEBUG": "true",
-        "DATABASE_URL": f"sqlite:///{tmp_path / 'demo.sqlite3'}",
-    }
     args = ["--port", str(port), "--orders", "20", "--spread", "1", "--time-scale", "0.01", "--seed", "5"]
     with output.open("wb") as out:
         demo = subprocess.Popen(
             [sys.executable, "manage.py", "demo", *args],
             cwd=ROOT,
-            env=env,
+            env=demo_env(tmp_path / "demo.sqlite3"),
             stdout=out,
             stderr=subprocess.STDOUT,
             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),
