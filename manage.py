@@ -11,7 +11,7 @@ def main() -> None:
 
     from courier_project.env import exit_on_bad_settings
 
-    exit_on_bad_settings()
+    exit_on_bad_settings(sys.argv)
     execute_from_command_line(sys.argv)
 
 

@@ -1,5 +1,6 @@
 """Typed access to the environment: a malformed value stops start-up naming its variable."""
 
+import contextlib
 import re
 import sys
 from pathlib import Path
@@ -12,10 +13,19 @@ BAD_SETTINGS_EXIT_CODE = 2  # as argparse exits on a bad command line: the fault
 _ENV_FILE_LINE = re.compile(r"\A(?:export )?[A-Za-z_0-9]+=")
 
 
-def exit_on_bad_settings() -> None:
-    """Load the settings now: a missing or malformed one is one line on stderr and exit code 2, not a traceback."""
-    from django.conf import settings
+def exit_on_bad_settings(argv: list[str]) -> None:
+    """Load the settings now: a missing or malformed one is one line on stderr and exit code 2, not a traceback.
 
+    Django would load them later and print the traceback; --settings and --pythonpath are honoured as it does.
+    """
+    from django.conf import settings
+    from django.core.management.base import CommandError, CommandParser, handle_default_options
+
+    parser = CommandParser(add_help=False, allow_abbrev=False)
+    parser.add_argument("--settings")
+    parser.add_argument("--pythonpath")
+    with contextlib.suppress(CommandError):  # a bad option: the command's own parser says so, with the usage
+        handle_default_options(parser.parse_known_args(argv[1:])[0])
     try:
         settings.INSTALLED_APPS  # noqa: B018 (touching a setting loads them all)
     except ImproperlyConfigured as exc:

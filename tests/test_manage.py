@@ -71,3 +71,10 @@ def test_a_local_env_file_named_but_absent_stops_start_up(local_env: dict[str, s
     assert result.returncode == 2
     assert "LOCAL_ENV_FILE=" in result.stderr
     assert "is no file" in result.stderr
+
+
+def test_the_settings_option_is_honoured(local_env: dict[str, str]) -> None:
+    # The test settings give a key: with them a shell without any setting passes.
+    result = manage("check", "--settings", "courier_project.test_settings", env=local_env)
+
+    assert result.returncode == 0, result.stderr
