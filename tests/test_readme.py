@@ -23,7 +23,7 @@ from sandbox.demo.ports import free_port
 from tests import system_tools
 from tests.deploy.conftest import REPO, base_env
 
-pytestmark = [pytest.mark.e2e, system_tools.requires("curl", install="apt-get install curl")]
+pytestmark = [pytest.mark.e2e, system_tools.CURL]
 
 LOCAL_SECTIONS = ("The API in brief",)
 README_SERVER = "http://127.0.0.1:8000"
