@@ -24,11 +24,13 @@ RUN pip wheel --wheel-dir /wheels --requirement /wheels/requirements.txt
 # --- runtime: the wheels, the code, the collected static files; no compilers ---------------------------------------
 FROM ${PYTHON_IMAGE} AS runtime
 
+# LOCAL_ENV_FILE empty: a container reads no .env.local (a developer's DEBUG=true), even one mounted into /app.
 ENV PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PIP_NO_CACHE_DIR=1 \
     DJANGO_SETTINGS_MODULE=courier_project.settings \
+    LOCAL_ENV_FILE= \
     PORT=8000
 
 # tini as PID 1: it hands SIGTERM straight to the Python process (gunicorn, consume_orders) and reaps zombies.

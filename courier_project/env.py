@@ -1,9 +1,36 @@
 """Typed access to the environment: a malformed value stops start-up naming its variable."""
 
+import contextlib
+import re
+import sys
+from pathlib import Path
 from typing import Any
 
 import environ
 from django.core.exceptions import ImproperlyConfigured
+
+BAD_SETTINGS_EXIT_CODE = 2  # as argparse exits on a bad command line: the fault is in what was given
+_ENV_FILE_LINE = re.compile(r"\A(?:export )?[A-Za-z_0-9]+=")
+
+
+def exit_on_bad_settings(argv: list[str]) -> None:
+    """Load the settings now: a missing or malformed one is one line on stderr and exit code 2, not a traceback.
+
+    Django would load them later and print the traceback; --settings and --pythonpath are honoured as it does.
+    """
+    from django.conf import settings
+    from django.core.management.base import CommandError, CommandParser, handle_default_options
+
+    parser = CommandParser(add_help=False, allow_abbrev=False)
+    parser.add_argument("--settings")
+    parser.add_argument("--pythonpath")
+    with contextlib.suppress(CommandError):  # a bad option: the command's own parser says so, with the usage
+        handle_default_options(parser.parse_known_args(argv[1:])[0])
+    try:
+        settings.INSTALLED_APPS  # noqa: B018 (touching a setting loads them all)
+    except ImproperlyConfigured as exc:
+        sys.stderr.write(f"configuration error: {exc}\n")
+        raise SystemExit(BAD_SETTINGS_EXIT_CODE) from None
 
 
 class StrictEnv(environ.Env):
@@ -20,6 +47,26 @@ class StrictEnv(environ.Env):
             raise ImproperlyConfigured(
                 f"Environment variable {var}={self.ENVIRON.get(var)!r} is malformed: {exc}"
             ) from exc
+
+    def read_file(self, var: str, default: str, base: Path) -> Path | None:
+        """Read VAR=value lines from the file `var` names (relative to `base`) beneath the environment, which wins.
+
+        Its path, read or not (None: `var` is empty, no file). The default file may be absent; a file named
+        explicitly must exist. A line of another shape stops start-up (django-environ would only log it).
+        """
+        name = self.str(var, default=default)
+        if not name:
+            return None
+        path = base / name
+        if not path.is_file():
+            if var in self.ENVIRON:
+                raise ImproperlyConfigured(f"Environment variable {var}={name!r} is malformed: {path} is no file")
+            return path
+        for number, line in enumerate(path.read_text().splitlines(), start=1):
+            if line.strip() and not line.startswith("#") and not _ENV_FILE_LINE.match(line):
+                raise ImproperlyConfigured(f"{path}, line {number}, is malformed: expected VAR=value or a # comment")
+        self.read_env(path)
+        return path
 
     def bool(self, var: str, default: Any = environ.Env.NOTSET) -> bool:  # type: ignore[override]
         raw = self.str(var, default="" if default is environ.Env.NOTSET else str(default)).strip().lower()

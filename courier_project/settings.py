@@ -8,13 +8,20 @@ from courier_project.env import StrictEnv
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 env = StrictEnv()
+# Commands on a developer's machine read .env.local, which `make demo` writes (DEBUG on, a generated key, the
+# demo's database); the real environment wins over it. Not .env: docker compose reads that one into the
+# containers' DEBUG. Never committed (.gitignore) nor in the image (.dockerignore); containers set it empty.
+LOCAL_ENV_FILE = env.read_file("LOCAL_ENV_FILE", default=".env.local", base=BASE_DIR)
 
 # --- Core -------------------------------------------------------------------
 DEBUG = env.bool("DEBUG", default=False)
 SECRET_KEY = env.str("SECRET_KEY", default="")
 if not SECRET_KEY:
     if not DEBUG:
-        raise ImproperlyConfigured("SECRET_KEY must be set when DEBUG is off (set DEBUG=true for local work)")
+        raise ImproperlyConfigured(
+            "SECRET_KEY must be set when DEBUG is off (for local work: DEBUG=true, or `make demo` once, "
+            "which writes both into .env.local)"
+        )
     SECRET_KEY = "insecure-local-development-key-do-not-use-in-production"
 # The loopback names are always accepted: the container's health check asks http://127.0.0.1:$PORT/healthz
 # from inside the container, whatever public names ALLOWED_HOSTS lists (a loopback Host header cannot be

@@ -3,6 +3,8 @@
 import os
 
 os.environ.setdefault("SECRET_KEY", "insecure-test-key")
+# The suite, and every process it starts, sees only its own environment, never a developer's .env.local.
+os.environ["LOCAL_ENV_FILE"] = ""
 
 from courier_project.settings import *  # noqa: F403
 

@@ -195,6 +195,7 @@ class Simulator:
         for action in self._agenda.take_due(self.clock.now()):
             action()
         for order_id, status in self.store.take_due():
+            logger.debug("order %s is %s: event published", order_id, status)
             self.publisher.publish(order_id, status, self.clock.now())
         self.publisher.release()
         return not self._agenda.has_pending(self.clock) and not self.store.has_due() and self.publisher.idle()

@@ -18,3 +18,4 @@ def requires(*executables: str, install: str) -> pytest.MarkDecorator:
 
 DOCKER_COMPOSE = requires("docker-compose", install="apt-get install --no-install-recommends docker-compose")
 CHROMIUM = requires("chromium", "chromedriver", install="apt-get install chromium chromium-driver")
+CURL = requires("curl", install="apt-get install curl")

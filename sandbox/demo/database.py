@@ -32,6 +32,7 @@ class DemoUser:
 class Fleet:
     created: int
     reused: int
+    total: int  # every courier in the database, those created outside the demo included
 
 
 @dataclass(frozen=True)
@@ -84,7 +85,7 @@ def ensure_fleet(size: int) -> Fleet:
         if phone not in existing:
             courier_create(name=courier_name(index), phone=phone, transport_type=TRANSPORTS[index % len(TRANSPORTS)])
             created += 1
-    return Fleet(created=created, reused=size - created)
+    return Fleet(created=created, reused=size - created, total=Courier.objects.count())
 
 
 def courier_name(index: int) -> str:

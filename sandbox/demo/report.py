@@ -11,6 +11,7 @@ from rich.console import Console
 from rich.table import Table
 
 from couriers.models import Courier, Delivery
+from sandbox.demo.order_fates import OrderFates, order_fates
 from sandbox.demo.outcomes import listed
 from sandbox.demo.watch import produced
 from sandbox.http_server import RequestStats
@@ -38,6 +39,7 @@ class RunResult:
     deliveries: Counter[str]
     oldest_waiting: datetime | None
     busiest: list[BusyCourier]
+    fates: OrderFates
     check: Report
 
     @property
@@ -45,7 +47,10 @@ class RunResult:
         return self.check.ok
 
 
-def collect(truth: dict[str, str], record: PublishRecord, requests: RequestStats, outcomes: Counter[str]) -> RunResult:
+def collect(
+    truth: dict[str, str], record: PublishRecord, requests: RequestStats, outcomes: Counter[str], queued: set[str]
+) -> RunResult:
+    """The run's figures; `queued` holds the orders the consumer queued at least once."""
     waiting = Delivery.objects.filter(status=Delivery.Status.AWAITING_COURIER)
     busiest = Courier.objects.annotate(n=Count("deliveries")).order_by("-n", "name")[:BUSIEST]
     return RunResult(
@@ -56,12 +61,14 @@ def collect(truth: dict[str, str], record: PublishRecord, requests: RequestStats
         deliveries=Counter(dict(Delivery.objects.values_list("status").annotate(n=Count("id")).order_by())),
         oldest_waiting=waiting.aggregate(oldest=Min("created_at"))["oldest"],
         busiest=[BusyCourier(c.name, c.get_transport_type_display(), c.n, c.status) for c in busiest],
+        fates=order_fates(truth, record.unknown, queued),
         check=verify(truth, foreign_ids=record.unknown),
     )
 
 
 def render(console: Console, result: RunResult) -> None:
     console.print()
+    console.print(_orders_table(result.fates))
     console.print(_outcomes_table(result))
     _print_sources(console, result)
     console.print(Columns([_service_order_table(result), _deliveries_table(result)], padding=(0, 4)))
@@ -69,8 +76,35 @@ def render(console: Console, result: RunResult) -> None:
     _print_check(console, result)
 
 
+def _orders_table(fates: OrderFates) -> Table:
+    table = Table(title="Orders: what happened to each (an order counts once per row)", title_justify="left")
+    table.add_column("what happened")
+    table.add_column("orders", justify="right")
+    table.add_column("what it means")
+    rows = (
+        ("created", fates.orders, "at service-order"),
+        ("got a courier", fates.got_courier, "directly or from the queue"),
+        ("  directly", fates.directly, "a courier was free when the order came"),
+        ("  from the queue", fates.from_queue, "waited, then took the next courier freed"),
+        ("waited", fates.waited, "no courier free when the order came: queued"),
+        ("  still waiting", fates.still_waiting, "in the queue now, first come first served"),
+        ("  ended waiting", fates.ended_waiting, "completed or cancelled before a courier came"),
+        ("on the way", fates.on_the_way, "a courier has it now"),
+        ("completed", fates.completed, "delivered"),
+        ("cancelled", fates.cancelled, "cancelled or deleted at service-order"),
+        ("no delivery", fates.no_delivery, "it had ended before we first asked"),
+        ("not found", fates.never_existed, "ids service-order never had: no delivery"),
+    )
+    for label, count, meaning in rows:
+        table.add_row(label, str(count), meaning)
+    return table
+
+
 def _outcomes_table(result: RunResult) -> Table:
-    table = Table(title="Events by outcome (consume_orders' courier_events_total)", title_justify="left")
+    table = Table(
+        title="Events by outcome (every event counts, copies and retries too)",
+        title_justify="left",
+    )
     table.add_column("outcome")
     table.add_column("events", justify="right")
     table.add_column("what it means")

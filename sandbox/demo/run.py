@@ -1,5 +1,7 @@
 """A demo run from start to end: database, broker and simulator, consumer and web server, orders, report."""
 
+import logging
+import os
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -12,15 +14,19 @@ from rich.markup import escape
 
 from sandbox.demo import database
 from sandbox.demo.children import Child, cleanup_uninterrupted
+from sandbox.demo.local_env import write_local_env
 from sandbox.demo.offsets import CommittedLag
-from sandbox.demo.options import DEFAULT_PORT, DemoOptions
+from sandbox.demo.options import DemoOptions
+from sandbox.demo.order_fates import queued_orders
 from sandbox.demo.ports import HOST, web_port
 from sandbox.demo.progress import Display, display_for
 from sandbox.demo.report import RunResult, collect, render
-from sandbox.demo.run_folder import logging_to, new_run_folder, shown, stderr_to
+from sandbox.demo.run_folder import logging_to, new_run_folder, shown, simulator_logging_to, stderr_to
 from sandbox.demo.watch import Watcher
 from sandbox.demo.world import World, start_world
 from sandbox.orders import LIFETIME
+
+logger = logging.getLogger(__name__)
 
 FREEZE_WHEN_FINISHED = 0.5  # the clock stops once this share of the orders is finished at service-order
 TICK = 0.5  # seconds between two looks at the run
@@ -36,6 +42,7 @@ def run_demo(options: DemoOptions, console: Console) -> int:
         # librdkafka's clients in this process (the simulator's producer) write their notices to stderr.
         stack.enter_context(stderr_to(folder / "demo.log"))
         stack.enter_context(logging_to(folder / "demo.log"))
+        stack.enter_context(simulator_logging_to(folder / "simulator.log"))
         return DemoRun(options, console, stack, folder).execute()
 
 
@@ -72,15 +79,20 @@ class DemoRun:
                 "freed: this report is about this run",
             )
         fleet = database.ensure_fleet(self.options.couriers)
+        others = fleet.total - fleet.created - fleet.reused
         self._say(
             "couriers",
-            f"{self.options.couriers} on foot, by scooter and by car: {fleet.created} created, {fleet.reused} reused",
+            f"{fleet.total} in the database: the demo's {self.options.couriers} on foot, by scooter and by car "
+            f"({fleet.created} created, {fleet.reused} reused) and {others} more",
         )
         user = database.demo_user()
         reset = " (the user existed: its password was reset)" if user.existed else ""
         self._say("admin user", f"{user.username} / password {user.password}{reset}")
-        base = f"http://{HOST}:{port or DEFAULT_PORT}"
-        self._say("API token", f'curl -H "Authorization: Token {user.token}" {base}/api/v1/couriers/')
+        if port is None:
+            self._say("API token", f"{user.token} (no web server with --no-serve)")
+        else:
+            self._say("API token", f'curl -H "Authorization: Token {user.token}" http://{HOST}:{port}/api/v1/couriers/')
+        self._say("local env", write_local_env())
 
     # --- the orders ---------------------------------------------------------------
 
@@ -90,7 +102,8 @@ class DemoRun:
             "simulator",
             f"service-order at {simulator.url}: {options.orders} orders over {options.spread:g} s, "
             f"each living {LIFETIME * options.time_scale:.0f} s; chaos: duplicates, reordering, delays, "
-            "a 2 s outage, cancellations, deletions, edits, unknown orders, malformed events",
+            "a 2 s outage, cancellations, deletions, edits, unknown orders, malformed events; "
+            f"log {shown(self.folder / 'simulator.log')}",
         )
         watcher = Watcher(simulator, world.metrics_port, options.orders)
         started = time.monotonic()
@@ -107,11 +120,9 @@ class DemoRun:
                 self._until(display, watcher, world, "clock stopped: consumer catching up", catch_up)
             display.update(watcher.snapshot("done"))
         created, finished = watcher.finished()
-        left = catch_up.outcome()
-        self.console.print(
-            f"The clock stopped after {stopped_after:.0f} s with {finished} of {created} orders finished; {left}.",
-            soft_wrap=True,
-        )
+        stopped = f"The clock stopped after {stopped_after:.0f} s with {finished} of {created} orders finished"
+        self.console.print(f"{stopped}; {catch_up.outcome()}.", soft_wrap=True)
+        logger.info("%s; %s; service-order: %s", stopped, catch_up.outcome(), simulator.summary())
         return watcher
 
     def _time_to_freeze(self, watcher: Watcher) -> bool:
@@ -119,6 +130,7 @@ class DemoRun:
         return created == self.options.orders and finished >= FREEZE_WHEN_FINISHED * created
 
     def _until(self, display: Display, watcher: Watcher, world: World, stage: str, done: Callable[[], bool]) -> None:
+        logger.info("%s; service-order: %s", stage, world.simulator.summary())
         while True:
             display.update(watcher.snapshot(stage))
             world.consumer.check_running()
@@ -135,23 +147,29 @@ class DemoRun:
         while not watcher.scrape() and time.monotonic() < deadline:
             time.sleep(TICK)
         simulator = world.simulator
-        result = collect(simulator.truth(), simulator.record(), simulator.requests(), Counter(watcher.outcomes))
+        queued = queued_orders(world.consumer.log)
+        result = collect(simulator.truth(), simulator.record(), simulator.requests(), Counter(watcher.outcomes), queued)
         render(self.console, result)
+        logger.info("orders: %s; events by outcome: %s", result.fates, dict(result.outcomes))
+        logger.info("check: %s with service-order", result.check.summary())
         return result
 
     def _serve(self, web: Child, url: str) -> None:
         self._say("admin", f"{url}/admin/ (user {database.USERNAME}, password above)")
         self._say("API docs", f"{url}/api/docs/")
-        self.console.print("Running until Ctrl-C.")
+        # Started in the background (`make demo &`), it never sees a Ctrl-C: SIGTERM stops it the same way.
+        self.console.print(f"Running until Ctrl-C, or SIGTERM (kill {os.getpid()}) when in the background.")
         try:
             while web.running():
                 time.sleep(TICK)
             self.console.print(f"The web server stopped; see {shown(web.log)}")
         except KeyboardInterrupt:
             self.console.print("Stopping the web server, the consumer, the simulator and the broker.")
+            logger.info("stopping on request")
 
     def _say(self, label: str, text: str) -> None:
         self.console.print(f"[bold]{label:<11}[/]{escape(text)}", highlight=False, soft_wrap=True)
+        logger.info("%s: %s", label or "…", text)
 
 
 class CatchUp:

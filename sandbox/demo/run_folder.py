@@ -40,6 +40,29 @@ def logging_to(log: Path) -> Iterator[None]:
         handler.close()
 
 
+# service-order's stand-in runs inside the demo's process: its records go to a log of their own.
+SIMULATOR_LOGGERS = ("sandbox.simulator", "sandbox.http_server", "sandbox.publisher")
+
+
+@contextmanager
+def simulator_logging_to(log: Path) -> Iterator[None]:
+    """The simulator's records, its every order change and request included (debug), to `log` and nowhere else."""
+    handler = logging.FileHandler(log)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+    loggers = [logging.getLogger(name) for name in SIMULATOR_LOGGERS]
+    saved = [(logger.handlers[:], logger.level, logger.propagate) for logger in loggers]
+    for logger in loggers:
+        logger.handlers, logger.propagate = [handler], False
+        logger.setLevel(logging.DEBUG)
+    try:
+        yield
+    finally:
+        for logger, (handlers, level, propagate) in zip(loggers, saved, strict=True):
+            logger.handlers, logger.propagate = handlers, propagate
+            logger.setLevel(level)
+        handler.close()
+
+
 @contextmanager
 def stderr_to(log: Path) -> Iterator[None]:
     """Standard error of processes started inside the block goes to `log` (they inherit file descriptor 2)."""

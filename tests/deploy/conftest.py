@@ -19,6 +19,7 @@ def base_env(tmp_path: Path) -> dict[str, str]:
         "LANG": "C.UTF-8",
         "PYTHONUNBUFFERED": "1",
         "PYTHONDONTWRITEBYTECODE": "1",
+        "LOCAL_ENV_FILE": "",  # as in the image: a developer's .env.local is not production's
     }
 
 

@@ -117,6 +117,11 @@ def test_no_secret_is_written_in_the_file(compose: dict[str, Any]) -> None:
     assert compose["services"]["postgres"]["environment"]["POSTGRES_PASSWORD"].startswith("${POSTGRES_PASSWORD:?")
 
 
+@pytest.mark.parametrize("service", APP_SERVICES)
+def test_app_services_read_no_local_env_file(compose: dict[str, Any], service: str) -> None:
+    assert compose["services"][service]["environment"]["LOCAL_ENV_FILE"] == ""
+
+
 def test_start_order(compose: dict[str, Any]) -> None:
     services = compose["services"]
 

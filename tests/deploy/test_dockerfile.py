@@ -85,6 +85,12 @@ def test_environment_has_unbuffered_output_and_no_secret() -> None:
     assert all("SECRET_KEY" not in arguments for keyword, arguments in instructions() if keyword in ("ENV", "ARG"))
 
 
+def test_the_image_reads_no_local_env_file() -> None:
+    env = " ".join(arguments for keyword, arguments in runtime() if keyword == "ENV")
+
+    assert re.search(r"(^|\s)LOCAL_ENV_FILE=(\s|$)", env)
+
+
 def test_static_files_are_collected_at_build_time_with_a_throwaway_key() -> None:
     (collect,) = [arguments for keyword, arguments in runtime() if keyword == "RUN" and "collectstatic" in arguments]
 

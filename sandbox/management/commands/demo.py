@@ -13,6 +13,7 @@ from couriers.management.arguments import positive_float, positive_int
 from sandbox.demo.errors import DemoError
 from sandbox.demo.options import DEFAULT_PORT, DemoOptions
 from sandbox.demo.run import run_demo
+from sandbox.orders import LIFETIME
 
 INTERRUPTED = 130  # the shell's code for a program ended by Ctrl-C
 
@@ -33,12 +34,21 @@ def _interrupt(signum: int, frame: FrameType | None) -> None:
 class Command(BaseCommand):
     help = (
         "Run service-courier end to end on this machine: an embedded Kafka broker, a service-order simulator "
-        "with chaos, consume_orders and the web server; report the outcomes and check every order."
+        "with chaos, consume_orders and the web server; report the outcomes and check every order. "
+        "The orders come in over --spread seconds and each lives 15 minutes times --time-scale "
+        f"({LIFETIME * defaults.time_scale:.0f} s by default); the clock stops once half of them are finished, "
+        "so a run lasts about --spread plus one order's life, whatever --orders (more orders: more load, "
+        "a longer queue). Then the admin is served until Ctrl-C or SIGTERM, unless --no-serve."
     )
     requires_migrations_checks = False  # the demo migrates the database itself
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--orders", type=positive_int, default=defaults.orders, help="orders (default %(default)s)")
+        parser.add_argument(
+            "--orders",
+            type=positive_int,
+            default=defaults.orders,
+            help="orders created over --spread: the load, not the duration (default %(default)s)",
+        )
         parser.add_argument(
             "--couriers", type=positive_int, default=defaults.couriers, help="couriers (default %(default)s)"
         )
@@ -51,16 +61,20 @@ class Command(BaseCommand):
             type=positive_float,
             default=defaults.spread,
             metavar="SECONDS",
-            help="create the orders over this long (default %(default)s)",
+            help="create the orders over this long; with --time-scale, what sets the run's duration "
+            "(default %(default)s)",
         )
         parser.add_argument(
             "--time-scale",
             type=positive_float,
             default=defaults.time_scale,
-            help="service-order's timers times this: 0.05 makes an order's 15 minutes last 46 s (default %(default)s)",
+            help="service-order's timers times this: 0.05 makes an order's 15 minutes last "
+            f"{LIFETIME * 0.05:.0f} s, and the run about that much longer than --spread (default %(default)s)",
         )
         parser.add_argument(
-            "--no-serve", action="store_true", help="end after the report instead of serving the admin until Ctrl-C"
+            "--no-serve",
+            action="store_true",
+            help="end after the report instead of serving the admin until Ctrl-C or SIGTERM",
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
