@@ -4,11 +4,12 @@ from datetime import UTC, datetime, timedelta
 from uuid import uuid4
 
 import pytest
-from confluent_kafka import Producer
+from confluent_kafka import OFFSET_INVALID, Consumer, Producer, TopicPartition
 from django.core.management import call_command
 
 from couriers.consumer.dead_letters import DEAD_LETTERED_AT, ORIGINAL_OFFSET, REASON
 from couriers.consumer.replay import ReplayFilter, replay_dead_letters
+from sandbox.broker import ensure_topics
 from tests.kafka_helpers import read_all
 
 NOW = datetime.now(UTC)
@@ -66,14 +67,39 @@ def test_filter_by_reason_and_time(kafka_broker, dlq):
     ]
 
 
-def test_the_command_dry_run_publishes_nothing(kafka_broker, dlq, settings, capsys):
+def test_the_command_dry_run_publishes_nothing_and_commits_nothing(kafka_broker, dlq, settings, capsys, monkeypatch):
     settings.KAFKA_BOOTSTRAP_SERVERS = kafka_broker
     settings.KAFKA_DLQ_TOPIC = dlq
     settings.KAFKA_TOPIC = f"main.{uuid4().hex}"
+    ensure_topics(kafka_broker, settings.KAFKA_TOPIC)
+    replay_group = uuid4()
+    monkeypatch.setattr("couriers.consumer.replay.uuid4", lambda: replay_group)
 
     call_command("replay_dlq", "--dry-run", "--reason", "not json")
 
     out = capsys.readouterr().out
     assert "would replay 1" in out
     assert "not JSON" in out
-    assert read_all(kafka_broker, settings.KAFKA_TOPIC, expected=0, timeout=3) == []
+    # The broker's own record, not a read that may end too early: the main topic holds no message at all,
+    # and the DLQ has no committed position for the replay's group (it never consumes the dead letters).
+    assert set(end_offsets(kafka_broker, settings.KAFKA_TOPIC)) == {0}
+    assert set(committed_offsets(kafka_broker, dlq, f"dlq-replay-{replay_group.hex}")) == {OFFSET_INVALID}
+
+
+def end_offsets(bootstrap: str, topic: str) -> list[int]:
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"probe-{uuid4().hex}"})
+    try:
+        partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
+        return [consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1] for p in sorted(partitions)]
+    finally:
+        consumer.close()
+
+
+def committed_offsets(bootstrap: str, topic: str, group: str) -> list[int]:
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group})
+    try:
+        partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
+        committed = consumer.committed([TopicPartition(topic, p) for p in sorted(partitions)], timeout=10)
+        return [tp.offset for tp in committed]
+    finally:
+        consumer.close()
