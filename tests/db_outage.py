@@ -12,7 +12,8 @@ from contextlib import contextmanager
 from django.db import connections
 
 
-def _closed_port() -> int:
+def closed_port() -> int:
+    """A loopback port nothing listens on (connections to it are refused)."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
@@ -25,7 +26,7 @@ def database_down() -> Iterator[None]:
     if connection.vendor == "sqlite":
         unreachable = {"NAME": "/nonexistent-directory/courier.sqlite3"}
     else:
-        unreachable = {"HOST": "127.0.0.1", "PORT": str(_closed_port())}
+        unreachable = {"HOST": "127.0.0.1", "PORT": str(closed_port())}
     saved = {key: settings_dict[key] for key in unreachable}
     connections.close_all()
     settings_dict.update(unreachable)
