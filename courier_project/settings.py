@@ -59,6 +59,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "couriers.middleware.DatabaseOutageMiddleware",
 ]
 
 ROOT_URLCONF = "courier_project.urls"
