@@ -2,8 +2,9 @@
 
 from django.db import DatabaseError, InterfaceError, OperationalError, close_old_connections, connection
 
-# What a lost, refused or shut-down connection raises (psycopg and sqlite3 alike, through Django's wrappers).
-# Integrity and data errors are about what was written, not about reaching the database: not in here.
+# What a lost, refused or shut-down connection raises (psycopg and sqlite3 alike, through Django's wrappers);
+# also a deadlock or a cancelled statement, which a caller likewise retries later. Integrity and data errors
+# are about what was written, not about reaching the database: not in here.
 UNREACHABLE = (OperationalError, InterfaceError)
 
 
