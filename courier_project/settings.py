@@ -66,6 +66,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "couriers.middleware.DatabaseOutageMiddleware",
 ]
 
 ROOT_URLCONF = "courier_project.urls"
@@ -155,6 +156,13 @@ CONSUMER_BACKOFF_INITIAL = env.positive_float("CONSUMER_BACKOFF_INITIAL", defaul
 CONSUMER_BACKOFF_MAX = env.positive_float("CONSUMER_BACKOFF_MAX", default=60.0)
 CONSUMER_CLOSE_TIMEOUT = env.positive_float("CONSUMER_CLOSE_TIMEOUT", default=10.0)
 CONSUMER_LIVENESS_FILE = env.str("CONSUMER_LIVENESS_FILE", default="")
+# A batch may take up to max.poll.interval.ms (past it Kafka evicts the consumer): only a loop silent for longer is stuck.
+CONSUMER_STALL_SECONDS = env.positive_float("CONSUMER_STALL_SECONDS", default=600.0)
+if CONSUMER_STALL_SECONDS * 1000 <= KAFKA_MAX_POLL_INTERVAL_MS:
+    raise ImproperlyConfigured(
+        f"CONSUMER_STALL_SECONDS={CONSUMER_STALL_SECONDS:g} must be above KAFKA_MAX_POLL_INTERVAL_MS "
+        f"({KAFKA_MAX_POLL_INTERVAL_MS / 1000:g} s), the longest a batch may legitimately take"
+    )
 
 # --- service-order (gateway) ------------------------------------------------
 ORDER_SERVICE_URL = env.http_url("ORDER_SERVICE_URL", default="http://localhost:8083")
@@ -176,6 +184,7 @@ DELIVERY_MINUTES = {
     "car": env.positive_int("DELIVERY_MINUTES_CAR", default=5),
 }
 RECONCILE_OLDER_THAN = env.non_negative_int("RECONCILE_OLDER_THAN", default=300)
+RECONCILE_TIME_LIMIT = env.positive_float("RECONCILE_TIME_LIMIT", default=30.0)
 
 # --- Logging ----------------------------------------------------------------
 LOG_LEVEL = env.choice("LOG_LEVEL", default="info", choices=("debug", "info", "warning", "error")).upper()

@@ -6,7 +6,7 @@ and make the delivery match the order's actual phase, in one transaction with ro
 
 import logging
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -224,14 +224,24 @@ def _hand_oldest_waiting_order(courier: Courier, now: datetime) -> Delivery | No
 # --- The reconcile sweep -------------------------------------------------------
 
 
-def deliveries_reconcile(*, older_than: timedelta, client: OrderClient, limit: int | None = 500) -> Counter[Outcome]:
+def deliveries_reconcile(
+    *,
+    older_than: timedelta,
+    client: OrderClient,
+    limit: int | None = 500,
+    stop_when: Callable[[], bool] | None = None,
+) -> Counter[Outcome]:
     """Check open deliveries not checked for `older_than`, and every overdue one, against service-order.
 
     Each delivery is claimed first with a conditional UPDATE, so copies of the sweep running at once
-    (one per consumer) share the work instead of repeating it. Stops early if service-order is down.
+    (one per consumer) share the work instead of repeating it. Stops early if service-order is down,
+    or once `stop_when()` is true (asked before each check: a time limit, a process stopping); what is
+    left stays due for the next run.
     """
     outcomes: Counter[Outcome] = Counter()
     for delivery_id, order_id, checked_at in delivery_due_for_check(older_than=older_than, limit=limit):
+        if stop_when is not None and stop_when():
+            break
         claimed_at = timezone.now()
         if not Delivery.objects.filter(pk=delivery_id, order_checked_at=checked_at).update(order_checked_at=claimed_at):
             continue  # another copy took it

@@ -72,6 +72,13 @@ class EmbeddedBroker:
             raise RuntimeError("the embedded broker is not running: call start() first")
         return self._bootstrap
 
+    @property
+    def pid(self) -> int:
+        """The holder process: a test may freeze it (SIGSTOP) to make the broker hang rather than vanish."""
+        if self._process is None:
+            raise RuntimeError("the embedded broker is not running: call start() first")
+        return self._process.pid
+
     def start(self) -> "EmbeddedBroker":
         command = [sys.executable, "-m", "sandbox.broker", "--brokers", str(self.num_brokers)]
         # stdin stays an open pipe: the holder exits when it closes, that is when we die.

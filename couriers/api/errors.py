@@ -13,6 +13,7 @@ from rest_framework.response import Response
 from rest_framework.serializers import as_serializer_error
 from rest_framework.views import exception_handler as drf_exception_handler
 
+from couriers.database import UNREACHABLE
 from couriers.errors import Conflict, DispatchError, NotFound
 from gateway.orders import BadOrderAnswer, OrderRequestRejected, OrderServiceUnavailable
 
@@ -52,6 +53,9 @@ def _as_api_exception(exc: Exception) -> Exception:
         return exceptions.NotFound()
     if isinstance(exc, DjangoPermissionDenied):
         return exceptions.PermissionDenied()
+    if isinstance(exc, UNREACHABLE):
+        logger.warning("database unavailable: %s", exc)  # the outage, not this request: no traceback
+        return ApiError("the database is unavailable: try again later", code="database_unavailable", status_code=503)
     if isinstance(exc, IntegrityError):
         # A constraint lost a race against a concurrent request (e.g. the same phone twice).
         logger.warning("integrity error answered as 409: %s", exc)

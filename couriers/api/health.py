@@ -40,7 +40,8 @@ class ReadyzView(ProbeView):
         try:
             with connection.cursor() as cursor:
                 cursor.execute("SELECT 1")
-        except DatabaseError:
-            logger.exception("readiness check: the database does not answer")
+        except DatabaseError as exc:
+            # One line per probe: during an outage a traceback every few seconds would bury the cause.
+            logger.warning("readiness check: the database does not answer: %s", exc)
             return Response({"status": "unavailable"}, status=status.HTTP_503_SERVICE_UNAVAILABLE)
         return Response({"status": "ok"})

@@ -61,8 +61,7 @@ class ConsumerOptions:
     liveness_file: str = ""
     close_timeout: float = 10.0
     poll_timeout: float = 1.0
-    reconcile: Callable[[], object] | None = None  # the sweep, run every `reconcile_every` seconds
-    reconcile_every: float | None = None
+    heartbeat: Callable[[], object] = lambda: None  # called once per turn (the watchdog's beat)
 
 
 class OrderEventConsumer:
@@ -82,7 +81,6 @@ class OrderEventConsumer:
         self.service_down = False
         self.last_activity: float | None = None  # the idle clock starts at the first assignment
         self.last_liveness = 0.0
-        self.next_reconcile = time.monotonic()
         # Dead-lettered messages past a partition's stored offset: after a rewind they come again.
         self.dead_lettered: set[tuple[str, int, int]] = set()
         self.thread_state = threading.local()  # per worker thread: the batch its connection was refreshed for
@@ -113,10 +111,10 @@ class OrderEventConsumer:
         elif self._idle_long_enough():
             logger.info("nothing to do for %ss: exiting", self.options.idle_exit)
             self.stopping = True
-        self._reconcile_if_due()
         if not connection.in_atomic_block:
             close_old_connections()
         self._touch_liveness()
+        self.options.heartbeat()
 
     def _take_batch(self) -> list[Message]:
         """Wait for one message, then take whatever else has arrived, up to a batch.
@@ -302,17 +300,6 @@ class OrderEventConsumer:
             self.consumer.resume([TopicPartition(topic, p) for topic, p in due])
         for _, partition in due:
             metrics.BACKOFF_SECONDS.labels(partition).set(0)
-
-    def _reconcile_if_due(self) -> None:
-        every, sweep = self.options.reconcile_every, self.options.reconcile
-        if sweep is None or every is None or time.monotonic() < self.next_reconcile:
-            return
-        self.next_reconcile = time.monotonic() + every
-        try:
-            sweep()
-        except Exception:
-            # The sweep is a repair; a failure of it (a database hiccup) must not stop event processing.
-            logger.exception("reconcile sweep failed: next try in %ss", every)
 
     def _measure_lag(self, messages: list[Message]) -> None:
         positions: dict[Partition, int] = {}

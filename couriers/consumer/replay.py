@@ -2,7 +2,8 @@
 
 Reads a snapshot of the DLQ (every partition up to its end at start-up) without a consumer
 group's commits, so that replaying twice, or with another filter, always sees the whole DLQ.
-Processing is idempotent: an event replayed twice costs a check, nothing more.
+Processing is idempotent: an event replayed twice costs a check, nothing more. The DLQ is only read,
+never changed: a replay that stops half-way loses nothing and can simply be run again.
 """
 
 import time
@@ -11,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from uuid import uuid4
 
-from confluent_kafka import Consumer, Message, Producer, TopicPartition
+from confluent_kafka import Consumer, KafkaException, Message, Producer, TopicPartition
 from django.utils.dateparse import parse_datetime
 
 from couriers.consumer.dead_letters import DEAD_LETTERED_AT, REASON
@@ -32,6 +33,10 @@ class ReplayFilter:
         if self.since and (at is None or at < self.since):
             return False
         return not (self.until and (at is None or at >= self.until))
+
+
+class ReplayStopped(Exception):
+    """Kafka failed the replay; the message says where."""
 
 
 @dataclass
@@ -70,7 +75,9 @@ def replay_dead_letters(
                 )
                 producer.poll(0)
         if producer.flush(timeout) > 0:
-            raise RuntimeError(f"replayed events not confirmed by Kafka within {timeout}s")
+            raise ReplayStopped(f"replayed events not confirmed by Kafka within {timeout}s")
+    except KafkaException as exc:
+        raise ReplayStopped(f"Kafka failed: {exc.args[0].str()}") from exc
     finally:
         consumer.close()
     return report
@@ -80,7 +87,7 @@ def _assign_snapshot(consumer: Consumer, topic: str) -> dict[int, int]:
     """Assign every partition of the topic from its start; return where each one ends now."""
     metadata = consumer.list_topics(topic, timeout=10).topics[topic]
     if metadata.error is not None:
-        raise RuntimeError(f"cannot read {topic}: {metadata.error}")
+        raise ReplayStopped(f"cannot read {topic}: {metadata.error.str()}")
     ends, starts = {}, []
     for partition in metadata.partitions:
         low, high = consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=10)
@@ -96,7 +103,7 @@ def _read_until(consumer: Consumer, ends: dict[int, int], timeout: float) -> Ite
     deadline = time.monotonic() + timeout
     while remaining:
         if time.monotonic() > deadline:
-            raise TimeoutError(f"DLQ not read to its end within {timeout}s: partitions {sorted(remaining)} left")
+            raise ReplayStopped(f"DLQ not read to its end within {timeout}s: partitions {sorted(remaining)} left")
         message = consumer.poll(0.5)
         if message is None or message.error() is not None:
             continue

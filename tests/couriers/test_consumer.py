@@ -5,7 +5,6 @@ from uuid import uuid4
 
 import pytest
 from confluent_kafka import Consumer, Producer
-from django.db import OperationalError
 
 from couriers.consumer.backoff import Backoff
 from couriers.consumer.dead_letters import ORIGINAL_OFFSET, ORIGINAL_TOPIC, REASON, DeadLetters
@@ -106,24 +105,3 @@ def test_an_outage_delays_events_but_loses_none(kafka_broker, topic, make_courie
     assert client.outage == 0, "the outage was never hit"
     assert set(Delivery.objects.filter(status="assigned").values_list("order_id", flat=True)) == {"a", "b", "c"}
     assert committed_lag(kafka_broker, topic, group) == 0
-
-
-def test_a_failing_sweep_is_logged_and_does_not_stop_the_loop(caplog):
-    def sweep():
-        raise OperationalError("the database went away")
-
-    options = ConsumerOptions(
-        topic="t",
-        max_event_bytes=1024,
-        batch_size=1,
-        concurrency=1,
-        backoff=Backoff(1, 1),
-        reconcile=sweep,
-        reconcile_every=60,
-    )
-    loop = OrderEventConsumer(consumer=None, dead_letters=None, handle=None, options=options)
-
-    loop._reconcile_if_due()
-
-    assert "reconcile sweep failed" in caplog.text
-    assert not loop.stopping

@@ -6,7 +6,7 @@ import pytest
 from django.core.management import call_command
 from django.utils import timezone
 
-from couriers.models import Delivery
+from couriers.models import Courier, Delivery
 from couriers.selectors import delivery_due_for_check
 from couriers.services import Outcome, deliveries_reconcile, order_event_handle
 from gateway.orders import OrderRequestRejected, OrderServiceUnavailable
@@ -76,7 +76,22 @@ def test_overdue_deliveries_are_checked_and_reported_not_released(orders, make_c
     assert any("overdue" in record.getMessage() and "a" in record.getMessage() for record in caplog.records)
 
 
-def test_waiting_orders_get_a_courier_that_appeared_meanwhile(orders, make_courier):
+def test_waiting_orders_get_a_courier_that_appeared_meanwhile(orders):
+    orders.set("a", "cooking")
+    order_event_handle(order_id="a", event_status="created", client=orders)
+    assert Delivery.objects.get(order_id="a").status == "awaiting_courier"
+    # A courier appears without the hand-off a service would have done (an import, a lost wake-up).
+    courier = Courier.objects.create(name="Late", phone="+4915100000001", transport_type="car", status="available")
+    age_checks(600)
+
+    outcomes = deliveries_reconcile(older_than=timedelta(seconds=300), client=orders)
+
+    assert outcomes == {Outcome.ASSIGNED: 1}
+    delivery = Delivery.objects.get(order_id="a")
+    assert (delivery.status, delivery.courier_id) == ("assigned", courier.pk)
+
+
+def test_a_waiting_order_cancelled_meanwhile_is_cancelled(orders):
     orders.set("a", "cooking")
     order_event_handle(order_id="a", event_status="created", client=orders)
     orders.set("a", "canceled")  # cancelled while waiting; the event was lost
@@ -85,6 +100,20 @@ def test_waiting_orders_get_a_courier_that_appeared_meanwhile(orders, make_couri
     deliveries_reconcile(older_than=timedelta(seconds=300), client=orders)
 
     assert Delivery.objects.get(order_id="a").status == "cancelled"
+
+
+def test_a_sweep_told_to_stop_leaves_the_rest_due(orders, make_courier):
+    make_courier()
+    for order_id in "abcde":
+        orders.set(order_id, "cooking")
+        order_event_handle(order_id=order_id, event_status="created", client=orders)
+    age_checks(600)
+    orders.calls.clear()
+
+    deliveries_reconcile(older_than=timedelta(seconds=300), client=orders, stop_when=lambda: len(orders.calls) == 2)
+
+    assert len(orders.calls) == 2
+    assert len(delivery_due_for_check(older_than=timedelta(seconds=300), limit=10)) == 3
 
 
 def test_an_outage_stops_the_sweep_and_keeps_it_due(orders, make_courier):

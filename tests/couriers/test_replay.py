@@ -1,14 +1,20 @@
 """replay_dlq puts dead letters back on the main topic, all of them or a chosen part."""
 
+import os
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
 from uuid import uuid4
 
 import pytest
-from confluent_kafka import Producer
-from django.core.management import call_command
+from confluent_kafka import OFFSET_INVALID, Consumer, Producer, TopicPartition
+from django.core.management import CommandError, call_command
 
 from couriers.consumer.dead_letters import DEAD_LETTERED_AT, ORIGINAL_OFFSET, REASON
 from couriers.consumer.replay import ReplayFilter, replay_dead_letters
+from sandbox.broker import ensure_topics
+from tests.db_outage import closed_port
+from tests.deploy.conftest import REPO
 from tests.kafka_helpers import read_all
 
 NOW = datetime.now(UTC)
@@ -66,14 +72,68 @@ def test_filter_by_reason_and_time(kafka_broker, dlq):
     ]
 
 
-def test_the_command_dry_run_publishes_nothing(kafka_broker, dlq, settings, capsys):
+def test_the_command_dry_run_publishes_nothing_and_commits_nothing(kafka_broker, dlq, settings, capsys, monkeypatch):
     settings.KAFKA_BOOTSTRAP_SERVERS = kafka_broker
     settings.KAFKA_DLQ_TOPIC = dlq
     settings.KAFKA_TOPIC = f"main.{uuid4().hex}"
+    ensure_topics(kafka_broker, settings.KAFKA_TOPIC)
+    replay_group = uuid4()
+    monkeypatch.setattr("couriers.consumer.replay.uuid4", lambda: replay_group)
 
     call_command("replay_dlq", "--dry-run", "--reason", "not json")
 
     out = capsys.readouterr().out
     assert "would replay 1" in out
     assert "not JSON" in out
-    assert read_all(kafka_broker, settings.KAFKA_TOPIC, expected=0, timeout=3) == []
+    # The broker's own record, not a read that may end too early: the main topic holds no message at all,
+    # and the DLQ has no committed position for the replay's group (it never consumes the dead letters).
+    assert set(end_offsets(kafka_broker, settings.KAFKA_TOPIC)) == {0}
+    assert set(committed_offsets(kafka_broker, dlq, f"dlq-replay-{replay_group.hex}")) == {OFFSET_INVALID}
+
+
+def end_offsets(bootstrap: str, topic: str) -> list[int]:
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"probe-{uuid4().hex}"})
+    try:
+        partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
+        return [consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1] for p in sorted(partitions)]
+    finally:
+        consumer.close()
+
+
+def committed_offsets(bootstrap: str, topic: str, group: str) -> list[int]:
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": group})
+    try:
+        partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
+        committed = consumer.committed([TopicPartition(topic, p) for p in sorted(partitions)], timeout=10)
+        return [tp.offset for tp in committed]
+    finally:
+        consumer.close()
+
+
+def test_the_replay_runs_during_a_database_outage_and_keeps_the_dlq(kafka_broker, dlq, tmp_path):
+    """replay_dlq needs Kafka only: with the database refusing connections it replays, and the DLQ stays whole."""
+    target = f"main.{uuid4().hex}"
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "courier_project.test_settings",
+        "DATABASE_URL": f"postgres://courier@127.0.0.1:{closed_port()}/courier",
+        "KAFKA_BOOTSTRAP_SERVERS": kafka_broker,
+        "KAFKA_DLQ_TOPIC": dlq,
+        "KAFKA_TOPIC": target,
+    }
+
+    result = subprocess.run(
+        [sys.executable, "manage.py", "replay_dlq"], cwd=REPO, env=env, capture_output=True, text=True
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert "replayed 3" in result.stdout
+    assert len(read_all(kafka_broker, target, expected=3)) == 3
+    assert sum(end_offsets(kafka_broker, dlq)) == 3
+
+
+def test_an_unreachable_broker_stops_the_replay_with_one_clear_message(settings):
+    settings.KAFKA_BOOTSTRAP_SERVERS = f"127.0.0.1:{closed_port()}"
+
+    with pytest.raises(CommandError, match=r"^replay stopped: Kafka failed: .*The DLQ is unchanged"):
+        call_command("replay_dlq")

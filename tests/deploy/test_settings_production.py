@@ -69,6 +69,8 @@ def test_debug_is_off_unless_set(prod_env: dict[str, str]) -> None:
         ("ORDER_SERVICE_URL", "order-service:8080"),
         ("ORDER_SERVICE_RETRIES", "three"),
         ("DELIVERY_MINUTES_CAR", "0"),
+        ("CONSUMER_STALL_SECONDS", "0"),
+        ("RECONCILE_TIME_LIMIT", "soon"),
     ],
 )
 def test_start_up_stops_naming_a_malformed_variable(prod_env: dict[str, str], variable: str, value: str) -> None:

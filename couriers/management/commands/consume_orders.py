@@ -1,5 +1,6 @@
 """python manage.py consume_orders: turn order.status.changed events into courier assignments."""
 
+import logging
 import signal
 from datetime import timedelta
 from functools import partial
@@ -14,9 +15,14 @@ from couriers.consumer.backoff import Backoff
 from couriers.consumer.dead_letters import DeadLetters
 from couriers.consumer.kafka import consumer_config, producer_config
 from couriers.consumer.loop import ConsumerOptions, OrderEventConsumer
+from couriers.consumer.sweeper import Sweeper
+from couriers.consumer.watchdog import Watchdog
 from couriers.management.arguments import positive_float, positive_int
 from couriers.services import deliveries_reconcile, order_events_handle
 from gateway.client import default_order_client
+from gateway.orders import OrderClient
+
+logger = logging.getLogger(__name__)
 
 
 class Command(BaseCommand):
@@ -46,16 +52,14 @@ class Command(BaseCommand):
             "--reconcile-every",
             type=positive_float,
             metavar="SECONDS",
-            help="run the reconcile sweep (see reconcile_deliveries) this often, between batches",
+            help="run the reconcile sweep (see reconcile_deliveries) this often, on a thread of its own",
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
         if options["metrics_port"]:
             start_http_server(options["metrics_port"])
         client = default_order_client()
-        sweep = partial(
-            deliveries_reconcile, older_than=timedelta(seconds=settings.RECONCILE_OLDER_THAN), client=client
-        )
+        watchdog = Watchdog(stall_seconds=settings.CONSUMER_STALL_SECONDS)
         consumer = OrderEventConsumer(
             consumer=Consumer(consumer_config()),
             dead_letters=DeadLetters(Producer(producer_config()), settings.KAFKA_DLQ_TOPIC),
@@ -69,10 +73,33 @@ class Command(BaseCommand):
                 idle_exit=options["idle_exit"],
                 liveness_file=settings.CONSUMER_LIVENESS_FILE,
                 close_timeout=settings.CONSUMER_CLOSE_TIMEOUT,
-                reconcile=sweep,
-                reconcile_every=options["reconcile_every"],
+                heartbeat=watchdog.beat,
             ),
         )
-        signal.signal(signal.SIGTERM, consumer.request_stop)
-        signal.signal(signal.SIGINT, consumer.request_stop)
-        consumer.run()
+        sweeper = self._sweeper(options["reconcile_every"], client)
+
+        def stop(signum: int, _: object) -> None:
+            logger.info("%s received: stopping", signal.Signals(signum).name)
+            consumer.request_stop()
+
+        signal.signal(signal.SIGTERM, stop)
+        signal.signal(signal.SIGINT, stop)
+        watchdog.start()
+        if sweeper is not None:
+            sweeper.start()
+        try:
+            consumer.run()
+        finally:
+            if sweeper is not None:
+                sweeper.stop(timeout=settings.CONSUMER_CLOSE_TIMEOUT)
+            watchdog.stop()
+        logger.info("consume_orders stopped")
+
+    @staticmethod
+    def _sweeper(every: float | None, client: OrderClient) -> Sweeper | None:
+        if every is None:
+            return None
+        sweep = partial(
+            deliveries_reconcile, older_than=timedelta(seconds=settings.RECONCILE_OLDER_THAN), client=client
+        )
+        return Sweeper(sweep=sweep, every=every, time_limit=settings.RECONCILE_TIME_LIMIT)

@@ -5,10 +5,10 @@ from datetime import datetime
 from typing import Any
 
 from django.conf import settings
-from django.core.management.base import BaseCommand, CommandParser
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils.dateparse import parse_datetime
 
-from couriers.consumer.replay import ReplayFilter, replay_dead_letters
+from couriers.consumer.replay import ReplayFilter, ReplayStopped, replay_dead_letters
 
 
 def moment(value: str) -> datetime:
@@ -28,13 +28,19 @@ class Command(BaseCommand):
         parser.add_argument("--dry-run", action="store_true", help="count what would be replayed, publish nothing")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        report = replay_dead_letters(
-            bootstrap=settings.KAFKA_BOOTSTRAP_SERVERS,
-            dlq_topic=settings.KAFKA_DLQ_TOPIC,
-            target_topic=settings.KAFKA_TOPIC,
-            only=ReplayFilter(reason=options["reason"], since=options["since"], until=options["until"]),
-            dry_run=options["dry_run"],
-        )
+        try:
+            report = replay_dead_letters(
+                bootstrap=settings.KAFKA_BOOTSTRAP_SERVERS,
+                dlq_topic=settings.KAFKA_DLQ_TOPIC,
+                target_topic=settings.KAFKA_TOPIC,
+                only=ReplayFilter(reason=options["reason"], since=options["since"], until=options["until"]),
+                dry_run=options["dry_run"],
+            )
+        except ReplayStopped as exc:
+            raise CommandError(
+                f"replay stopped: {exc}. The DLQ is unchanged (a replay only reads it): run it again once "
+                "Kafka answers; an event replayed twice is harmless"
+            ) from exc
         verb = "would replay" if options["dry_run"] else "replayed"
         self.stdout.write(f"read {report.read} dead letters; {verb} {report.replayed} to {settings.KAFKA_TOPIC}")
         for reason, count in sorted(report.reasons.items(), key=lambda item: -item[1]):
