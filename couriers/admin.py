@@ -402,9 +402,9 @@ class DeliveryAdmin(admin.ModelAdmin):
     @admin.action(description="Cancel and release the courier", permissions=["cancel"])
     def cancel_and_release(self, request: HttpRequest, queryset: QuerySet[Delivery]) -> None:
         cancelled = 0
-        for delivery_id, order_id in queryset.values_list("pk", "order_id"):
+        for order_id in queryset.values_list("order_id", flat=True):
             try:
-                services.delivery_cancel(delivery_id=delivery_id)
+                services.delivery_cancel(order_id=order_id)
             except DispatchError as exc:
                 self.message_user(request, f"Order {order_id}: {exc.message}", messages.WARNING)
             else:

@@ -158,6 +158,7 @@ def test_create_answers_201_with_the_courier(dispatcher: APIClient) -> None:
     assert body["status"] == "available"
     assert body["active_delivery"] is None
     assert Courier.objects.get(pk=body["id"]).phone == "+79990000001"
+    assert response["Location"] == f"http://testserver/api/v1/couriers/{body['id']}/"
 
 
 def test_a_new_available_courier_takes_the_oldest_waiting_order(dispatcher: APIClient) -> None:

@@ -14,7 +14,7 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def paths() -> dict[str, str]:
     courier = create_courier()
-    delivery = create_delivery(order_id="A-1")
+    delivery = create_delivery(order_id="A-1", courier=create_courier())
     return {
         "couriers": "/api/v1/couriers/",
         "courier": f"/api/v1/couriers/{courier.pk}/",
