@@ -19,7 +19,7 @@ from rest_framework.views import APIView
 from couriers import selectors, services
 from couriers.api.filters import CourierFilter, DeliveryFilter, OrderingFilter, SearchFilter
 from couriers.api.parsers import PARSER_CLASSES
-from couriers.api.permissions import IsDispatcherOrReadOnly
+from couriers.api.permissions import ADD_COURIER, CHANGE_COURIER, DELETE_COURIER, DISPATCH, ReadOrModelPermission
 from couriers.api.schema import BODY, error_responses
 from couriers.api.serializers import (
     ApiRootSerializer,
@@ -36,7 +36,8 @@ from gateway.client import default_order_client
 class ApiPolicy:
     """What every /api/v1/ view shares: who may do what, and which bodies it reads."""
 
-    permission_classes = [IsDispatcherOrReadOnly]
+    permission_classes = [ReadOrModelPermission]
+    write_permissions: dict[str, str] = {}
     parser_classes = PARSER_CLASSES
 
 
@@ -78,6 +79,7 @@ def _checked_order_id(order_id: str) -> str:
     ),
 )
 class CourierListView(ApiPolicy, generics.ListAPIView):
+    write_permissions = {"POST": ADD_COURIER}
     serializer_class = CourierSerializer
     filter_backends = [DjangoFilterBackend, SearchFilter, OrderingFilter]
     filterset_class = CourierFilter
@@ -109,6 +111,7 @@ class CourierListView(ApiPolicy, generics.ListAPIView):
     get=extend_schema(summary="Get a courier", responses={200: CourierSerializer, **error_responses(404)}),
 )
 class CourierDetailView(ApiPolicy, generics.RetrieveAPIView):
+    write_permissions = {"PUT": CHANGE_COURIER, "PATCH": CHANGE_COURIER, "DELETE": DELETE_COURIER}
     serializer_class = CourierSerializer
 
     def get_queryset(self) -> QuerySet[Courier]:
@@ -214,6 +217,8 @@ _ASSIGN_ERRORS = error_responses(
 
 
 class DeliveryAssignView(ApiPolicy, APIView):
+    write_permissions = {"POST": DISPATCH}
+
     @extend_schema(
         summary="Give an order a courier",
         description="Asks service-order for the order's status first. An active order gets the least loaded free "
@@ -236,6 +241,8 @@ class DeliveryAssignView(ApiPolicy, APIView):
 
 
 class DeliveryUnassignView(ApiPolicy, APIView):
+    write_permissions = {"POST": DISPATCH}
+
     @extend_schema(
         summary="Take the courier off an order",
         description="The order goes back to the queue and keeps its place there (first come first served by "
@@ -265,6 +272,8 @@ class DeliveryUnassignView(ApiPolicy, APIView):
 
 
 class DeliveryCancelView(ApiPolicy, APIView):
+    write_permissions = {"POST": DISPATCH}
+
     @extend_schema(
         summary="Cancel an order's delivery",
         description="The delivery ends as cancelled, whatever service-order says of the order, and its courier "

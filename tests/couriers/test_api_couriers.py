@@ -366,28 +366,28 @@ def test_update_of_an_unknown_courier_is_404(dispatcher: APIClient) -> None:
 # --- delete ---------------------------------------------------------------------
 
 
-def test_delete_a_courier_without_deliveries(dispatcher: APIClient) -> None:
+def test_delete_a_courier_without_deliveries(superuser: APIClient) -> None:
     courier = create_courier()
 
-    response = dispatcher.delete(detail(courier))
+    response = superuser.delete(detail(courier))
 
     assert response.status_code == 204
     assert not Courier.objects.filter(pk=courier.pk).exists()
 
 
-def test_delete_a_courier_with_deliveries_is_409(dispatcher: APIClient) -> None:
+def test_delete_a_courier_with_deliveries_is_409(superuser: APIClient) -> None:
     courier = create_courier()
     create_delivery(courier=courier, status=Delivery.Status.COMPLETED)
 
-    response = dispatcher.delete(detail(courier))
+    response = superuser.delete(detail(courier))
 
     assert response.status_code == 409
     assert response.json()["error"]["code"] == "courier_has_deliveries"
     assert Courier.objects.filter(pk=courier.pk).exists()
 
 
-def test_delete_an_unknown_courier_is_404(dispatcher: APIClient) -> None:
-    response = dispatcher.delete(f"{LIST}999999/")
+def test_delete_an_unknown_courier_is_404(superuser: APIClient) -> None:
+    response = superuser.delete(f"{LIST}999999/")
 
     assert response.status_code == 404
     assert response.json()["error"]["code"] == "courier_not_found"

@@ -70,8 +70,14 @@ def test_assign_and_unassign_document_waiting_as_202(schema: dict) -> None:
 
 
 def test_the_api_needs_credentials_and_the_probes_do_not(schema: dict) -> None:
-    assert {"tokenAuth", "cookieAuth"} <= set(schema["components"]["securitySchemes"])
-    assert schema["paths"]["/api/v1/couriers/"]["get"]["security"] == [{"tokenAuth": []}, {"cookieAuth": []}]
+    schemes = schema["components"]["securitySchemes"]
+    assert {"tokenAuth", "bearerAuth", "cookieAuth"} <= set(schemes)
+    assert schemes["bearerAuth"] == {"type": "http", "scheme": "bearer"}
+    assert schema["paths"]["/api/v1/couriers/"]["get"]["security"] == [
+        {"tokenAuth": []},
+        {"bearerAuth": []},
+        {"cookieAuth": []},
+    ]
     assert "security" not in schema["paths"]["/healthz"]["get"]
 
 
