@@ -6,6 +6,7 @@ from typing import Any
 from rest_framework import serializers
 from rest_framework.validators import UniqueValidator
 
+from couriers.api.choices import ChoiceField
 from couriers.models import E164, Courier, Delivery
 from couriers.order_ids import MAX_LENGTH as MAX_ORDER_ID_LENGTH
 from couriers.order_ids import validate_order_id
@@ -50,8 +51,8 @@ class CourierInputSerializer(StrictSerializer):
         validators=[E164, UniqueValidator(Courier.objects.all(), message="A courier with this phone already exists.")],
         help_text="E.164: + and 10 to 15 digits. Unique.",
     )
-    transport_type = serializers.ChoiceField(choices=Courier.Transport.choices)
-    status = serializers.ChoiceField(
+    transport_type = ChoiceField(choices=Courier.Transport.choices)
+    status = ChoiceField(
         choices=CLIENT_STATUSES,
         required=False,
         help_text="available or paused; busy is set by dispatch. Making a courier available hands it "

@@ -41,8 +41,10 @@ class ApiPolicy:
     parser_classes = PARSER_CLASSES
 
 
-LIST_400 = "An invalid filter or search value: `error.fields` names the parameter."
-LIST_404 = "No such page."
+LIST_400 = (
+    "An invalid query parameter; `error.fields` names it and says what is valid: a filter's choices, the fields "
+    "`ordering` takes, `page_size` from 1 to 1000, `page` from 1 to the last page."
+)
 
 
 def _validated(serializer: Serializer) -> dict[str, Any]:
@@ -75,7 +77,7 @@ def _checked_order_id(order_id: str) -> str:
     get=extend_schema(
         summary="List couriers",
         description="Paginated; filter by status and transport type, search name and phone, order by any listed field.",
-        responses={200: CourierSerializer(many=True), **error_responses(400, 404, e400=LIST_400, e404=LIST_404)},
+        responses={200: CourierSerializer(many=True), **error_responses(400, e400=LIST_400)},
     ),
 )
 class CourierListView(ApiPolicy, generics.ListAPIView):
@@ -154,7 +156,7 @@ class CourierDetailView(ApiPolicy, generics.RetrieveAPIView):
     get=extend_schema(
         summary="List deliveries",
         description="Paginated, newest first; filter by status, courier, order_id and overdue.",
-        responses={200: DeliverySerializer(many=True), **error_responses(400, 404, e400=LIST_400, e404=LIST_404)},
+        responses={200: DeliverySerializer(many=True), **error_responses(400, e400=LIST_400)},
     ),
 )
 class DeliveryListView(ApiPolicy, generics.ListAPIView):

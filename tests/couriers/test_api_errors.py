@@ -133,7 +133,7 @@ def test_validation_error_names_each_field_with_its_messages(dispatcher: APIClie
     assert body["code"] == "invalid"
     assert body["fields"] == {
         "phone": ["A courier with this phone already exists."],
-        "transport_type": ['"boat" is not a valid choice.'],
+        "transport_type": ['"boat" is not a valid choice: use one of on_foot, scooter, car.'],
     }
 
 
