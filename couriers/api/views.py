@@ -28,13 +28,14 @@ from couriers.api.serializers import (
     DeliverySerializer,
     OrderRefSerializer,
 )
+from couriers.api.throttling import ThrottleUnauthenticatedFirst
 from couriers.models import Courier, Delivery
 from couriers.order_ids import validate_order_id
 from gateway.client import default_order_client
 
 
-class ApiPolicy:
-    """What every /api/v1/ view shares: who may do what, and which bodies it reads."""
+class ApiPolicy(ThrottleUnauthenticatedFirst):
+    """What every /api/v1/ view shares: who may do what, how often, and which bodies it reads."""
 
     permission_classes = [ReadOrModelPermission]
     write_permissions: dict[str, str] = {}
@@ -325,7 +326,7 @@ class ApiRootView(ApiPolicy, APIView):
 
 
 @extend_schema(exclude=True)
-class NotFoundView(APIView):
+class NotFoundView(ThrottleUnauthenticatedFirst, APIView):
     """Any other path under /api/v1/: the API's 404 (after authentication), not Django's HTML page."""
 
     permission_classes = [IsAuthenticated]
