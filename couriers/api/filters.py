@@ -13,6 +13,7 @@ from rest_framework.views import APIView
 
 from couriers.api.choices import ChoiceFilter
 from couriers.models import Courier, Delivery
+from couriers.order_ids import validate_order_id
 from couriers.selectors import delivery_overdue
 
 BIGINT_MAX = 2**63 - 1
@@ -36,7 +37,7 @@ class DeliveryFilter(django_filters.FilterSet):
     status = ChoiceFilter(choices=Delivery.Status.choices)
     # An integer filter, not a model choice: an unknown courier lists nothing rather than failing.
     courier = IntegerFilter(field_name="courier_id", min_value=1, max_value=BIGINT_MAX)
-    order_id = django_filters.CharFilter(max_length=255)
+    order_id = django_filters.CharFilter(validators=[validate_order_id])
     overdue = ChoiceFilter(
         choices=[("true", "true"), ("false", "false")],
         method="filter_overdue",

@@ -137,6 +137,7 @@ def test_filter_overdue(reader: APIClient) -> None:
         ("courier", "9" * 30),
         ("overdue", "maybe"),
         ("order_id", "a\x00b"),
+        ("order_id", "a\nb"),
         ("order_id", "x" * 300),
     ],
 )
