@@ -206,6 +206,19 @@ class OrderDeliveryView(ApiPolicy, APIView):
 
 
 _ORDER_REF_400 = "Invalid body (`error.fields.order_id` says why: empty, over 255 characters, not printable)."
+
+
+def _delivery_errors(e409: str) -> dict[int, OpenApiResponse]:
+    """The errors of a write naming an order that has a delivery."""
+    return error_responses(*BODY, 403, 404, 409, e400=_ORDER_REF_400, e404="The order has no delivery.", e409=e409)
+
+
+def _dispatch_answer(delivery: Delivery) -> Response:
+    """200 when the order has a courier; 202 when it waits for one, at its `queue_position`."""
+    waits = delivery.status == Delivery.Status.AWAITING_COURIER
+    return _delivery_answer(delivery.order_id, status.HTTP_202_ACCEPTED if waits else status.HTTP_200_OK)
+
+
 _ASSIGN_ERRORS = error_responses(
     *BODY,
     403,
@@ -238,9 +251,7 @@ class DeliveryAssignView(ApiPolicy, APIView):
     )
     def post(self, request: Request) -> Response:
         data = _validated(OrderRefSerializer(data=request.data))
-        delivery = services.delivery_assign(order_id=data["order_id"], client=default_order_client())
-        waits = delivery.status == Delivery.Status.AWAITING_COURIER
-        return _delivery_answer(delivery.order_id, status.HTTP_202_ACCEPTED if waits else status.HTTP_200_OK)
+        return _dispatch_answer(services.delivery_assign(order_id=data["order_id"], client=default_order_client()))
 
 
 class DeliveryUnassignView(ApiPolicy, APIView):
@@ -256,22 +267,14 @@ class DeliveryUnassignView(ApiPolicy, APIView):
         responses={
             200: OpenApiResponse(DeliverySerializer, description="Another courier took the order at once."),
             202: OpenApiResponse(DeliverySerializer, description="The order waits for a courier, at `queue_position`."),
-            **error_responses(
-                *BODY,
-                403,
-                404,
-                409,
-                e400=_ORDER_REF_400,
-                e404="The order has no delivery.",
-                e409="The delivery is finished (delivery_finished) or waits without a courier (delivery_not_assigned).",
+            **_delivery_errors(
+                "The delivery is finished (delivery_finished) or waits without a courier (delivery_not_assigned)."
             ),
         },
     )
     def post(self, request: Request) -> Response:
         data = _validated(OrderRefSerializer(data=request.data))
-        delivery = services.delivery_unassign(order_id=data["order_id"])
-        waits = delivery.status == Delivery.Status.AWAITING_COURIER
-        return _delivery_answer(delivery.order_id, status.HTTP_202_ACCEPTED if waits else status.HTTP_200_OK)
+        return _dispatch_answer(services.delivery_unassign(order_id=data["order_id"]))
 
 
 class DeliveryCancelView(ApiPolicy, APIView):
@@ -284,15 +287,7 @@ class DeliveryCancelView(ApiPolicy, APIView):
         request=OrderRefSerializer,
         responses={
             200: DeliverySerializer,
-            **error_responses(
-                *BODY,
-                403,
-                404,
-                409,
-                e400=_ORDER_REF_400,
-                e404="The order has no delivery.",
-                e409="The delivery is already finished.",
-            ),
+            **_delivery_errors("The delivery is already finished."),
         },
     )
     def post(self, request: Request) -> Response:
