@@ -18,14 +18,15 @@ def create_dispatchers(apps, schema_editor):
     from django.contrib.auth.management import create_permissions
 
     # On a new database the permissions are made after the last migration (post_migrate): make them now.
+    db = schema_editor.connection.alias  # migrate --database may name another than the default
     app_config = apps.get_app_config("couriers")
     app_config.models_module = True
-    create_permissions(app_config, apps=apps, verbosity=0, using=schema_editor.connection.alias)
+    create_permissions(app_config, apps=apps, verbosity=0, using=db)
     Group = apps.get_model("auth", "Group")
-    Permission = apps.get_model("auth", "Permission")
-    group, _ = Group.objects.get_or_create(name=GROUP)  # an existing group keeps its members
+    Permission = apps.get_model("auth", "Permission").objects.using(db)
+    group, _ = Group.objects.using(db).get_or_create(name=GROUP)  # an existing group keeps its members
     wanted = [
-        Permission.objects.get(content_type__app_label="couriers", content_type__model=model, codename=codename)
+        Permission.get(content_type__app_label="couriers", content_type__model=model, codename=codename)
         for model, codename in PERMISSIONS
     ]
     group.permissions.set(wanted)
