@@ -300,11 +300,9 @@ def delivery_unassign(*, order_id: str) -> Delivery:
         _wait_for_courier(delivery)
         courier.status = Courier.Status.PAUSED
         courier.save(update_fields=["status", "updated_at"])
-        now = timezone.now()
-        # A free courier means nobody else waits (each one takes the oldest waiting order on becoming free).
-        other = _pick_courier(now)
-        if other is not None:
-            _assign(delivery, other, now)
+        # As any waiting order: another free courier at once, or the queue. A free courier means nobody
+        # else waits (each one takes the oldest waiting order on becoming free), so nobody is overtaken.
+        _ensure_courier(delivery, created=False, reopen=False)
         return delivery
 
 
