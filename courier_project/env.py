@@ -113,3 +113,21 @@ class StrictEnv(environ.Env):
         if not ok(value):
             raise ImproperlyConfigured(f"Environment variable {var}={value!r} is malformed: expected {expected}")
         return value
+
+    def cache(self, var: str, default: str) -> dict[str, Any]:  # type: ignore[override]
+        raw = self.str(var, default=default)
+        try:
+            return self.cache_url_config(raw)
+        except ImproperlyConfigured as exc:
+            raise ImproperlyConfigured(
+                f"Environment variable {var}={raw!r} is malformed: {exc}; use dbcache://TABLE or redis://HOST:PORT/DB"
+            ) from exc
+
+    def rate(self, var: str, default: str) -> str:
+        """A throttle rate as DRF reads it: requests per second, minute, hour or day ("60/min")."""
+        return self._checked(
+            var,
+            self.str(var, default=default),
+            lambda v: re.fullmatch(r"[1-9][0-9]*/(s|sec|second|m|min|minute|h|hour|d|day)", v) is not None,
+            "a number of requests per s, min, hour or day, e.g. 60/min",
+        )

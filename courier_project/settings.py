@@ -1,5 +1,6 @@
 """Settings for service-courier. Everything comes from the environment (see .env.example)."""
 
+from datetime import timedelta
 from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
@@ -52,6 +53,7 @@ INSTALLED_APPS = [
     "rest_framework.authtoken",
     "django_filters",
     "drf_spectacular",
+    "axes",
     "gateway",
     "couriers",
     "sandbox",
@@ -67,6 +69,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "couriers.middleware.DatabaseOutageMiddleware",
+    "axes.middleware.AxesMiddleware",  # last, as django-axes requires: answers a locked-out login with 429
 ]
 
 ROOT_URLCONF = "courier_project.urls"
@@ -123,14 +126,25 @@ SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=False)
 # --- API --------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
+        "rest_framework.authentication.TokenAuthentication",  # first: its keyword is the 401's challenge
+        "couriers.api.authentication.BearerTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "DEFAULT_THROTTLE_CLASSES": ["rest_framework.throttling.UserRateThrottle"],
-    "DEFAULT_THROTTLE_RATES": {"user": env.str("API_THROTTLE_RATE", default="6000/min")},
+    # Anonymous and bad-credential requests are counted by address before their 401 (couriers.api.throttling).
+    "DEFAULT_THROTTLE_CLASSES": [
+        "rest_framework.throttling.AnonRateThrottle",
+        "rest_framework.throttling.UserRateThrottle",
+    ],
+    "DEFAULT_THROTTLE_RATES": {
+        "user": env.rate("API_THROTTLE_RATE", default="6000/min"),
+        "anon": env.rate("API_ANON_THROTTLE_RATE", default="60/min"),
+    },
+    # The client's address: the socket's peer with 0; else the NUM_PROXIES-th address from the end of
+    # X-Forwarded-For, which only the trusted proxies in front of us write (anything before it a client can forge).
+    "NUM_PROXIES": env.non_negative_int("NUM_PROXIES", default=0),
     "EXCEPTION_HANDLER": "couriers.api.errors.exception_handler",
     "DEFAULT_PAGINATION_CLASS": "couriers.api.pagination.Pagination",
     "PAGE_SIZE": 50,
@@ -141,6 +155,20 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
 }
+
+# --- Cache, login lockout ----------------------------------------------------
+# Throttle counters must be shared by every web worker: the database by default (its table is made by a
+# migration), Redis with CACHE_URL=redis://HOST:6379/0.
+CACHES = {"default": env.cache("CACHE_URL", default="dbcache://courier_cache")}
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
+# django-axes: after LOGIN_FAILURE_LIMIT wrong passwords for one user name, or from one address, logins from
+# there are refused (429) for LOGIN_LOCKOUT_MINUTES. Attempts are kept in the database, so all workers agree.
+AXES_FAILURE_LIMIT = env.positive_int("LOGIN_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = timedelta(minutes=env.positive_int("LOGIN_LOCKOUT_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_RESET_ON_SUCCESS = True
+AXES_CLIENT_IP_CALLABLE = "couriers.api.throttling.client_address"
+AXES_VERBOSE = False  # no banner on every manage.py command; failures and lockouts are still logged
 
 # --- Kafka ------------------------------------------------------------------
 KAFKA_BOOTSTRAP_SERVERS = env.str("KAFKA_BOOTSTRAP_SERVERS", default="localhost:9092")

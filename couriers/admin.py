@@ -6,6 +6,7 @@ from typing import Any
 
 from django.contrib import admin, messages
 from django.contrib.admin.views.main import ChangeList
+from django.core.exceptions import PermissionDenied
 from django.db.models import BooleanField, Case, OuterRef, QuerySet, Subquery, Value, When
 from django.forms.models import BaseInlineFormSet
 from django.http import HttpRequest, HttpResponse
@@ -272,6 +273,9 @@ class CourierAdmin(admin.ModelAdmin):
         obj.refresh_from_db()  # the admin logs and redirects with obj
 
     def delete_view(self, request: HttpRequest, object_id: str, extra_context: dict | None = None) -> HttpResponse:
+        # Permission first: the refusal below would tell anyone whether the courier exists and has history.
+        if not self.has_delete_permission(request):
+            raise PermissionDenied
         # Django's own page would list every protected delivery; say why instead, before any confirmation.
         if object_id.isdigit() and selectors.courier_has_deliveries(courier_id=int(object_id)):
             self.message_user(
@@ -355,7 +359,7 @@ class DeliveryAdmin(admin.ModelAdmin):
         "updated_at",
     ]
     readonly_fields = fields
-    actions = ["cancel_and_release"]
+    actions = ["take_courier_off", "cancel_and_release"]
     change_list_template = CHANGELIST_TEMPLATE
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Delivery]:
@@ -373,9 +377,9 @@ class DeliveryAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
-    def has_cancel_permission(self, request: HttpRequest) -> bool:
-        # The page is read-only, but cancelling is a change: it needs the change permission.
-        return request.user.has_perm("couriers.change_delivery")
+    def has_dispatch_permission(self, request: HttpRequest) -> bool:
+        # The page is read-only; dispatching by hand is its own permission (the dispatchers group has it).
+        return request.user.has_perm("couriers.dispatch_delivery")
 
     @admin.display(description="order id", ordering="order_id")
     def order(self, delivery: Delivery) -> SafeString:
@@ -399,17 +403,34 @@ class DeliveryAdmin(admin.ModelAdmin):
     def overdue(self, delivery: Delivery) -> SafeString | str:
         return _overdue_label() if delivery.is_overdue else ""
 
-    @admin.action(description="Cancel and release the courier", permissions=["cancel"])
+    @admin.action(description="Take the courier off (the order goes back to the queue)", permissions=["dispatch"])
+    def take_courier_off(self, request: HttpRequest, queryset: QuerySet[Delivery]) -> None:
+        back = self._each(request, queryset, services.delivery_unassign)
+        if back:
+            again = sum(delivery.status == Delivery.Status.ASSIGNED for delivery in back)
+            self.message_user(
+                request,
+                f"Took the courier off {len(back)} delivery(ies), the couriers are paused; {again} got another "
+                "courier at once, the others wait in the queue in their place.",
+                messages.SUCCESS,
+            )
+
+    @admin.action(description="Cancel and release the courier", permissions=["dispatch"])
     def cancel_and_release(self, request: HttpRequest, queryset: QuerySet[Delivery]) -> None:
-        cancelled = 0
-        for delivery_id, order_id in queryset.values_list("pk", "order_id"):
-            try:
-                services.delivery_cancel(delivery_id=delivery_id)
-            except DispatchError as exc:
-                self.message_user(request, f"Order {order_id}: {exc.message}", messages.WARNING)
-            else:
-                cancelled += 1
+        cancelled = self._each(request, queryset, services.delivery_cancel)
         if cancelled:
             self.message_user(
-                request, f"Cancelled {cancelled} delivery(ies); their couriers are free.", messages.SUCCESS
+                request, f"Cancelled {len(cancelled)} delivery(ies); their couriers are free.", messages.SUCCESS
             )
+
+    def _each(
+        self, request: HttpRequest, queryset: QuerySet[Delivery], service: Callable[..., Delivery]
+    ) -> list[Delivery]:
+        """Apply a service to each delivery on its own: one refusal neither stops nor undoes the others."""
+        done = []
+        for order_id in queryset.values_list("order_id", flat=True):
+            try:
+                done.append(service(order_id=order_id))
+            except DispatchError as exc:
+                self.message_user(request, f"Order {order_id}: {exc.message}", messages.WARNING)
+        return done

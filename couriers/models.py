@@ -69,6 +69,8 @@ class Delivery(models.Model):
     class Meta:
         ordering = ["-id"]
         verbose_name_plural = "deliveries"
+        # Deliveries change only through dispatch: by hand, that is this one permission, not add/change/delete.
+        permissions = [("dispatch_delivery", "Can assign, take the courier off or cancel a delivery by hand")]
         indexes = [
             models.Index(fields=["status", "created_at"]),
             models.Index(fields=["status", "deadline"]),

@@ -9,6 +9,8 @@ from django.db.models import (
     Count,
     ExpressionWrapper,
     F,
+    Func,
+    IntegerField,
     OuterRef,
     Q,
     QuerySet,
@@ -50,10 +52,23 @@ def _overdue(now: datetime) -> Q:
     return Q(status=Delivery.Status.ASSIGNED, deadline__lt=now)
 
 
+def _queue_position() -> Case:
+    """1 for the next order to get a courier: the queue is served by arrival (created_at, then id)."""
+    ahead_or_same = Delivery.objects.filter(
+        Q(created_at__lt=OuterRef("created_at")) | Q(created_at=OuterRef("created_at"), pk__lte=OuterRef("pk")),
+        status=Delivery.Status.AWAITING_COURIER,
+    )
+    count = ahead_or_same.order_by().annotate(n=Func(F("pk"), function="COUNT")).values("n")[:1]
+    return Case(
+        When(status=Delivery.Status.AWAITING_COURIER, then=Subquery(count)), default=None, output_field=IntegerField()
+    )
+
+
 def delivery_list(*, now: datetime | None = None) -> QuerySet[Delivery]:
-    """Deliveries with their courier joined and `is_overdue`: assigned and past the deadline."""
+    """Deliveries with their courier joined, `is_overdue` (assigned and past the deadline) and
+    `queue_position` (waiting orders only)."""
     overdue = ExpressionWrapper(_overdue(now or timezone.now()), output_field=BooleanField())
-    return Delivery.objects.select_related("courier").annotate(is_overdue=overdue)
+    return Delivery.objects.select_related("courier").annotate(is_overdue=overdue, queue_position=_queue_position())
 
 
 def delivery_overdue(

@@ -194,11 +194,14 @@ def _assign(delivery: Delivery, courier: Courier, now: datetime) -> None:
 
 
 def _wait_for_courier(delivery: Delivery) -> None:
+    # Every field describes the current assignment: a waiting delivery has no courier, no deadline.
     if delivery.status != Delivery.Status.AWAITING_COURIER:
         delivery.status = Delivery.Status.AWAITING_COURIER
         delivery.courier = None
+        delivery.assigned_at = None
+        delivery.deadline = None
         delivery.finished_at = None
-        delivery.save(update_fields=["status", "courier", "finished_at", "updated_at"])
+        delivery.save(update_fields=["status", "courier", "assigned_at", "deadline", "finished_at", "updated_at"])
 
 
 def _release(courier: Courier, now: datetime) -> None:
@@ -290,27 +293,47 @@ def delivery_assign(*, order_id: str, client: OrderClient) -> Delivery:
 
 
 def delivery_unassign(*, order_id: str) -> Delivery:
-    """Cancel an order's delivery on an operator's request and free its courier."""
+    """Take the courier off an order: the order goes back to the queue, keeping its place.
+
+    The queue is first come first served by the order's arrival, so the order waits ahead of the
+    orders that arrived after it. The courier taken off is paused: the dispatcher had a reason to
+    take it off, and made available it would take this same order back (it is often the oldest).
+    """
     with transaction.atomic():
-        delivery = Delivery.objects.select_for_update().filter(order_id=order_id).first()
-        if delivery is None:
-            raise NotFound(f"order {order_id} has no delivery", code="delivery_not_found")
-        return _cancel_open(delivery)
+        delivery = _locked_delivery_of_order(order_id)
+        _refuse_finished(delivery)
+        if delivery.status != Delivery.Status.ASSIGNED:
+            raise Conflict(
+                f"order {order_id} has no courier to take off: it waits for one", code="delivery_not_assigned"
+            )
+        courier = _locked_courier(delivery.courier_id)
+        _wait_for_courier(delivery)
+        courier.status = Courier.Status.PAUSED
+        courier.save(update_fields=["status", "updated_at"])
+        # As any waiting order: another free courier at once, or the queue. A free courier means nobody
+        # else waits (each one takes the oldest waiting order on becoming free), so nobody is overtaken.
+        _ensure_courier(delivery, created=False, reopen=False)
+        return delivery
 
 
-def delivery_cancel(*, delivery_id: int) -> Delivery:
-    """Cancel a delivery and free its courier (admin action)."""
+def delivery_cancel(*, order_id: str) -> Delivery:
+    """Cancel an order's delivery on an operator's request; its courier, if any, takes the oldest waiting order."""
     with transaction.atomic():
-        delivery = Delivery.objects.select_for_update().filter(pk=delivery_id).first()
-        if delivery is None:
-            raise NotFound(f"delivery {delivery_id} does not exist", code="delivery_not_found")
-        return _cancel_open(delivery)
+        delivery = _locked_delivery_of_order(order_id)
+        _refuse_finished(delivery)
+        _finish(delivery, Phase.CANCELLED)
+        return delivery
 
 
-def _cancel_open(delivery: Delivery) -> Delivery:
+def _refuse_finished(delivery: Delivery) -> None:
     if delivery.status not in Delivery.OPEN:
         raise Conflict(f"delivery of order {delivery.order_id} is already {delivery.status}", code="delivery_finished")
-    _finish(delivery, Phase.CANCELLED)
+
+
+def _locked_delivery_of_order(order_id: str) -> Delivery:
+    delivery = Delivery.objects.select_for_update().filter(order_id=order_id).first()
+    if delivery is None:
+        raise NotFound(f"order {order_id} has no delivery", code="delivery_not_found")
     return delivery
 
 

@@ -4,6 +4,7 @@ from collections.abc import Iterator
 from uuid import uuid4
 
 import pytest
+from django.core.cache import cache
 
 from couriers.models import Courier
 from couriers.services import courier_create
@@ -11,6 +12,12 @@ from sandbox.broker import EmbeddedBroker, ensure_topics
 from tests.fakes import FakeOrderClient
 
 _phones = itertools.count(10_000_000_000)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache() -> None:
+    """Throttle counters start at zero in every test."""
+    cache.clear()
 
 
 @pytest.fixture(scope="session")

@@ -11,7 +11,9 @@ from rest_framework import filters, serializers
 from rest_framework.request import Request
 from rest_framework.views import APIView
 
+from couriers.api.choices import ChoiceFilter
 from couriers.models import Courier, Delivery
+from couriers.order_ids import validate_order_id
 from couriers.selectors import delivery_overdue
 
 BIGINT_MAX = 2**63 - 1
@@ -23,8 +25,8 @@ class IntegerFilter(django_filters.NumberFilter):
 
 
 class CourierFilter(django_filters.FilterSet):
-    status = django_filters.ChoiceFilter(choices=Courier.Status.choices)
-    transport_type = django_filters.ChoiceFilter(choices=Courier.Transport.choices)
+    status = ChoiceFilter(choices=Courier.Status.choices)
+    transport_type = ChoiceFilter(choices=Courier.Transport.choices)
 
     class Meta:
         model = Courier
@@ -32,11 +34,11 @@ class CourierFilter(django_filters.FilterSet):
 
 
 class DeliveryFilter(django_filters.FilterSet):
-    status = django_filters.ChoiceFilter(choices=Delivery.Status.choices)
+    status = ChoiceFilter(choices=Delivery.Status.choices)
     # An integer filter, not a model choice: an unknown courier lists nothing rather than failing.
     courier = IntegerFilter(field_name="courier_id", min_value=1, max_value=BIGINT_MAX)
-    order_id = django_filters.CharFilter(max_length=255)
-    overdue = django_filters.ChoiceFilter(
+    order_id = django_filters.CharFilter(validators=[validate_order_id])
+    overdue = ChoiceFilter(
         choices=[("true", "true"), ("false", "false")],
         method="filter_overdue",
         help_text="true: assigned and past the deadline; false: all the others.",
@@ -61,10 +63,28 @@ class SearchFilter(filters.SearchFilter):
 
 
 class OrderingFilter(filters.OrderingFilter):
-    """DRF's, with the id as the last key so that pages never overlap on ties."""
+    """DRF's, with an unknown field a 400 naming the valid ones (DRF ignores it silently), and the id as the
+    last key so that pages never overlap on ties."""
 
     def get_ordering(self, request: Request, queryset: QuerySet[Any], view: APIView) -> list[str]:
         ordering = list(super().get_ordering(request, queryset, view) or [])
         if not {"id", "-id"} & set(ordering):
             ordering.append("id")
         return ordering
+
+    def remove_invalid_fields(
+        self, queryset: QuerySet[Any], fields: list[str], view: APIView, request: Request
+    ) -> list[str]:
+        terms = [term for term in fields if term]
+        valid = [name for name, _ in self.get_valid_fields(queryset, view, {"request": request})]
+        unknown = [term for term in terms if term.removeprefix("-") not in valid]
+        if unknown:
+            raise serializers.ValidationError(
+                {
+                    self.ordering_param: [
+                        f"Cannot order by {', '.join(unknown)}: order by one or more of {', '.join(valid)}, "
+                        "comma-separated, each with - before it for descending."
+                    ]
+                }
+            )
+        return terms

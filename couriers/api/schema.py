@@ -6,13 +6,16 @@ from couriers.api.serializers import ErrorSerializer
 
 _MEANINGS = {
     400: "Invalid input: `error.fields` names each offending field (malformed JSON, unknown fields too).",
-    401: "No credentials, or invalid ones: send `Authorization: Token <key>` or a session cookie.",
-    403: "Signed in, but writes need staff or membership of the `dispatchers` group.",
+    401: "No credentials, or invalid ones: send `Authorization: Token <key>` (or `Bearer <key>`) or a session "
+    "cookie. Such requests are throttled by address (429).",
+    403: "Signed in, but this write needs a permission the user lacks; `error.message` names it "
+    "(the `dispatchers` group holds what dispatchers need).",
     404: "Nothing with that id (or the path is not one of the API's).",
     409: "Refused by the current state; `error.code` and `error.message` say why.",
     413: "The body is larger than the server accepts.",
     415: "The body is not JSON (nor a form).",
-    429: "Too many requests: retry after the number of seconds in Retry-After.",
+    429: "Too many requests (per user, or per address without valid credentials): retry after the number of "
+    "seconds in Retry-After.",
     502: "service-order answered with something that is not an order.",
     503: "service-order is unavailable: try again later.",
 }

@@ -6,7 +6,10 @@ from typing import Any
 from rest_framework import serializers
 from rest_framework.validators import UniqueValidator
 
+from couriers.api.choices import ChoiceField
 from couriers.models import E164, Courier, Delivery
+from couriers.order_ids import MAX_LENGTH as MAX_ORDER_ID_LENGTH
+from couriers.order_ids import validate_order_id
 
 CLIENT_STATUSES = [Courier.Status.AVAILABLE, Courier.Status.PAUSED]  # busy is the dispatcher's
 
@@ -48,8 +51,8 @@ class CourierInputSerializer(StrictSerializer):
         validators=[E164, UniqueValidator(Courier.objects.all(), message="A courier with this phone already exists.")],
         help_text="E.164: + and 10 to 15 digits. Unique.",
     )
-    transport_type = serializers.ChoiceField(choices=Courier.Transport.choices)
-    status = serializers.ChoiceField(
+    transport_type = ChoiceField(choices=Courier.Transport.choices)
+    status = ChoiceField(
         choices=CLIENT_STATUSES,
         required=False,
         help_text="available or paused; busy is set by dispatch. Making a courier available hands it "
@@ -57,7 +60,44 @@ class CourierInputSerializer(StrictSerializer):
     )
 
 
+class DeliveryCourierSerializer(serializers.ModelSerializer):
+    """Who brings the order: enough to call the courier without a second request."""
+
+    class Meta:
+        model = Courier
+        fields = ["id", "name", "phone", "transport_type"]
+        read_only_fields = fields
+
+
+DELIVERY_STATUS_HELP = (
+    "Ours: awaiting_courier (in the queue), assigned, completed, cancelled (two l's). Not service-order's "
+    "vocabulary, which is in order_status."
+)
+ORDER_STATUS_HELP = (
+    "service-order's status of the order, last time we asked, in its words: created, pending, confirmed, "
+    "cooking, delivering, updated (active: the delivery is awaiting_courier or assigned); completed, delivered "
+    "(our completed); canceled (one l), cancelled, deleted (our cancelled). An unknown word is stored as it came."
+)
+
+
 class DeliverySerializer(serializers.ModelSerializer):
+    courier = DeliveryCourierSerializer(read_only=True, allow_null=True, help_text="null while none is assigned.")
+    status = serializers.ChoiceField(choices=Delivery.Status.choices, read_only=True, help_text=DELIVERY_STATUS_HELP)
+    order_status = serializers.CharField(read_only=True, help_text=ORDER_STATUS_HELP)
+    assigned_at = serializers.DateTimeField(
+        read_only=True, allow_null=True, help_text="When the current courier got it; null while none is assigned."
+    )
+    deadline = serializers.DateTimeField(
+        read_only=True, allow_null=True, help_text="The current courier's deadline; null while none is assigned."
+    )
+    overdue = serializers.BooleanField(source="is_overdue", read_only=True, help_text="Assigned and past its deadline.")
+    queue_position = serializers.IntegerField(
+        read_only=True,
+        allow_null=True,
+        help_text="While awaiting_courier: 1 for the next order to get a free courier (first come first served); "
+        "null otherwise.",
+    )
+
     class Meta:
         model = Delivery
         fields = [
@@ -69,6 +109,8 @@ class DeliverySerializer(serializers.ModelSerializer):
             "order_checked_at",
             "assigned_at",
             "deadline",
+            "overdue",
+            "queue_position",
             "finished_at",
             "created_at",
             "updated_at",
@@ -78,7 +120,11 @@ class DeliverySerializer(serializers.ModelSerializer):
 
 class OrderRefSerializer(StrictSerializer):
     # Order ids are service-order's, taken exactly as given: no trimming.
-    order_id = serializers.CharField(max_length=255, trim_whitespace=False)
+    order_id = serializers.CharField(
+        trim_whitespace=False,
+        validators=[validate_order_id],
+        help_text=f"service-order's id of the order: 1-{MAX_ORDER_ID_LENGTH} printable characters.",
+    )
 
 
 class ErrorBodySerializer(serializers.Serializer):
@@ -98,6 +144,19 @@ class ErrorBodySerializer(serializers.Serializer):
 
 class ErrorSerializer(serializers.Serializer):
     error = ErrorBodySerializer()
+
+
+class ApiRootSerializer(serializers.Serializer):
+    """Documents /api/v1/ (for the schema only)."""
+
+    couriers = serializers.URLField()
+    deliveries = serializers.URLField()
+    order_delivery = serializers.CharField(help_text="A URL template: put in the percent-encoded order id.")
+    assign = serializers.URLField()
+    unassign = serializers.URLField()
+    cancel = serializers.URLField()
+    schema = serializers.URLField()
+    docs = serializers.URLField()
 
 
 class HealthSerializer(serializers.Serializer):

@@ -6,12 +6,10 @@ from couriers.api import views
 
 
 class OrderIdConverter:
-    """service-order's ids: any 1-255 characters (slashes too) but NUL, which no database column takes.
+    """Any non-empty path segment(s), slashes and control characters too: the view applies the rule of
+    order ids (couriers.order_ids), so that a malformed id gets the same 400 here as in a body."""
 
-    Anything else does not match, and falls through to the API's 404.
-    """
-
-    regex = r"[^\x00]{1,255}"
+    regex = r"[\s\S]+"
 
     def to_python(self, value: str) -> str:
         return value
@@ -23,12 +21,14 @@ class OrderIdConverter:
 register_converter(OrderIdConverter, "order_id")
 
 urlpatterns = [
+    path("", views.ApiRootView.as_view(), name="api-root"),
     path("couriers/", views.CourierListView.as_view(), name="courier-list"),
     path("couriers/<int:pk>/", views.CourierDetailView.as_view(), name="courier-detail"),
     path("deliveries/", views.DeliveryListView.as_view(), name="delivery-list"),
     path("deliveries/<int:pk>/", views.DeliveryDetailView.as_view(), name="delivery-detail"),
     path("deliveries/assign/", views.DeliveryAssignView.as_view(), name="delivery-assign"),
     path("deliveries/unassign/", views.DeliveryUnassignView.as_view(), name="delivery-unassign"),
+    path("deliveries/cancel/", views.DeliveryCancelView.as_view(), name="delivery-cancel"),
     path("orders/<order_id:order_id>/delivery/", views.OrderDeliveryView.as_view(), name="order-delivery"),
     re_path(r"^.*$", views.NotFoundView.as_view(), name="not-found"),
 ]

@@ -3,11 +3,13 @@ couriers.api.errors.exception_handler, so no view catches anything."""
 
 from typing import Any
 
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import QuerySet
+from django.urls import reverse
 from django_filters.rest_framework import DjangoFilterBackend
-from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import generics, status
-from rest_framework.exceptions import NotFound
+from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -17,27 +19,33 @@ from rest_framework.views import APIView
 from couriers import selectors, services
 from couriers.api.filters import CourierFilter, DeliveryFilter, OrderingFilter, SearchFilter
 from couriers.api.parsers import PARSER_CLASSES
-from couriers.api.permissions import IsDispatcherOrReadOnly
+from couriers.api.permissions import ADD_COURIER, CHANGE_COURIER, DELETE_COURIER, DISPATCH, ReadOrModelPermission
 from couriers.api.schema import BODY, error_responses
 from couriers.api.serializers import (
+    ApiRootSerializer,
     CourierInputSerializer,
     CourierSerializer,
     DeliverySerializer,
     OrderRefSerializer,
 )
+from couriers.api.throttling import ThrottleUnauthenticatedFirst
 from couriers.models import Courier, Delivery
+from couriers.order_ids import validate_order_id
 from gateway.client import default_order_client
 
 
-class ApiPolicy:
-    """What every /api/v1/ view shares: who may do what, and which bodies it reads."""
+class ApiPolicy(ThrottleUnauthenticatedFirst):
+    """What every /api/v1/ view shares: who may do what, how often, and which bodies it reads."""
 
-    permission_classes = [IsDispatcherOrReadOnly]
+    permission_classes = [ReadOrModelPermission]
+    write_permissions: dict[str, str] = {}
     parser_classes = PARSER_CLASSES
 
 
-LIST_400 = "An invalid filter or search value: `error.fields` names the parameter."
-LIST_404 = "No such page."
+LIST_400 = (
+    "An invalid query parameter; `error.fields` names it and says what is valid: a filter's choices, the fields "
+    "`ordering` takes, `page_size` from 1 to 1000, `page` from 1 to the last page."
+)
 
 
 def _validated(serializer: Serializer) -> dict[str, Any]:
@@ -51,14 +59,30 @@ def _courier_answer(courier_id: int, status_code: int = status.HTTP_200_OK) -> R
     return Response(CourierSerializer(courier).data, status=status_code)
 
 
+def _delivery_answer(order_id: str, status_code: int = status.HTTP_200_OK) -> Response:
+    # Read back through the selector, for the courier, `overdue` and `queue_position`.
+    delivery = selectors.delivery_get_for_order(order_id=order_id)
+    return Response(DeliverySerializer(delivery).data, status=status_code)
+
+
+def _checked_order_id(order_id: str) -> str:
+    """A path's order id under the same rule as a body's: 400 naming `order_id`, not 404."""
+    try:
+        validate_order_id(order_id)
+    except DjangoValidationError as exc:
+        raise ValidationError({"order_id": exc.messages}) from exc
+    return order_id
+
+
 @extend_schema_view(
     get=extend_schema(
         summary="List couriers",
         description="Paginated; filter by status and transport type, search name and phone, order by any listed field.",
-        responses={200: CourierSerializer(many=True), **error_responses(400, 404, e400=LIST_400, e404=LIST_404)},
+        responses={200: CourierSerializer(many=True), **error_responses(400, e400=LIST_400)},
     ),
 )
 class CourierListView(ApiPolicy, generics.ListAPIView):
+    write_permissions = {"POST": ADD_COURIER}
     serializer_class = CourierSerializer
     filter_backends = [DjangoFilterBackend, SearchFilter, OrderingFilter]
     filterset_class = CourierFilter
@@ -73,18 +97,24 @@ class CourierListView(ApiPolicy, generics.ListAPIView):
         summary="Create a courier",
         description="A new courier is available (and takes the oldest waiting order at once) or paused.",
         request=CourierInputSerializer,
-        responses={201: CourierSerializer, **error_responses(*BODY, 403)},
+        responses={
+            201: OpenApiResponse(CourierSerializer, description="Created; `Location` is the courier's URL."),
+            **error_responses(*BODY, 403),
+        },
     )
     def post(self, request: Request) -> Response:
         data = _validated(CourierInputSerializer(data=request.data))
         courier = services.courier_create(**data)
-        return _courier_answer(courier.pk, status.HTTP_201_CREATED)
+        response = _courier_answer(courier.pk, status.HTTP_201_CREATED)
+        response["Location"] = request.build_absolute_uri(reverse("courier-detail", args=[courier.pk]))
+        return response
 
 
 @extend_schema_view(
     get=extend_schema(summary="Get a courier", responses={200: CourierSerializer, **error_responses(404)}),
 )
 class CourierDetailView(ApiPolicy, generics.RetrieveAPIView):
+    write_permissions = {"PUT": CHANGE_COURIER, "PATCH": CHANGE_COURIER, "DELETE": DELETE_COURIER}
     serializer_class = CourierSerializer
 
     def get_queryset(self) -> QuerySet[Courier]:
@@ -127,7 +157,7 @@ class CourierDetailView(ApiPolicy, generics.RetrieveAPIView):
     get=extend_schema(
         summary="List deliveries",
         description="Paginated, newest first; filter by status, courier, order_id and overdue.",
-        responses={200: DeliverySerializer(many=True), **error_responses(400, 404, e400=LIST_400, e404=LIST_404)},
+        responses={200: DeliverySerializer(many=True), **error_responses(400, e400=LIST_400)},
     ),
 )
 class DeliveryListView(ApiPolicy, generics.ListAPIView):
@@ -151,18 +181,42 @@ class DeliveryDetailView(ApiPolicy, generics.RetrieveAPIView):
         return selectors.delivery_list()
 
 
+ORDER_ID_PATH = OpenApiParameter(
+    "order_id",
+    str,
+    OpenApiParameter.PATH,
+    description="service-order's id of the order: 1-255 printable characters, percent-encoded.",
+)
+
+
 class OrderDeliveryView(ApiPolicy, APIView):
     @extend_schema(
         summary="Get the delivery of an order",
-        parameters=[
-            OpenApiParameter(
-                "order_id", str, OpenApiParameter.PATH, description="service-order's id of the order, 1-255 characters."
-            )
-        ],
-        responses={200: DeliverySerializer, **error_responses(404, e404="The order has no delivery.")},
+        description="Who brings order X, and by when: the delivery with its courier embedded.",
+        parameters=[ORDER_ID_PATH],
+        responses={
+            200: DeliverySerializer,
+            **error_responses(
+                400, 404, e400="The order id breaks the rule of order ids.", e404="The order has no delivery."
+            ),
+        },
     )
     def get(self, request: Request, order_id: str) -> Response:
-        return Response(DeliverySerializer(selectors.delivery_get_for_order(order_id=order_id)).data)
+        return _delivery_answer(_checked_order_id(order_id))
+
+
+_ORDER_REF_400 = "Invalid body (`error.fields.order_id` says why: empty, over 255 characters, not printable)."
+
+
+def _delivery_errors(e409: str) -> dict[int, OpenApiResponse]:
+    """The errors of a write naming an order that has a delivery."""
+    return error_responses(*BODY, 403, 404, 409, e400=_ORDER_REF_400, e404="The order has no delivery.", e409=e409)
+
+
+def _dispatch_answer(delivery: Delivery) -> Response:
+    """200 when the order has a courier; 202 when it waits for one, at its `queue_position`."""
+    waits = delivery.status == Delivery.Status.AWAITING_COURIER
+    return _delivery_answer(delivery.order_id, status.HTTP_202_ACCEPTED if waits else status.HTTP_200_OK)
 
 
 _ASSIGN_ERRORS = error_responses(
@@ -172,45 +226,102 @@ _ASSIGN_ERRORS = error_responses(
     409,
     502,
     503,
-    e400="Invalid body, or service-order refused the order id.",
+    e400=_ORDER_REF_400 + " Or service-order refused the order id.",
     e404="service-order does not know the order.",
     e409="The order is not active (the message gives its status).",
 )
 
 
 class DeliveryAssignView(ApiPolicy, APIView):
+    write_permissions = {"POST": DISPATCH}
+
     @extend_schema(
         summary="Give an order a courier",
-        description="Asks service-order for the order's status first; an active order gets the least loaded "
-        "free courier, or waits for one (status awaiting_courier).",
+        description="Asks service-order for the order's status first. An active order gets the least loaded free "
+        "courier (200, status assigned), or waits for one: 202, status awaiting_courier and its `queue_position` "
+        "(first come first served). An order that already has a courier keeps it (200).",
         request=OrderRefSerializer,
-        responses={200: DeliverySerializer, **_ASSIGN_ERRORS},
+        responses={
+            200: OpenApiResponse(DeliverySerializer, description="The order has a courier."),
+            202: OpenApiResponse(
+                DeliverySerializer, description="No courier is free: the order waits, at `queue_position`."
+            ),
+            **_ASSIGN_ERRORS,
+        },
     )
     def post(self, request: Request) -> Response:
         data = _validated(OrderRefSerializer(data=request.data))
-        delivery = services.delivery_assign(order_id=data["order_id"], client=default_order_client())
-        return Response(DeliverySerializer(delivery).data)
+        return _dispatch_answer(services.delivery_assign(order_id=data["order_id"], client=default_order_client()))
 
 
 class DeliveryUnassignView(ApiPolicy, APIView):
+    write_permissions = {"POST": DISPATCH}
+
     @extend_schema(
-        summary="Cancel an order's delivery",
-        description="Frees its courier, who takes the oldest waiting order.",
+        summary="Take the courier off an order",
+        description="The order goes back to the queue and keeps its place there (first come first served by "
+        "arrival): it gets another courier at once if one is free (200, assigned), else it waits (202, "
+        "awaiting_courier, `queue_position`). The courier taken off is paused; make it available when it can "
+        "take orders again. This never cancels: cancelling is `POST /api/v1/deliveries/cancel/`.",
         request=OrderRefSerializer,
         responses={
-            200: DeliverySerializer,
-            **error_responses(
-                *BODY, 403, 404, 409, e404="The order has no delivery.", e409="The delivery is already finished."
+            200: OpenApiResponse(DeliverySerializer, description="Another courier took the order at once."),
+            202: OpenApiResponse(DeliverySerializer, description="The order waits for a courier, at `queue_position`."),
+            **_delivery_errors(
+                "The delivery is finished (delivery_finished) or waits without a courier (delivery_not_assigned)."
             ),
         },
     )
     def post(self, request: Request) -> Response:
         data = _validated(OrderRefSerializer(data=request.data))
-        return Response(DeliverySerializer(services.delivery_unassign(order_id=data["order_id"])).data)
+        return _dispatch_answer(services.delivery_unassign(order_id=data["order_id"]))
+
+
+class DeliveryCancelView(ApiPolicy, APIView):
+    write_permissions = {"POST": DISPATCH}
+
+    @extend_schema(
+        summary="Cancel an order's delivery",
+        description="The delivery ends as cancelled, whatever service-order says of the order, and its courier "
+        "takes the oldest waiting order. A later assign brings it back if the order is still active.",
+        request=OrderRefSerializer,
+        responses={
+            200: DeliverySerializer,
+            **_delivery_errors("The delivery is already finished."),
+        },
+    )
+    def post(self, request: Request) -> Response:
+        data = _validated(OrderRefSerializer(data=request.data))
+        delivery = services.delivery_cancel(order_id=data["order_id"])
+        return _delivery_answer(delivery.order_id)
+
+
+class ApiRootView(ApiPolicy, APIView):
+    @extend_schema(
+        summary="The API's resources",
+        description="Each resource's URL; the schema and its documentation.",
+        responses={200: ApiRootSerializer, **error_responses()},
+    )
+    def get(self, request: Request) -> Response:
+        def url(name: str) -> str:
+            return request.build_absolute_uri(reverse(name))
+
+        return Response(
+            {
+                "couriers": url("courier-list"),
+                "deliveries": url("delivery-list"),
+                "order_delivery": url("api-root") + "orders/{order_id}/delivery/",
+                "assign": url("delivery-assign"),
+                "unassign": url("delivery-unassign"),
+                "cancel": url("delivery-cancel"),
+                "schema": url("schema"),
+                "docs": url("docs"),
+            }
+        )
 
 
 @extend_schema(exclude=True)
-class NotFoundView(APIView):
+class NotFoundView(ThrottleUnauthenticatedFirst, APIView):
     """Any other path under /api/v1/: the API's 404 (after authentication), not Django's HTML page."""
 
     permission_classes = [IsAuthenticated]

@@ -3,7 +3,10 @@
 import json
 from dataclasses import dataclass
 
-MAX_ORDER_ID_LENGTH = 255
+from django.core.exceptions import ValidationError
+
+from couriers.order_ids import validate_order_id
+
 MAX_STATUS_LENGTH = 64
 
 
@@ -32,12 +35,12 @@ def parse_event(value: bytes | None, *, max_bytes: int) -> OrderEvent:
 
 
 def _order_id(value: object) -> str:
-    if not isinstance(value, str) or not value.strip():
-        raise MalformedEvent("order_id is missing or not a non-empty string")
-    if len(value) > MAX_ORDER_ID_LENGTH:
-        raise MalformedEvent(f"order_id is longer than {MAX_ORDER_ID_LENGTH} characters")
-    if not value.isprintable():
-        raise MalformedEvent("order_id has characters that are not printable")
+    if not isinstance(value, str):
+        raise MalformedEvent("order_id is missing or not a string")
+    try:
+        validate_order_id(value)  # the API's rule too
+    except ValidationError as exc:
+        raise MalformedEvent(f"order_id is malformed: {' '.join(exc.messages)}") from exc
     return value
 
 

@@ -24,16 +24,27 @@ def reader(db: None) -> APIClient:
     return _token_client(User.objects.create_user("reader"))
 
 
+def dispatcher_user() -> User:
+    """A staff member of the dispatchers group that the data migration made."""
+    user = User.objects.create_user("dispatcher", is_staff=True)
+    user.groups.add(Group.objects.get(name=DISPATCHERS_GROUP))
+    return user
+
+
 @pytest.fixture
 def dispatcher(db: None) -> APIClient:
-    user = User.objects.create_user("dispatcher")
-    user.groups.add(Group.objects.create(name=DISPATCHERS_GROUP))
-    return _token_client(user)
+    return _token_client(dispatcher_user())
 
 
 @pytest.fixture
 def staff(db: None) -> APIClient:
+    """Staff without any permission: staff status grants no write."""
     return _token_client(User.objects.create_user("staff", is_staff=True))
+
+
+@pytest.fixture
+def superuser(db: None) -> APIClient:
+    return _token_client(User.objects.create_superuser("root"))
 
 
 @pytest.fixture

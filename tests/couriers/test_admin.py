@@ -396,7 +396,7 @@ def test_deliveries_cannot_be_added_or_edited(admin_client: Client) -> None:
     assert (delivery.order_id, delivery.status) == ("A-1", Delivery.Status.AWAITING_COURIER)
 
 
-def test_cancelling_needs_the_change_permission(client: Client) -> None:
+def test_dispatching_needs_the_dispatch_permission(client: Client) -> None:
     viewer = User.objects.create_user("viewer", password="pw", is_staff=True)
     viewer.user_permissions.add(Permission.objects.get(codename="view_delivery"))
     client.force_login(viewer)

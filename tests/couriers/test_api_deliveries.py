@@ -1,4 +1,4 @@
-"""/api/v1/deliveries/ and /api/v1/orders/{order_id}/delivery/: reads, filters, assign and unassign."""
+"""/api/v1/deliveries/ and /api/v1/orders/{order_id}/delivery/: reads, filters, assign, unassign, cancel."""
 
 from datetime import timedelta
 
@@ -16,6 +16,7 @@ pytestmark = pytest.mark.django_db
 LIST = "/api/v1/deliveries/"
 ASSIGN = "/api/v1/deliveries/assign/"
 UNASSIGN = "/api/v1/deliveries/unassign/"
+CANCEL = "/api/v1/deliveries/cancel/"
 
 FIELDS = {
     "id",
@@ -26,6 +27,8 @@ FIELDS = {
     "order_checked_at",
     "assigned_at",
     "deadline",
+    "overdue",
+    "queue_position",
     "finished_at",
     "created_at",
     "updated_at",
@@ -52,7 +55,33 @@ def test_list_is_paginated_newest_first(reader: APIClient) -> None:
     assert body["count"] == 2
     assert [row["id"] for row in body["results"]] == [newer.pk, older.pk]
     assert set(body["results"][0]) == FIELDS
-    assert body["results"][0]["courier"] == newer.courier_id
+
+
+def test_a_delivery_embeds_its_courier_and_says_whether_it_is_overdue(reader: APIClient) -> None:
+    courier = create_courier(name="Ann", phone="+79990000001", transport_type="car")
+    late = create_delivery(courier=courier, deadline=timezone.now() - timedelta(minutes=1))
+    waiting = create_delivery()
+
+    rows = {row["id"]: row for row in reader.get(LIST).json()["results"]}
+
+    assert rows[late.pk]["courier"] == {
+        "id": courier.pk,
+        "name": "Ann",
+        "phone": "+79990000001",
+        "transport_type": "car",
+    }
+    assert rows[late.pk]["overdue"] is True
+    assert (rows[waiting.pk]["courier"], rows[waiting.pk]["overdue"]) == (None, False)
+
+
+def test_waiting_deliveries_give_their_place_in_the_queue(reader: APIClient) -> None:
+    first, second = create_delivery(), create_delivery()
+    assigned = create_delivery(courier=create_courier())
+    create_delivery(status=Delivery.Status.CANCELLED)
+
+    rows = {row["id"]: row["queue_position"] for row in reader.get(LIST).json()["results"]}
+
+    assert (rows[first.pk], rows[second.pk], rows[assigned.pk]) == (1, 2, None)
 
 
 def test_list_costs_the_same_few_queries_for_many_deliveries(reader: APIClient, django_assert_max_num_queries) -> None:
@@ -108,6 +137,7 @@ def test_filter_overdue(reader: APIClient) -> None:
         ("courier", "9" * 30),
         ("overdue", "maybe"),
         ("order_id", "a\x00b"),
+        ("order_id", "a\nb"),
         ("order_id", "x" * 300),
     ],
 )
@@ -156,14 +186,36 @@ def test_the_delivery_of_an_order(reader: APIClient, order_id: str) -> None:
     assert response.json()["id"] == delivery.pk
 
 
-@pytest.mark.parametrize("order_id", ["unknown", "../x", "..", "%00", "a%00b", "x" * 256, "x" * 300, "%ff%fe", "'; --"])
-def test_an_order_without_delivery_or_a_hostile_id_is_404(reader: APIClient, order_id: str) -> None:
+@pytest.mark.parametrize("order_id", ["unknown", "../x", "..", "%ff%fe", "'; --"])
+def test_an_order_without_delivery_is_404(reader: APIClient, order_id: str) -> None:
     create_delivery(order_id="x")
 
     response = reader.get(order_url(order_id))
 
     assert response.status_code == 404
-    assert response.json()["error"]["code"] in {"delivery_not_found", "not_found"}
+    assert response.json()["error"]["code"] == "delivery_not_found"
+
+
+MALFORMED_ORDER_IDS = [
+    ("%00", "a\x00b"),
+    ("a%00b", "a\x00b"),
+    ("a%0Ab", "a\nb"),
+    ("a%0D%0Ab", "a\r\nb"),
+    ("%20%20", "  "),
+    ("x" * 256, "x" * 256),
+]
+
+
+@pytest.mark.parametrize(("in_path", "in_body"), MALFORMED_ORDER_IDS)
+def test_a_malformed_order_id_is_400_in_a_path_as_in_a_body(
+    dispatcher: APIClient, fake_orders: FakeOrderClient, in_path: str, in_body: str
+) -> None:
+    by_path = dispatcher.get(order_url(in_path))
+    by_body = dispatcher.post(ASSIGN, {"order_id": in_body}, format="json")
+
+    assert (by_path.status_code, by_body.status_code) == (400, 400)
+    assert set(by_path.json()["error"]["fields"]) == set(by_body.json()["error"]["fields"]) == {"order_id"}
+    assert fake_orders.calls == []
 
 
 # --- assign and unassign --------------------------------------------------------
@@ -177,18 +229,23 @@ def test_assign_gives_an_active_order_a_courier(dispatcher: APIClient, fake_orde
 
     assert response.status_code == 200
     body = response.json()
-    assert (body["order_id"], body["status"], body["courier"]) == ("A-1", "assigned", courier.pk)
+    assert (body["order_id"], body["status"], body["courier"]["id"]) == ("A-1", "assigned", courier.pk)
+    assert body["assigned_at"] is not None
+    assert body["queue_position"] is None
     assert fake_orders.calls == ["A-1"]
 
 
-def test_assign_without_a_free_courier_leaves_the_order_waiting(
+def test_assign_without_a_free_courier_is_202_with_the_place_in_the_queue(
     dispatcher: APIClient, fake_orders: FakeOrderClient
 ) -> None:
+    create_delivery(order_id="earlier")
     fake_orders.set("A-1", "created")
 
-    body = dispatcher.post(ASSIGN, {"order_id": "A-1"}, format="json").json()
+    response = dispatcher.post(ASSIGN, {"order_id": "A-1"}, format="json")
 
-    assert (body["status"], body["courier"]) == ("awaiting_courier", None)
+    assert response.status_code == 202
+    body = response.json()
+    assert (body["status"], body["courier"], body["queue_position"]) == ("awaiting_courier", None, 2)
 
 
 def test_assign_reopens_a_cancelled_delivery(dispatcher: APIClient, fake_orders: FakeOrderClient) -> None:
@@ -198,7 +255,7 @@ def test_assign_reopens_a_cancelled_delivery(dispatcher: APIClient, fake_orders:
 
     body = dispatcher.post(ASSIGN, {"order_id": "A-1"}, format="json").json()
 
-    assert (body["status"], body["courier"]) == ("assigned", courier.pk)
+    assert (body["status"], body["courier"]["id"]) == ("assigned", courier.pk)
 
 
 @pytest.mark.parametrize("order_status", ["completed", "canceled"])
@@ -260,7 +317,7 @@ def test_assign_when_service_order_fails(
         ({"order_id": "A-1", "courier": 1}, "courier"),
     ],
 )
-@pytest.mark.parametrize("url", [ASSIGN, UNASSIGN])
+@pytest.mark.parametrize("url", [ASSIGN, UNASSIGN, CANCEL])
 def test_assign_and_unassign_reject_invalid_bodies_naming_the_field(
     dispatcher: APIClient, fake_orders: FakeOrderClient, url: str, body: dict, field: str
 ) -> None:
@@ -271,40 +328,99 @@ def test_assign_and_unassign_reject_invalid_bodies_naming_the_field(
     assert fake_orders.calls == []
 
 
-def test_unassign_cancels_and_the_courier_takes_the_oldest_waiting_order(dispatcher: APIClient) -> None:
+def test_unassign_puts_the_order_back_in_the_queue_in_its_place(dispatcher: APIClient) -> None:
     courier = create_courier()
+    create_delivery(order_id="A-0")
     create_delivery(order_id="A-1", courier=courier)
-    oldest = create_delivery(order_id="B-1")
-    create_delivery(order_id="B-2")
+    create_delivery(order_id="B-1")
+
+    response = dispatcher.post(UNASSIGN, {"order_id": "A-1"}, format="json")
+
+    assert response.status_code == 202
+    body = response.json()
+    assert (body["status"], body["courier"], body["assigned_at"], body["deadline"]) == (
+        "awaiting_courier",
+        None,
+        None,
+        None,
+    )
+    assert body["queue_position"] == 2  # behind A-0, which arrived first; ahead of B-1
+    assert Courier.objects.get(pk=courier.pk).status == "paused"
+
+
+def test_unassign_hands_the_order_to_a_free_courier_at_once(dispatcher: APIClient) -> None:
+    taken_off = create_courier()
+    create_delivery(order_id="A-1", courier=taken_off)
+    free = create_courier()
 
     response = dispatcher.post(UNASSIGN, {"order_id": "A-1"}, format="json")
 
     assert response.status_code == 200
-    assert response.json()["status"] == "cancelled"
-    oldest.refresh_from_db()
-    assert (oldest.status, oldest.courier_id) == ("assigned", courier.pk)
-    assert Courier.objects.get(pk=courier.pk).status == "busy"
+    assert (response.json()["status"], response.json()["courier"]["id"]) == ("assigned", free.pk)
 
 
-def test_unassign_of_a_waiting_order_cancels_it(dispatcher: APIClient) -> None:
+def test_reassigning_sets_a_new_assignment_time_and_deadline(
+    dispatcher: APIClient, fake_orders: FakeOrderClient
+) -> None:
+    old = timezone.now() - timedelta(hours=1)
+    create_delivery(order_id="A-1", courier=create_courier(), deadline=old)
+    Delivery.objects.filter(order_id="A-1").update(assigned_at=old)
+    dispatcher.post(UNASSIGN, {"order_id": "A-1"}, format="json")
+    fresh = create_courier(transport_type="car")
+    fake_orders.set("A-1", "cooking")
+
+    body = dispatcher.post(ASSIGN, {"order_id": "A-1"}, format="json").json()
+
+    assert body["courier"]["id"] == fresh.pk
+    delivery = Delivery.objects.get(order_id="A-1")
+    assert delivery.assigned_at > old
+    assert delivery.deadline == delivery.assigned_at + timedelta(minutes=5)
+
+
+def test_unassign_of_a_waiting_order_is_409(dispatcher: APIClient) -> None:
     create_delivery(order_id="A-1")
 
-    body = dispatcher.post(UNASSIGN, {"order_id": "A-1"}, format="json").json()
+    response = dispatcher.post(UNASSIGN, {"order_id": "A-1"}, format="json")
 
-    assert (body["status"], body["courier"]) == ("cancelled", None)
+    assert response.status_code == 409
+    assert response.json()["error"]["code"] == "delivery_not_assigned"
 
 
-def test_unassign_of_an_order_without_delivery_is_404(dispatcher: APIClient) -> None:
-    response = dispatcher.post(UNASSIGN, {"order_id": "nope"}, format="json")
+@pytest.mark.parametrize("url", [UNASSIGN, CANCEL])
+def test_unassign_or_cancel_of_an_order_without_delivery_is_404(dispatcher: APIClient, url: str) -> None:
+    response = dispatcher.post(url, {"order_id": "nope"}, format="json")
 
     assert response.status_code == 404
     assert response.json()["error"]["code"] == "delivery_not_found"
 
 
-def test_unassign_of_a_finished_delivery_is_409(dispatcher: APIClient) -> None:
+@pytest.mark.parametrize("url", [UNASSIGN, CANCEL])
+def test_unassign_or_cancel_of_a_finished_delivery_is_409(dispatcher: APIClient, url: str) -> None:
     create_delivery(order_id="A-1", courier=create_courier(), status=Delivery.Status.COMPLETED)
 
-    response = dispatcher.post(UNASSIGN, {"order_id": "A-1"}, format="json")
+    response = dispatcher.post(url, {"order_id": "A-1"}, format="json")
 
     assert response.status_code == 409
     assert response.json()["error"]["code"] == "delivery_finished"
+
+
+def test_cancel_ends_the_delivery_and_the_courier_takes_the_oldest_waiting_order(dispatcher: APIClient) -> None:
+    courier = create_courier()
+    create_delivery(order_id="A-1", courier=courier)
+    oldest = create_delivery(order_id="B-1")
+    create_delivery(order_id="B-2")
+
+    response = dispatcher.post(CANCEL, {"order_id": "A-1"}, format="json")
+
+    assert response.status_code == 200
+    assert response.json()["status"] == "cancelled"
+    oldest.refresh_from_db()
+    assert (oldest.status, oldest.courier_id) == ("assigned", courier.pk)
+
+
+def test_cancel_of_a_waiting_order_cancels_it(dispatcher: APIClient) -> None:
+    create_delivery(order_id="A-1")
+
+    body = dispatcher.post(CANCEL, {"order_id": "A-1"}, format="json").json()
+
+    assert (body["status"], body["courier"], body["queue_position"]) == ("cancelled", None, None)

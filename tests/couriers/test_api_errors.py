@@ -91,12 +91,25 @@ def test_a_method_the_endpoint_does_not_have_is_405(dispatcher: APIClient, metho
     assert error(response)["code"] == "method_not_allowed"
 
 
-@pytest.mark.parametrize("path", ["/api/v1/", "/api/v1/riders/", "/api/v1/couriers/1/extra/", "/api/v1/couriers/%00/"])
+@pytest.mark.parametrize("path", ["/api/v1/riders/", "/api/v1/couriers/1/extra/", "/api/v1/couriers/%00/"])
 def test_a_path_that_is_not_the_apis_is_404_in_the_same_shape(reader: APIClient, path: str) -> None:
     response = reader.get(path)
 
     assert response.status_code == 404
     assert error(response)["code"] == "not_found"
+
+
+def test_the_root_lists_the_resources(reader: APIClient) -> None:
+    body = reader.get("/api/v1/").json()
+
+    assert body["couriers"] == "http://testserver/api/v1/couriers/"
+    assert body["order_delivery"] == "http://testserver/api/v1/orders/{order_id}/delivery/"
+    assert set(body) == {"couriers", "deliveries", "order_delivery", "assign", "unassign", "cancel", "schema", "docs"}
+    answers = {name: reader.get(url).status_code for name, url in body.items() if name != "order_delivery"}
+    # Every URL leads somewhere: the reads answer, the writes refuse GET as a method they do not have.
+    assert answers == {"couriers": 200, "deliveries": 200, "schema": 200, "docs": 200} | dict.fromkeys(
+        ["assign", "unassign", "cancel"], 405
+    )
 
 
 def test_throttled_requests_are_429_with_retry_after(reader: APIClient, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -120,7 +133,7 @@ def test_validation_error_names_each_field_with_its_messages(dispatcher: APIClie
     assert body["code"] == "invalid"
     assert body["fields"] == {
         "phone": ["A courier with this phone already exists."],
-        "transport_type": ['"boat" is not a valid choice.'],
+        "transport_type": ['"boat" is not a valid choice: use one of on_foot, scooter, car.'],
     }
 
 

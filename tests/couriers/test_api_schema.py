@@ -23,6 +23,8 @@ def test_every_endpoint_is_documented(schema: dict) -> None:
         "/api/v1/deliveries/{id}/",
         "/api/v1/deliveries/assign/",
         "/api/v1/deliveries/unassign/",
+        "/api/v1/deliveries/cancel/",
+        "/api/v1/",
         "/api/v1/orders/{order_id}/delivery/",
         "/healthz",
         "/readyz",
@@ -45,9 +47,37 @@ def test_error_answers_use_the_error_schema(schema: dict) -> None:
     assert set(schema["paths"]["/api/v1/deliveries/assign/"]["post"]["responses"]) >= {"502", "503"}
 
 
+def test_deliveries_embed_the_courier_and_name_both_status_vocabularies(schema: dict) -> None:
+    delivery = schema["components"]["schemas"]["Delivery"]["properties"]
+
+    assert set(schema["components"]["schemas"]["DeliveryCourier"]["properties"]) == {
+        "id",
+        "name",
+        "phone",
+        "transport_type",
+    }
+    assert delivery["overdue"]["type"] == "boolean"
+    assert delivery["queue_position"]["type"] == "integer"
+    assert "cancelled (two l's)" in delivery["status"]["description"]
+    assert "canceled (one l)" in delivery["order_status"]["description"]
+
+
+def test_assign_and_unassign_document_waiting_as_202(schema: dict) -> None:
+    for path in ("/api/v1/deliveries/assign/", "/api/v1/deliveries/unassign/"):
+        answers = schema["paths"][path]["post"]["responses"]
+        assert {"200", "202"} <= set(answers)
+        assert "queue_position" in answers["202"]["description"]
+
+
 def test_the_api_needs_credentials_and_the_probes_do_not(schema: dict) -> None:
-    assert {"tokenAuth", "cookieAuth"} <= set(schema["components"]["securitySchemes"])
-    assert schema["paths"]["/api/v1/couriers/"]["get"]["security"] == [{"tokenAuth": []}, {"cookieAuth": []}]
+    schemes = schema["components"]["securitySchemes"]
+    assert {"tokenAuth", "bearerAuth", "cookieAuth"} <= set(schemes)
+    assert schemes["bearerAuth"] == {"type": "http", "scheme": "bearer"}
+    assert schema["paths"]["/api/v1/couriers/"]["get"]["security"] == [
+        {"tokenAuth": []},
+        {"bearerAuth": []},
+        {"cookieAuth": []},
+    ]
     assert "security" not in schema["paths"]["/healthz"]["get"]
 
 

@@ -323,25 +323,65 @@ class TestManualDispatch:
         with pytest.raises(NotFound):
             delivery_assign(order_id="ghost", client=orders)
 
-    def test_unassign_then_assign_reopens(self, orders, make_courier):
+    def test_unassign_puts_the_order_back_in_the_queue_and_pauses_the_courier(self, orders, make_courier):
         courier = make_courier()
         orders.set("o1", "cooking")
         delivery_assign(order_id="o1", client=orders)
 
-        cancelled = delivery_unassign(order_id="o1")
-        assert cancelled.status == Delivery.Status.CANCELLED
-        courier.refresh_from_db()
-        assert courier.status == Courier.Status.AVAILABLE
+        waiting = delivery_unassign(order_id="o1")
 
-        assert delivery_assign(order_id="o1", client=orders).status == Delivery.Status.ASSIGNED
+        assert (waiting.status, waiting.courier, waiting.assigned_at, waiting.deadline) == (
+            Delivery.Status.AWAITING_COURIER,
+            None,
+            None,
+            None,
+        )
+        courier.refresh_from_db()
+        assert courier.status == Courier.Status.PAUSED
+
+    def test_unassigned_order_keeps_its_place_ahead_of_later_orders(self, orders, make_courier):
+        courier = make_courier()
+        for order_id in ("o1", "o2"):
+            orders.set(order_id, "cooking")
+            delivery_assign(order_id=order_id, client=orders)
+        delivery_unassign(order_id="o1")
+
+        courier_make_available(courier_id=courier.pk)
+
+        assert (delivery("o1").courier, delivery("o2").status) == (courier, Delivery.Status.AWAITING_COURIER)
 
     def test_unassign_without_delivery_is_not_found(self):
         with pytest.raises(NotFound):
             delivery_unassign(order_id="nothing")
+
+    def test_cancel_frees_the_courier(self, orders, make_courier):
+        courier = make_courier()
+        orders.set("o1", "cooking")
+        delivery_assign(order_id="o1", client=orders)
+
+        assert delivery_cancel(order_id="o1").status == Delivery.Status.CANCELLED
+        courier.refresh_from_db()
+        assert courier.status == Courier.Status.AVAILABLE
 
     def test_cancel_a_finished_delivery_is_a_conflict(self, orders, make_courier):
         make_courier()
         orders.set("o1", "completed")
         handle(orders, "o1", "completed")
         with pytest.raises(Conflict):
-            delivery_cancel(delivery_id=delivery("o1").pk)
+            delivery_cancel(order_id="o1")
+
+    def test_a_reopened_delivery_waiting_for_a_courier_has_no_deadline(self, orders, make_courier):
+        courier = make_courier()
+        orders.set("o1", "cooking")
+        delivery_assign(order_id="o1", client=orders)
+        delivery_cancel(order_id="o1")
+        courier_pause(courier_id=courier.pk)
+
+        reopened = delivery_assign(order_id="o1", client=orders)
+
+        assert (reopened.status, reopened.courier, reopened.assigned_at, reopened.deadline) == (
+            Delivery.Status.AWAITING_COURIER,
+            None,
+            None,
+            None,
+        )

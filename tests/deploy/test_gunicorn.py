@@ -90,6 +90,11 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     for command in (["collectstatic", "--noinput"], ["migrate", "--noinput"]):
         result = manage(*command, env=env)
         assert result.returncode == 0, result.stdout + result.stderr
+    yield from serve(env, tmp_path)
+
+
+def serve(env: dict[str, str], tmp_path: Path) -> Iterator[Server]:
+    """gunicorn as the image runs it, on a free port, until the generator is closed."""
     port = free_port()
     stdout, stderr = tmp_path / "gunicorn.out", tmp_path / "gunicorn.err"
     with stdout.open("wb") as out, stderr.open("wb") as err:
