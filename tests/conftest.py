@@ -56,5 +56,8 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
     """A `postgres` test needs row locks and real concurrency: skipped, with the reason, on SQLite."""
     from django.conf import settings
 
-    if item.get_closest_marker("postgres") and settings.DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
+    if (
+        item.get_closest_marker("postgres")
+        and settings.DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql"
+    ):
         pytest.skip("needs PostgreSQL: set DATABASE_URL=postgres://...")
