@@ -6,7 +6,7 @@ import time
 from collections.abc import Callable
 from datetime import datetime
 from email.utils import parsedate_to_datetime
-from typing import Any
+from typing import Any, NoReturn
 from urllib.parse import quote
 
 import requests
@@ -129,7 +129,7 @@ class HttpOrderClient:
     def _order_from(self, response: requests.Response, order_id: str) -> Order:
         status = response.status_code
         if status == 404:
-            raise OrderNotFound(f"order {order_id!r} not found at service-order")
+            return self._not_found(response, order_id)
         if status in CREDENTIAL_STATUSES:
             raise OrderServiceUnavailable(
                 f"service-order refused our credentials ({status}): check ORDER_SERVICE_TOKEN"
@@ -137,6 +137,25 @@ class HttpOrderClient:
         if status != 200:
             raise OrderRequestRejected(f"service-order rejected order {order_id!r} ({status}): {response.text[:200]}")
         return _parse_order(response, order_id)
+
+    def _not_found(self, response: requests.Response, order_id: str) -> NoReturn:
+        """Only service-order's own not-found says the order does not exist.
+
+        Any other 404 (a wrong path, an ingress with no route during a deploy) says nothing about the order:
+        taken as "not found" it would cancel every open delivery, so it is an outage until fixed.
+        """
+        if _is_service_order_not_found(response):
+            raise OrderNotFound(f"order {order_id!r} not found at service-order")
+        logger.error(
+            "service-order answered 404 without its not-found body at %s: check ORDER_SERVICE_URL (%s) and "
+            "ORDER_SERVICE_PATH (%s)",
+            response.url,
+            self.base_url,
+            self.path_template,
+        )
+        raise OrderServiceUnavailable(
+            f"404 from {response.url} is not service-order's not-found: check ORDER_SERVICE_URL and ORDER_SERVICE_PATH"
+        )
 
 
 def _parse_order(response: requests.Response, order_id: str) -> Order:
@@ -152,6 +171,14 @@ def _parse_order(response: requests.Response, order_id: str) -> Order:
         created_at=_timestamp(body.get("created_at")),
         updated_at=_timestamp(body.get("updated_at")),
     )
+
+
+def _is_service_order_not_found(response: requests.Response) -> bool:
+    try:
+        body = response.json()
+    except ValueError:
+        return False
+    return isinstance(body, dict) and body.get("code") == "not_found"
 
 
 def _timestamp(value: Any) -> datetime | None:

@@ -173,6 +173,33 @@ def test_404_is_order_not_found_without_retry(mocked, sleep):
     assert sleep.delays == []
 
 
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"body": "404 page not found", "content_type": "text/plain"},
+        {"body": "<html><body>no route</body></html>", "content_type": "text/html"},
+        {"body": "", "content_type": "application/json"},
+        {"json": {"code": "no_route", "message": "not found"}},
+        {"json": ["not_found"]},
+    ],
+    ids=["plain-text", "html", "empty", "other-code", "json-list"],
+)
+def test_a_404_that_is_not_service_orders_is_an_outage_not_a_missing_order(mocked, sleep, caplog, kwargs):
+    mocked.get(URL, status=404, **kwargs)
+
+    with pytest.raises(OrderServiceUnavailable) as excinfo:
+        make_client(sleep, path_template=TEMPLATE).get_order(OID)
+
+    assert isinstance(excinfo.value, RETRY_LATER)
+    assert "ORDER_SERVICE_URL" in str(excinfo.value)
+    assert "ORDER_SERVICE_PATH" in str(excinfo.value)
+    assert len(mocked.calls) == 1
+    [record] = [r for r in caplog.records if r.name == "gateway.http"]
+    assert record.levelname == "ERROR"
+    assert "ORDER_SERVICE_URL (http://orders.test)" in record.getMessage()
+    assert f"ORDER_SERVICE_PATH ({TEMPLATE})" in record.getMessage()
+
+
 @pytest.mark.parametrize("status", [400, 422])
 def test_rejected_request_without_retry(mocked, sleep, status):
     mocked.get(URL, status=status, json={"code": "bad_request", "message": "malformed id"})
@@ -271,7 +298,7 @@ def test_success_after_a_few_failures(mocked, sleep):
 
 def test_retry_ends_on_a_non_retryable_answer(mocked, sleep):
     mocked.get(URL, status=500)
-    mocked.get(URL, status=404)
+    mocked.get(URL, status=404, json={"code": "not_found", "message": "not found"})
 
     with pytest.raises(OrderNotFound):
         make_client(sleep, retries=3).get_order(OID)
@@ -591,7 +618,7 @@ def test_on_attempt_gets_a_label_per_attempt(mocked, sleep):
 
 def test_on_attempt_reports_final_non_retryable_answer(mocked, sleep):
     attempts = []
-    mocked.get(URL, status=404)
+    mocked.get(URL, status=404, json={"code": "not_found", "message": "not found"})
 
     with pytest.raises(OrderNotFound):
         make_client(sleep, on_attempt=lambda label, elapsed: attempts.append(label)).get_order(OID)
