@@ -7,14 +7,16 @@ from collections.abc import Callable
 from datetime import datetime
 from email.utils import parsedate_to_datetime
 from typing import Any, NoReturn
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 import requests
 from django.conf import settings
 from django.utils.dateparse import parse_datetime
 from requests.adapters import HTTPAdapter
 
+from gateway.config import order_service_config_error
 from gateway.orders import (
+    STATUS_MAX_LENGTH,
     BadOrderAnswer,
     Order,
     OrderNotFound,
@@ -49,6 +51,7 @@ class HttpOrderClient:
         base_url: str,
         path_template: str = "/public/api/v1/order/{order_id}",
         token: str = "",
+        allow_insecure_token: bool = False,
         connect_timeout: float = 2.0,
         read_timeout: float = 5.0,
         retries: int = 3,
@@ -58,7 +61,13 @@ class HttpOrderClient:
         sleep: Callable[[float], None] = time.sleep,
         on_attempt: Callable[[str, float], None] | None = None,
     ) -> None:
+        error = order_service_config_error(
+            url=base_url, path_template=path_template, token=token, allow_insecure_token=allow_insecure_token
+        )
+        if error:
+            raise ValueError(error)
         self.base_url = base_url.rstrip("/")
+        self._origin = _origin(self.base_url)
         self.path_template = path_template
         self.timeout = (connect_timeout, read_timeout)
         self.retries = retries
@@ -80,6 +89,7 @@ class HttpOrderClient:
             "base_url": settings.ORDER_SERVICE_URL,
             "path_template": settings.ORDER_SERVICE_PATH,
             "token": settings.ORDER_SERVICE_TOKEN,
+            "allow_insecure_token": settings.ORDER_SERVICE_ALLOW_INSECURE_TOKEN,
             "connect_timeout": settings.ORDER_SERVICE_CONNECT_TIMEOUT,
             "read_timeout": settings.ORDER_SERVICE_READ_TIMEOUT,
             "retries": settings.ORDER_SERVICE_RETRIES,
@@ -91,6 +101,9 @@ class HttpOrderClient:
 
     def get_order(self, order_id: str) -> Order:
         url = self.base_url + order_path(self.path_template, order_id)
+        if _origin(url) != self._origin:
+            # The bearer token goes wherever the URL points: never let an id move it off service-order.
+            raise OrderRequestRejected(f"order id {order_id!r} would take the request off {self._origin}")
         for attempt in range(self.retries + 1):
             started = time.monotonic()
             response, failure = self._attempt(url)
@@ -165,9 +178,13 @@ def _parse_order(response: requests.Response, order_id: str) -> Order:
         raise BadOrderAnswer(f"service-order answered non-JSON for order {order_id!r}") from exc
     if not isinstance(body, dict) or not isinstance(body.get("status"), str) or not body["status"]:
         raise BadOrderAnswer(f"service-order answered without a status for order {order_id!r}")
+    status = body["status"]
+    # Stored in a column of STATUS_MAX_LENGTH and written to logs: anything else is not a status.
+    if len(status) > STATUS_MAX_LENGTH or not status.isprintable():
+        raise BadOrderAnswer(f"service-order answered an impossible status for order {order_id!r}: {status[:40]!r}")
     return Order(
         id=str(body.get("order_id") or body.get("id") or order_id),
-        status=body["status"],
+        status=status,
         created_at=_timestamp(body.get("created_at")),
         updated_at=_timestamp(body.get("updated_at")),
     )
@@ -179,6 +196,11 @@ def _is_service_order_not_found(response: requests.Response) -> bool:
     except ValueError:
         return False
     return isinstance(body, dict) and body.get("code") == "not_found"
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
 
 
 def _timestamp(value: Any) -> datetime | None:

@@ -10,9 +10,11 @@ import pytest
 import requests
 import responses
 
+from couriers.models import Delivery
 from gateway.http import HttpOrderClient, order_path
 from gateway.orders import (
     RETRY_LATER,
+    STATUS_MAX_LENGTH,
     BadOrderAnswer,
     Order,
     OrderNotFound,
@@ -26,6 +28,8 @@ PREFIX = "/public/api/v1/order/"
 TEMPLATE = PREFIX + "{order_id}"
 OID = "6f1c0c9e-4a3b-4c1e-9a57-2b8f5d1e7a10"
 URL = BASE + PREFIX + OID
+HTTPS_BASE = "https://orders.test"
+HTTPS_URL = HTTPS_BASE + PREFIX + OID
 ANY_ORDER_URL = re.compile(re.escape(BASE + PREFIX) + ".*")
 
 WHOLE_ORDER = {
@@ -427,8 +431,23 @@ def test_unparseable_retry_after_falls_back_to_jitter(mocked, sleep, upper_bound
         {"json": {"id": OID, "status": 5}},
         {"json": [{"id": OID, "status": "cooking"}]},
         {"json": "cooking"},
+        {"json": {"id": OID, "status": "c" * (STATUS_MAX_LENGTH + 1)}},
+        {"json": {"id": OID, "status": "cooking\n2025-08-06 INFO forged line"}},
+        {"json": {"id": OID, "status": "cook\x00ing"}},
     ],
-    ids=["non-json", "empty-body", "no-status", "empty-status", "null-status", "int-status", "list", "string"],
+    ids=[
+        "non-json",
+        "empty-body",
+        "no-status",
+        "empty-status",
+        "null-status",
+        "int-status",
+        "list",
+        "string",
+        "too-long-status",
+        "newline-status",
+        "nul-status",
+    ],
 )
 def test_bad_answers(mocked, sleep, kwargs):
     mocked.get(URL, status=200, **kwargs)
@@ -438,6 +457,13 @@ def test_bad_answers(mocked, sleep, kwargs):
 
     assert isinstance(excinfo.value, RETRY_LATER)
     assert len(mocked.calls) == 1
+
+
+def test_the_longest_status_the_column_holds_is_accepted(mocked, sleep):
+    mocked.get(URL, json={"id": OID, "status": "s" * STATUS_MAX_LENGTH})
+
+    assert make_client(sleep).get_order(OID).status == "s" * STATUS_MAX_LENGTH
+    assert Delivery._meta.get_field("order_status").max_length == STATUS_MAX_LENGTH
 
 
 # --- path encoding -----------------------------------------------------------------------------
@@ -512,13 +538,47 @@ def test_custom_path_template_and_trailing_slash_in_base(mocked, sleep):
     assert mocked.calls[0].request.url == BASE + "/public/api/v1/order/a%2Fb/status"
 
 
+def test_a_built_url_off_the_configured_host_is_refused_without_a_call(mocked, sleep, monkeypatch):
+    # Whatever a future change to the path building lets through, the token never leaves service-order.
+    monkeypatch.setattr("gateway.http.order_path", lambda template, order_id: ".attacker.example/x")
+    mocked.get(re.compile(".*"), json={"status": "cooking"})
+
+    with pytest.raises(OrderRequestRejected) as excinfo:
+        make_client(sleep).get_order(OID)
+
+    assert "would take the request off http://orders.test" in str(excinfo.value)
+
+    assert len(mocked.calls) == 0
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"path_template": "public/api/v1/order/{order_id}"}, "must start with /"),
+        ({"path_template": "/public/api/v1/order/"}, "must contain {order_id}"),
+        ({"token": "s3cret"}, "ORDER_SERVICE_ALLOW_INSECURE_TOKEN"),
+    ],
+)
+def test_a_client_that_could_leak_is_refused(sleep, kwargs, message):
+    with pytest.raises(ValueError, match=re.escape(message)):
+        make_client(sleep, **kwargs)
+
+
+def test_a_token_over_http_when_explicitly_allowed(mocked, sleep):
+    mocked.get(URL, json={"id": OID, "status": "cooking"})
+
+    make_client(sleep, token="s3cret", allow_insecure_token=True).get_order(OID)
+
+    assert mocked.calls[0].request.headers["Authorization"] == "Bearer s3cret"
+
+
 # --- headers and timeouts ----------------------------------------------------------------------
 
 
 def test_bearer_token_sent_when_configured(mocked, sleep):
-    mocked.get(URL, json={"id": OID, "status": "cooking"})
+    mocked.get(HTTPS_URL, json={"id": OID, "status": "cooking"})
 
-    make_client(sleep, token="s3cret").get_order(OID)
+    make_client(sleep, base_url=HTTPS_BASE, token="s3cret").get_order(OID)
 
     headers = mocked.calls[0].request.headers
     assert headers["Authorization"] == "Bearer s3cret"
@@ -540,7 +600,7 @@ def test_headers_sent_on_every_retry(mocked, sleep):
     mocked.get(URL, status=503)
     mocked.get(URL, json={"id": OID, "status": "cooking"})
 
-    make_client(sleep, token="tok").get_order(OID)
+    make_client(sleep, token="tok", allow_insecure_token=True).get_order(OID)
 
     assert len(mocked.calls) == 2
     for call in mocked.calls:
@@ -561,7 +621,7 @@ def test_connect_and_read_timeouts_are_passed(mocked, sleep):
 
 
 def test_from_settings(mocked, settings, sleep, upper_bound_jitter):
-    settings.ORDER_SERVICE_URL = "http://svc-order.internal:8080/"
+    settings.ORDER_SERVICE_URL = "https://svc-order.internal:8080/"
     settings.ORDER_SERVICE_PATH = "/public/api/v1/order/{order_id}/status"
     settings.ORDER_SERVICE_TOKEN = "from-settings"
     settings.ORDER_SERVICE_CONNECT_TIMEOUT = 0.7
@@ -570,12 +630,12 @@ def test_from_settings(mocked, settings, sleep, upper_bound_jitter):
     settings.ORDER_SERVICE_BACKOFF_BASE = 0.25
     settings.ORDER_SERVICE_BACKOFF_MAX = 0.4
     settings.ORDER_SERVICE_POOL_SIZE = 4
-    url = "http://svc-order.internal:8080/public/api/v1/order/42/status"
+    url = "https://svc-order.internal:8080/public/api/v1/order/42/status"
     mocked.get(url, status=503)
 
     client = HttpOrderClient.from_settings(sleep=sleep)
 
-    assert client.base_url == "http://svc-order.internal:8080"
+    assert client.base_url == "https://svc-order.internal:8080"
     assert client.timeout == (0.7, 3.3)
     assert client.retries == 2
     with pytest.raises(OrderServiceUnavailable):
