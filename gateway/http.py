@@ -1,11 +1,9 @@
-"""OrderClient over HTTP: pooled, with timeouts and retries with full-jitter exponential backoff."""
+"""OrderClient over HTTP: pooled, with timeouts, and urllib3's retries with full-jitter exponential backoff."""
 
 import logging
-import random
 import time
 from collections.abc import Callable
 from datetime import datetime
-from email.utils import parsedate_to_datetime
 from typing import Any, NoReturn
 from urllib.parse import quote, urlsplit
 
@@ -13,6 +11,7 @@ import requests
 from django.conf import settings
 from django.utils.dateparse import parse_datetime
 from requests.adapters import HTTPAdapter
+from urllib3.exceptions import MaxRetryError
 
 from gateway.config import order_service_config_error
 from gateway.orders import (
@@ -23,6 +22,7 @@ from gateway.orders import (
     OrderRequestRejected,
     OrderServiceUnavailable,
 )
+from gateway.retry import GatewayRetry, attempt_label, attempt_started, report_attempt
 
 logger = logging.getLogger(__name__)
 
@@ -71,12 +71,19 @@ class HttpOrderClient:
         self.path_template = path_template
         self.timeout = (connect_timeout, read_timeout)
         self.retries = retries
-        self.backoff_base = backoff_base
-        self.backoff_max = backoff_max
-        self.sleep = sleep
         self.on_attempt = on_attempt
+        retry = GatewayRetry(
+            total=retries,
+            status_forcelist=RETRY_STATUSES,
+            raise_on_status=False,  # the last answer comes back, and says why in the error
+            backoff_factor=backoff_base,
+            backoff_max=backoff_max,
+            retry_after_max=backoff_max,
+            sleep=sleep,
+            on_attempt=on_attempt,
+        )
         self.session = requests.Session()
-        adapter = HTTPAdapter(pool_connections=1, pool_maxsize=pool_size, max_retries=0)
+        adapter = HTTPAdapter(pool_connections=1, pool_maxsize=pool_size, max_retries=retry)
         self.session.mount("http://", adapter)
         self.session.mount("https://", adapter)
         self.session.headers["Accept"] = "application/json"
@@ -104,40 +111,28 @@ class HttpOrderClient:
         if _origin(url) != self._origin:
             # The bearer token goes wherever the URL points: never let an id move it off service-order.
             raise OrderRequestRejected(f"order id {order_id!r} would take the request off {self._origin}")
-        for attempt in range(self.retries + 1):
-            started = time.monotonic()
-            response, failure = self._attempt(url)
-            self._report(response, failure, started)
-            if response is not None and response.status_code not in RETRY_STATUSES:
-                return self._order_from(response, order_id)
-            if attempt == self.retries:
-                break
-            self.sleep(self._delay(attempt, response))
-        raise OrderServiceUnavailable(
-            f"service-order unavailable for order {order_id!r} after {self.retries + 1} tries: {failure or response.status_code}"
-        )
+        return self._order_from(self._get(url, order_id), order_id)
 
-    def _attempt(self, url: str) -> tuple[requests.Response | None, str]:
+    def _get(self, url: str, order_id: str) -> requests.Response:
+        """The final answer after urllib3's retries; OrderServiceUnavailable when there is none worth reading."""
+        attempt_started.set(time.monotonic())
         try:
-            return self.session.get(url, timeout=self.timeout, allow_redirects=False), ""
-        except requests.Timeout:
-            return None, "timeout"
-        except requests.ConnectionError:
-            return None, "connection error"
-        except requests.RequestException:
-            # e.g. ChunkedEncodingError: the connection broke while the body was read.
-            return None, "request error"
+            response = self.session.get(url, timeout=self.timeout, allow_redirects=False)
+        except (requests.exceptions.ChunkedEncodingError, requests.exceptions.ContentDecodingError) as exc:
+            # The body broke after urllib3 handed the answer over, outside its retries: the event waits.
+            report_attempt(self.on_attempt, "request error")
+            raise OrderServiceUnavailable(f"service-order's answer for order {order_id!r} broke off: {exc}") from exc
+        except requests.RequestException as exc:
+            raise self._unavailable(order_id, _failure(exc)) from exc
+        if response.status_code in RETRY_STATUSES:
+            raise self._unavailable(order_id, str(response.status_code))  # urllib3 reported each attempt
+        report_attempt(self.on_attempt, str(response.status_code))
+        return response
 
-    def _report(self, response: requests.Response | None, failure: str, started: float) -> None:
-        if self.on_attempt is not None:
-            self.on_attempt(failure or str(response.status_code), time.monotonic() - started)
-
-    def _delay(self, attempt: int, response: requests.Response | None) -> float:
-        retry_after = _retry_after_seconds(response)
-        if retry_after is not None:
-            return min(retry_after, self.backoff_max)
-        # Full jitter: spreads the retries of many workers hitting one recovering service.
-        return random.uniform(0, min(self.backoff_max, self.backoff_base * 2**attempt))
+    def _unavailable(self, order_id: str, failure: str) -> OrderServiceUnavailable:
+        return OrderServiceUnavailable(
+            f"service-order unavailable for order {order_id!r} after {self.retries + 1} tries: {failure}"
+        )
 
     def _order_from(self, response: requests.Response, order_id: str) -> Order:
         status = response.status_code
@@ -212,14 +207,9 @@ def _timestamp(value: Any) -> datetime | None:
         return None
 
 
-def _retry_after_seconds(response: requests.Response | None) -> float | None:
-    header = response.headers.get("Retry-After") if response is not None else None
-    if not header:
-        return None
-    if header.strip().isdigit():
-        return float(header)
-    try:
-        moment = parsedate_to_datetime(header)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, moment.timestamp() - time.time())
+def _failure(exc: requests.RequestException) -> str:
+    if isinstance(exc, requests.Timeout):
+        return "timeout"
+    # After the last retry requests wraps urllib3's MaxRetryError, whose reason is the last failure.
+    cause = exc.args[0] if exc.args else None
+    return attempt_label(None, cause.reason if isinstance(cause, MaxRetryError) else cause)
