@@ -84,18 +84,19 @@ def courier_problems() -> list[str]:
     return problems
 
 
-def idle_while_waiting() -> list[str]:
+def idle_while_waiting(using: str = "default") -> list[str]:
     """Once the service is quiet, no courier may be available while a delivery awaits a courier.
 
     Only for a quiet service: between two commits of a busy one it may hold for a moment.
     """
     from couriers.models import Courier, Delivery
 
-    waiting = Delivery.objects.filter(status=Delivery.Status.AWAITING_COURIER).count()
+    waiting = Delivery.objects.using(using).filter(status=Delivery.Status.AWAITING_COURIER).count()
     if not waiting:
         return []
     idle = (
-        Courier.objects.filter(status=Courier.Status.AVAILABLE)
+        Courier.objects.using(using)
+        .filter(status=Courier.Status.AVAILABLE)
         .exclude(deliveries__status=Delivery.Status.ASSIGNED)
         .order_by("id")
         .values_list("id", flat=True)
