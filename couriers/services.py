@@ -165,17 +165,6 @@ def _finish(delivery: Delivery, phase: Phase) -> Outcome:
 # --- Couriers and the waiting queue -----------------------------------------
 
 
-# The lost wake-up, and how it is closed. The dispatch paths take couriers and waiting deliveries with
-# SKIP LOCKED, so that concurrent workers never queue behind each other. That alone can lose a pairing:
-# T1 queues order W because every courier is busy or locked in its view, while T2 frees courier C and
-# finds no waiting order because W is not committed yet; both commit, and C idles next to W.
-# So every commit that queues an order, or frees a courier that found no order, is followed by a
-# matching step (`deliveries_match_waiting`). Of two such commits, the step after the later one sees
-# both. It takes its locks in one order (the oldest waiting delivery, then a courier) and waits for
-# them instead of skipping, so a row another transaction holds is not missed either. Only couriers and
-# waiting deliveries that coexist pay for it: with none of one or the other it is one read, no lock.
-
-
 def _pick_courier(now: datetime, *, skip_locked: bool = True) -> Courier | None:
     """The free courier with the fewest deliveries today, ties to the one idle longest; row-locked."""
     today = timezone.localdate(now)
@@ -246,7 +235,19 @@ def _match_after_commit() -> None:
 def deliveries_match_waiting() -> int:
     """Pair available couriers with waiting deliveries, oldest delivery first; how many were paired.
 
-    One short transaction a pair. Runs after the commits that may leave both sides unpaired (see above).
+    Closes the lost wake-up. The dispatch paths take couriers and waiting deliveries with SKIP LOCKED,
+    so that concurrent workers never queue behind each other. That alone can lose a pairing: T1 queues
+    order W because every courier is busy or locked in its view, while T2 frees courier C and finds no
+    waiting order because W is not committed yet; both commit, and C idles next to W.
+
+    So this step runs after every commit that queues an order, or frees a courier that found no order
+    (on_commit). Of two such commits, the step after the later one sees both. It takes its locks in one
+    order, the oldest waiting delivery then a courier, and waits for them instead of skipping, so a row
+    another transaction holds is not missed either. Every other path takes a delivery before its courier,
+    or skips locked rows for its second lock, so none can wait in the opposite order: no deadlock. One
+    short transaction a pair. Nothing is serialised: with no waiting delivery or no free
+    courier it is one or two reads without locks, and the common paths (a courier found at once, an
+    order handed on release) never call it.
     """
     paired = 0
     while _some_courier_idles_while_an_order_waits():
