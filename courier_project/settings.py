@@ -6,6 +6,7 @@ from pathlib import Path
 from django.core.exceptions import ImproperlyConfigured
 
 from courier_project.env import StrictEnv
+from gateway.config import order_service_config_error
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 env = StrictEnv()
@@ -195,9 +196,16 @@ if CONSUMER_STALL_SECONDS * 1000 <= KAFKA_MAX_POLL_INTERVAL_MS:
 # --- service-order (gateway) ------------------------------------------------
 ORDER_SERVICE_URL = env.http_url("ORDER_SERVICE_URL", default="http://localhost:8083")
 ORDER_SERVICE_PATH = env.str("ORDER_SERVICE_PATH", default="/public/api/v1/order/{order_id}")
-if "{order_id}" not in ORDER_SERVICE_PATH:
-    raise ImproperlyConfigured("ORDER_SERVICE_PATH must contain {order_id}")
 ORDER_SERVICE_TOKEN = env.str("ORDER_SERVICE_TOKEN", default="")
+ORDER_SERVICE_ALLOW_INSECURE_TOKEN = env.bool("ORDER_SERVICE_ALLOW_INSECURE_TOKEN", default=False)
+_order_service_error = order_service_config_error(
+    url=ORDER_SERVICE_URL,
+    path_template=ORDER_SERVICE_PATH,
+    token=ORDER_SERVICE_TOKEN,
+    allow_insecure_token=ORDER_SERVICE_ALLOW_INSECURE_TOKEN,
+)
+if _order_service_error:
+    raise ImproperlyConfigured(_order_service_error)
 ORDER_SERVICE_CONNECT_TIMEOUT = env.positive_float("ORDER_SERVICE_CONNECT_TIMEOUT", default=2.0)
 ORDER_SERVICE_READ_TIMEOUT = env.positive_float("ORDER_SERVICE_READ_TIMEOUT", default=5.0)
 ORDER_SERVICE_RETRIES = env.non_negative_int("ORDER_SERVICE_RETRIES", default=3)

@@ -7,6 +7,8 @@ from typing import Any
 from django.contrib import admin, messages
 from django.contrib.admin.views.main import ChangeList
 from django.core.exceptions import PermissionDenied
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import IntegrityError
 from django.db.models import BooleanField, Case, OuterRef, QuerySet, Subquery, Value, When
 from django.forms.models import BaseInlineFormSet
 from django.http import HttpRequest, HttpResponse
@@ -266,6 +268,32 @@ class CourierAdmin(admin.ModelAdmin):
         url = reverse("admin:couriers_delivery_changelist") + f"?courier__id__exact={courier.pk}"
         return format_html('<a href="{}">all {} deliveries</a>', url, courier.deliveries.count())
 
+    def changeform_view(
+        self, request: HttpRequest, object_id: str | None = None, form_url: str = "", extra_context: dict | None = None
+    ) -> HttpResponse:
+        try:
+            return super().changeform_view(request, object_id, form_url, extra_context)
+        except (DispatchError, DjangoValidationError, IntegrityError) as refusal:
+            # A service refused after the form validated (another request took the phone meanwhile). The
+            # view's transaction is rolled back; the form is shown again, the reason among its errors.
+            request.service_refusal = _refusal_messages(refusal)  # type: ignore[attr-defined]
+            return super().changeform_view(request, object_id, form_url, extra_context)
+
+    def get_form(self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any) -> Any:
+        form = super().get_form(request, obj, change, **kwargs)
+        refusal: list[str] = getattr(request, "service_refusal", [])
+        if not refusal:
+            return form
+
+        class RefusedForm(form):  # type: ignore[misc, valid-type]
+            def clean(self) -> dict[str, Any]:
+                cleaned = super().clean()
+                for message in refusal:
+                    self.add_error(None, message)
+                return cleaned
+
+        return RefusedForm
+
     def save_model(self, request: HttpRequest, obj: Courier, form: Any, change: bool) -> None:
         details = {field: form.cleaned_data[field] for field in ("name", "phone", "transport_type")}
         saved = services.courier_update(courier_id=obj.pk, **details) if change else services.courier_create(**details)
@@ -317,6 +345,14 @@ class CourierAdmin(admin.ModelAdmin):
             except DispatchError as exc:
                 self.message_user(request, f"{name}: {exc.message}", messages.WARNING)
         return done
+
+
+def _refusal_messages(refusal: Exception) -> list[str]:
+    if isinstance(refusal, DispatchError):
+        return [refusal.message]
+    if isinstance(refusal, DjangoValidationError):
+        return refusal.messages
+    return ["Another change to this courier (or one with the same phone) came first: check the form and save again."]
 
 
 # --- Deliveries -----------------------------------------------------------------

@@ -145,6 +145,7 @@ def _ensure_courier(delivery: Delivery, *, created: bool, reopen: bool) -> Outco
         return Outcome.ASSIGNED
     was_waiting = delivery.status == Delivery.Status.AWAITING_COURIER and not created
     _wait_for_courier(delivery)
+    _match_after_commit()
     return Outcome.UNCHANGED if was_waiting else Outcome.QUEUED
 
 
@@ -164,12 +165,12 @@ def _finish(delivery: Delivery, phase: Phase) -> Outcome:
 # --- Couriers and the waiting queue -----------------------------------------
 
 
-def _pick_courier(now: datetime) -> Courier | None:
+def _pick_courier(now: datetime, *, skip_locked: bool = True) -> Courier | None:
     """The free courier with the fewest deliveries today, ties to the one idle longest; row-locked."""
     today = timezone.localdate(now)
     holds_delivery = Delivery.objects.filter(courier=OuterRef("pk"), status=Delivery.Status.ASSIGNED)
     return (
-        Courier.objects.select_for_update(skip_locked=True, of=("self",))
+        Courier.objects.select_for_update(skip_locked=skip_locked, of=("self",))
         .filter(status=Courier.Status.AVAILABLE)
         .exclude(Exists(holds_delivery))
         .annotate(load=Case(When(load_date=today, then=F("deliveries_on_load_date")), default=Value(0)))
@@ -213,15 +214,61 @@ def _release(courier: Courier, now: datetime) -> None:
 
 def _hand_oldest_waiting_order(courier: Courier, now: datetime) -> Delivery | None:
     """Called whenever a courier becomes available, by any path: the queue is served first come."""
-    waiting = (
-        Delivery.objects.select_for_update(skip_locked=True)
+    waiting = _oldest_waiting(skip_locked=True)
+    if waiting is not None:
+        _assign(waiting, courier, now)
+    else:
+        _match_after_commit()
+    return waiting
+
+
+def _oldest_waiting(*, skip_locked: bool) -> Delivery | None:
+    return (
+        Delivery.objects.select_for_update(skip_locked=skip_locked)
         .filter(status=Delivery.Status.AWAITING_COURIER)
         .order_by("created_at", "id")
         .first()
     )
-    if waiting is not None:
-        _assign(waiting, courier, now)
-    return waiting
+
+
+def _match_after_commit() -> None:
+    transaction.on_commit(deliveries_match_waiting)
+
+
+def deliveries_match_waiting() -> int:
+    """Pair available couriers with waiting deliveries, oldest delivery first; how many were paired.
+
+    Closes the lost wake-up. The dispatch paths take couriers and waiting deliveries with SKIP LOCKED,
+    so that concurrent workers never queue behind each other. That alone can lose a pairing: T1 queues
+    order W because every courier is busy or locked in its view, while T2 frees courier C and finds no
+    waiting order because W is not committed yet; both commit, and C idles next to W.
+
+    So this step runs after every commit that queues an order, or frees a courier that found no order
+    (on_commit). Of two such commits, the step after the later one sees both. It takes its locks in one
+    order, the oldest waiting delivery then a courier, and waits for them instead of skipping, so a row
+    another transaction holds is not missed either. Every other path takes a delivery before its courier,
+    or skips locked rows for its second lock, so none can wait in the opposite order: no deadlock. One
+    short transaction a pair. Nothing is serialised: with no waiting delivery or no free
+    courier it is one or two reads without locks, and the common paths (a courier found at once, an
+    order handed on release) never call it.
+    """
+    paired = 0
+    while _some_courier_idles_while_an_order_waits():
+        with transaction.atomic():
+            waiting = _oldest_waiting(skip_locked=False)
+            now = timezone.now()
+            courier = _pick_courier(now, skip_locked=False) if waiting is not None else None
+            if courier is None:
+                return paired
+            _assign(waiting, courier, now)
+        paired += 1
+    return paired
+
+
+def _some_courier_idles_while_an_order_waits() -> bool:
+    holds_delivery = Delivery.objects.filter(courier=OuterRef("pk"), status=Delivery.Status.ASSIGNED)
+    idle = Courier.objects.filter(status=Courier.Status.AVAILABLE).exclude(Exists(holds_delivery))
+    return Delivery.objects.filter(status=Delivery.Status.AWAITING_COURIER).exists() and idle.exists()
 
 
 # --- The reconcile sweep -------------------------------------------------------

@@ -1,26 +1,28 @@
-"""OrderClient over HTTP: pooled, with timeouts and retries with full-jitter exponential backoff."""
+"""OrderClient over HTTP: pooled, with timeouts, and urllib3's retries with full-jitter exponential backoff."""
 
 import logging
-import random
 import time
 from collections.abc import Callable
 from datetime import datetime
-from email.utils import parsedate_to_datetime
-from typing import Any
-from urllib.parse import quote
+from typing import Any, NoReturn
+from urllib.parse import quote, urlsplit
 
 import requests
 from django.conf import settings
 from django.utils.dateparse import parse_datetime
 from requests.adapters import HTTPAdapter
+from urllib3.exceptions import MaxRetryError
 
+from gateway.config import order_service_config_error
 from gateway.orders import (
+    STATUS_MAX_LENGTH,
     BadOrderAnswer,
     Order,
     OrderNotFound,
     OrderRequestRejected,
     OrderServiceUnavailable,
 )
+from gateway.retry import GatewayRetry, attempt_label, attempt_started, report_attempt
 
 logger = logging.getLogger(__name__)
 
@@ -49,6 +51,7 @@ class HttpOrderClient:
         base_url: str,
         path_template: str = "/public/api/v1/order/{order_id}",
         token: str = "",
+        allow_insecure_token: bool = False,
         connect_timeout: float = 2.0,
         read_timeout: float = 5.0,
         retries: int = 3,
@@ -58,16 +61,29 @@ class HttpOrderClient:
         sleep: Callable[[float], None] = time.sleep,
         on_attempt: Callable[[str, float], None] | None = None,
     ) -> None:
+        error = order_service_config_error(
+            url=base_url, path_template=path_template, token=token, allow_insecure_token=allow_insecure_token
+        )
+        if error:
+            raise ValueError(error)
         self.base_url = base_url.rstrip("/")
+        self._origin = _origin(self.base_url)
         self.path_template = path_template
         self.timeout = (connect_timeout, read_timeout)
         self.retries = retries
-        self.backoff_base = backoff_base
-        self.backoff_max = backoff_max
-        self.sleep = sleep
         self.on_attempt = on_attempt
+        retry = GatewayRetry(
+            total=retries,
+            status_forcelist=RETRY_STATUSES,
+            raise_on_status=False,  # the last answer comes back, and says why in the error
+            backoff_factor=backoff_base,
+            backoff_max=backoff_max,
+            retry_after_max=backoff_max,
+            sleep=sleep,
+            on_attempt=on_attempt,
+        )
         self.session = requests.Session()
-        adapter = HTTPAdapter(pool_connections=1, pool_maxsize=pool_size, max_retries=0)
+        adapter = HTTPAdapter(pool_connections=1, pool_maxsize=pool_size, max_retries=retry)
         self.session.mount("http://", adapter)
         self.session.mount("https://", adapter)
         self.session.headers["Accept"] = "application/json"
@@ -80,6 +96,7 @@ class HttpOrderClient:
             "base_url": settings.ORDER_SERVICE_URL,
             "path_template": settings.ORDER_SERVICE_PATH,
             "token": settings.ORDER_SERVICE_TOKEN,
+            "allow_insecure_token": settings.ORDER_SERVICE_ALLOW_INSECURE_TOKEN,
             "connect_timeout": settings.ORDER_SERVICE_CONNECT_TIMEOUT,
             "read_timeout": settings.ORDER_SERVICE_READ_TIMEOUT,
             "retries": settings.ORDER_SERVICE_RETRIES,
@@ -91,45 +108,36 @@ class HttpOrderClient:
 
     def get_order(self, order_id: str) -> Order:
         url = self.base_url + order_path(self.path_template, order_id)
-        for attempt in range(self.retries + 1):
-            started = time.monotonic()
-            response, failure = self._attempt(url)
-            self._report(response, failure, started)
-            if response is not None and response.status_code not in RETRY_STATUSES:
-                return self._order_from(response, order_id)
-            if attempt == self.retries:
-                break
-            self.sleep(self._delay(attempt, response))
-        raise OrderServiceUnavailable(
-            f"service-order unavailable for order {order_id!r} after {self.retries + 1} tries: {failure or response.status_code}"
-        )
+        if _origin(url) != self._origin:
+            # The bearer token goes wherever the URL points: never let an id move it off service-order.
+            raise OrderRequestRejected(f"order id {order_id!r} would take the request off {self._origin}")
+        return self._order_from(self._get(url, order_id), order_id)
 
-    def _attempt(self, url: str) -> tuple[requests.Response | None, str]:
+    def _get(self, url: str, order_id: str) -> requests.Response:
+        """The final answer after urllib3's retries; OrderServiceUnavailable when there is none worth reading."""
+        attempt_started.set(time.monotonic())
         try:
-            return self.session.get(url, timeout=self.timeout, allow_redirects=False), ""
-        except requests.Timeout:
-            return None, "timeout"
-        except requests.ConnectionError:
-            return None, "connection error"
-        except requests.RequestException:
-            # e.g. ChunkedEncodingError: the connection broke while the body was read.
-            return None, "request error"
+            response = self.session.get(url, timeout=self.timeout, allow_redirects=False)
+        except (requests.exceptions.ChunkedEncodingError, requests.exceptions.ContentDecodingError) as exc:
+            # The body broke after urllib3 handed the answer over, outside its retries: the event waits.
+            report_attempt(self.on_attempt, "request error")
+            raise OrderServiceUnavailable(f"service-order's answer for order {order_id!r} broke off: {exc}") from exc
+        except requests.RequestException as exc:
+            raise self._unavailable(order_id, _failure(exc)) from exc
+        if response.status_code in RETRY_STATUSES:
+            raise self._unavailable(order_id, str(response.status_code))  # urllib3 reported each attempt
+        report_attempt(self.on_attempt, str(response.status_code))
+        return response
 
-    def _report(self, response: requests.Response | None, failure: str, started: float) -> None:
-        if self.on_attempt is not None:
-            self.on_attempt(failure or str(response.status_code), time.monotonic() - started)
-
-    def _delay(self, attempt: int, response: requests.Response | None) -> float:
-        retry_after = _retry_after_seconds(response)
-        if retry_after is not None:
-            return min(retry_after, self.backoff_max)
-        # Full jitter: spreads the retries of many workers hitting one recovering service.
-        return random.uniform(0, min(self.backoff_max, self.backoff_base * 2**attempt))
+    def _unavailable(self, order_id: str, failure: str) -> OrderServiceUnavailable:
+        return OrderServiceUnavailable(
+            f"service-order unavailable for order {order_id!r} after {self.retries + 1} tries: {failure}"
+        )
 
     def _order_from(self, response: requests.Response, order_id: str) -> Order:
         status = response.status_code
         if status == 404:
-            raise OrderNotFound(f"order {order_id!r} not found at service-order")
+            return self._not_found(response, order_id)
         if status in CREDENTIAL_STATUSES:
             raise OrderServiceUnavailable(
                 f"service-order refused our credentials ({status}): check ORDER_SERVICE_TOKEN"
@@ -137,6 +145,25 @@ class HttpOrderClient:
         if status != 200:
             raise OrderRequestRejected(f"service-order rejected order {order_id!r} ({status}): {response.text[:200]}")
         return _parse_order(response, order_id)
+
+    def _not_found(self, response: requests.Response, order_id: str) -> NoReturn:
+        """Only service-order's own not-found says the order does not exist.
+
+        Any other 404 (a wrong path, an ingress with no route during a deploy) says nothing about the order:
+        taken as "not found" it would cancel every open delivery, so it is an outage until fixed.
+        """
+        if _is_service_order_not_found(response):
+            raise OrderNotFound(f"order {order_id!r} not found at service-order")
+        logger.error(
+            "service-order answered 404 without its not-found body at %s: check ORDER_SERVICE_URL (%s) and "
+            "ORDER_SERVICE_PATH (%s)",
+            response.url,
+            self.base_url,
+            self.path_template,
+        )
+        raise OrderServiceUnavailable(
+            f"404 from {response.url} is not service-order's not-found: check ORDER_SERVICE_URL and ORDER_SERVICE_PATH"
+        )
 
 
 def _parse_order(response: requests.Response, order_id: str) -> Order:
@@ -146,12 +173,29 @@ def _parse_order(response: requests.Response, order_id: str) -> Order:
         raise BadOrderAnswer(f"service-order answered non-JSON for order {order_id!r}") from exc
     if not isinstance(body, dict) or not isinstance(body.get("status"), str) or not body["status"]:
         raise BadOrderAnswer(f"service-order answered without a status for order {order_id!r}")
+    status = body["status"]
+    # Stored in a column of STATUS_MAX_LENGTH and written to logs: anything else is not a status.
+    if len(status) > STATUS_MAX_LENGTH or not status.isprintable():
+        raise BadOrderAnswer(f"service-order answered an impossible status for order {order_id!r}: {status[:40]!r}")
     return Order(
         id=str(body.get("order_id") or body.get("id") or order_id),
-        status=body["status"],
+        status=status,
         created_at=_timestamp(body.get("created_at")),
         updated_at=_timestamp(body.get("updated_at")),
     )
+
+
+def _is_service_order_not_found(response: requests.Response) -> bool:
+    try:
+        body = response.json()
+    except ValueError:
+        return False
+    return isinstance(body, dict) and body.get("code") == "not_found"
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
 
 
 def _timestamp(value: Any) -> datetime | None:
@@ -163,14 +207,9 @@ def _timestamp(value: Any) -> datetime | None:
         return None
 
 
-def _retry_after_seconds(response: requests.Response | None) -> float | None:
-    header = response.headers.get("Retry-After") if response is not None else None
-    if not header:
-        return None
-    if header.strip().isdigit():
-        return float(header)
-    try:
-        moment = parsedate_to_datetime(header)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, moment.timestamp() - time.time())
+def _failure(exc: requests.RequestException) -> str:
+    if isinstance(exc, requests.Timeout):
+        return "timeout"
+    # After the last retry requests wraps urllib3's MaxRetryError, whose reason is the last failure.
+    cause = exc.args[0] if exc.args else None
+    return attempt_label(None, cause.reason if isinstance(cause, MaxRetryError) else cause)

@@ -4,6 +4,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
+# The longest status the courier service stores (couriers.Delivery.order_status).
+STATUS_MAX_LENGTH = 32
+
 
 @dataclass(frozen=True)
 class Order:

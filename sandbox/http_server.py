@@ -17,6 +17,8 @@ logger = logging.getLogger(__name__)
 
 ORDER_PREFIX = "/public/api/v1/order/"
 UUID_PATTERN = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", re.IGNORECASE)
+# What a router answers for a path it has no route for (Go's net/http, most ingresses).
+NO_ROUTE = ("text/plain; charset=utf-8", b"404 page not found\n")
 IDLE_TIMEOUT = 30.0  # seconds a kept-alive connection may sit unused before its thread ends
 
 
@@ -35,6 +37,7 @@ class _Server(ThreadingHTTPServer):
         self.store = store
         self.outages = outages
         self.token = token
+        self.prefix = ORDER_PREFIX  # where the orders are served; moved to imitate a misrouted deploy
         self.counts: Counter[int] = Counter()
         self.counts_lock = threading.Lock()
 
@@ -47,12 +50,12 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:
         status, body = self._answer()
-        payload = json.dumps(body).encode()
+        content_type, payload = ("application/json", json.dumps(body).encode()) if body else NO_ROUTE
         # Counted before answering: a client that got its answer finds itself counted.
         with self.server.counts_lock:
             self.server.counts[status] += 1
         self.send_response(status)
-        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(payload)))
         self.end_headers()
         self.wfile.write(payload)
@@ -63,9 +66,9 @@ class _Handler(BaseHTTPRequestHandler):
         token = self.server.token
         if token and self.headers.get("Authorization") != f"Bearer {token}":
             return 401, {"code": "unauthorized", "message": "missing or wrong bearer token"}
-        route = _route(self.path)
+        route = _route(self.path, self.server.prefix)
         if route is None:
-            return 404, {"code": "not_found", "message": "not found"}
+            return 404, {}  # a path that is not service-order's: the router's plain 404, not its JSON
         order_id, only_status = route
         if not order_id:
             return 400, {"code": "bad_request", "message": "empty order id"}
@@ -82,15 +85,15 @@ class _Handler(BaseHTTPRequestHandler):
         logger.debug("%s " + format, self.address_string(), *args)
 
 
-def _route(path: str) -> tuple[str, bool] | None:
+def _route(path: str, prefix: str) -> tuple[str, bool] | None:
     """(decoded order id, whether /status was asked) or None for a path that is not ours."""
     path = path.split("?", 1)[0]
-    if path.rstrip("/") == ORDER_PREFIX.rstrip("/"):
+    if path.rstrip("/") == prefix.rstrip("/"):
         return "", False
-    if not path.startswith(ORDER_PREFIX):
+    if not path.startswith(prefix):
         return None
     # Split before decoding: an encoded "/" belongs to the id, not to the path.
-    segments = path[len(ORDER_PREFIX) :].split("/")
+    segments = path[len(prefix) :].split("/")
     if len(segments) == 1:
         return unquote(segments[0]), False
     if len(segments) == 2 and segments[1] == "status":
@@ -123,6 +126,10 @@ class OrderServer:
         if self._thread.is_alive():
             self._server.shutdown()
         self._server.server_close()
+
+    def move(self, prefix: str) -> None:
+        """Serve the orders under `prefix` from now on; the old paths get a router's plain 404."""
+        self._server.prefix = prefix
 
     def stats(self) -> RequestStats:
         with self._server.counts_lock:

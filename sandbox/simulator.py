@@ -155,6 +155,10 @@ class Simulator:
         """The HTTP API answers 503 for `seconds`, starting in `start_in` seconds."""
         self.outages.schedule(start_in, seconds)
 
+    def move_api(self, prefix: str) -> None:
+        """Serve the orders under another path, as a deploy that moved service-order's API would."""
+        self.server.move(prefix)
+
     def freeze(self) -> None:
         """Stop the clock: no status changes any more, so the truth is final."""
         self.clock.freeze()

@@ -51,7 +51,7 @@ def verify(truth: Mapping[str, str], foreign_ids: Iterable[str] = ()) -> Report:
         for order_id, status in Delivery.objects.values_list("order_id", "status").iterator()
         if order_id in expected
     }
-    report = Report(courier_problems=courier_problems())
+    report = Report(courier_problems=courier_problems() + idle_while_waiting())
     for order_id, allowed in expected.items():
         report.checked += 1
         delivery = deliveries.get(order_id)
@@ -82,3 +82,23 @@ def courier_problems() -> list[str]:
         elif status != Courier.Status.BUSY and assigned == 1:
             problems.append(f"courier {courier_id} is {status} but holds an assigned delivery")
     return problems
+
+
+def idle_while_waiting(using: str = "default") -> list[str]:
+    """Once the service is quiet, no courier may be available while a delivery awaits a courier.
+
+    Only for a quiet service: between two commits of a busy one it may hold for a moment.
+    """
+    from couriers.models import Courier, Delivery
+
+    waiting = Delivery.objects.using(using).filter(status=Delivery.Status.AWAITING_COURIER).count()
+    if not waiting:
+        return []
+    idle = (
+        Courier.objects.using(using)
+        .filter(status=Courier.Status.AVAILABLE)
+        .exclude(deliveries__status=Delivery.Status.ASSIGNED)
+        .order_by("id")
+        .values_list("id", flat=True)
+    )
+    return [f"courier {courier_id} is available while {waiting} deliveries await a courier" for courier_id in idle]

@@ -57,3 +57,14 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if os.environ.get("CI") and skipped and exitstatus == 0:
         reporter.write_line(f"CI: {len(skipped)} test(s) skipped; every test must run here", red=True)
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """A `postgres` test needs row locks and real concurrency: skipped, with the reason, on SQLite."""
+    from django.conf import settings
+
+    if (
+        item.get_closest_marker("postgres")
+        and settings.DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql"
+    ):
+        pytest.skip("needs PostgreSQL: set DATABASE_URL=postgres://...")

@@ -8,6 +8,7 @@ from django.utils import timezone
 
 from couriers.models import Courier, Delivery
 from sandbox.bench.database import ALIAS
+from sandbox.verify import idle_while_waiting
 
 _TRANSPORTS = tuple(Courier.Transport.values)
 
@@ -53,10 +54,11 @@ class FinalState:
     orders: int
     with_open_delivery: int  # assigned or awaiting a courier, as an active order must be
     couriers_consistent: bool  # busy couriers are exactly those holding an assigned delivery
+    idle_while_waiting: int  # couriers available while a delivery awaits one: must be none once quiet
 
     @property
     def ok(self) -> bool:
-        return self.orders == self.with_open_delivery and self.couriers_consistent
+        return self.orders == self.with_open_delivery and self.couriers_consistent and not self.idle_while_waiting
 
 
 def final_state(order_ids: Collection[str]) -> FinalState:
@@ -66,4 +68,6 @@ def final_state(order_ids: Collection[str]) -> FinalState:
     assigned = Delivery.objects.using(ALIAS).filter(status=Delivery.Status.ASSIGNED)
     busy = Courier.objects.using(ALIAS).filter(status=Courier.Status.BUSY)
     consistent = set(assigned.values_list("courier_id", flat=True)) == set(busy.values_list("id", flat=True))
-    return FinalState(len(wanted), covered, consistent and assigned.count() == busy.count())
+    return FinalState(
+        len(wanted), covered, consistent and assigned.count() == busy.count(), len(idle_while_waiting(using=ALIAS))
+    )

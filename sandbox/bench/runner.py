@@ -197,7 +197,8 @@ class Bench:
         if not state.ok:
             self.say(
                 f"{name}: CHECK FAILED: {state.with_open_delivery} of {state.orders} orders have an open delivery; "
-                f"couriers consistent: {state.couriers_consistent}"
+                f"couriers consistent: {state.couriers_consistent}; "
+                f"couriers idle while orders wait: {state.idle_while_waiting}"
             )
         self.all_assigned &= state.ok
 

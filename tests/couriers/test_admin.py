@@ -6,10 +6,13 @@ from datetime import timedelta
 import pytest
 from django.contrib.auth.models import Permission, User
 from django.contrib.messages import get_messages
+from django.db import IntegrityError
+from django.forms.models import BaseModelForm
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
+from couriers.errors import Conflict
 from couriers.models import Courier, Delivery
 from tests.couriers.factories import create_courier, create_delivery
 
@@ -288,6 +291,48 @@ def test_adding_a_courier_with_a_bad_phone_shows_the_form_again(admin_client: Cl
 
     assert response.status_code == 200
     assert "phone" in response.context["adminform"].form.errors
+    assert not Courier.objects.exists()
+
+
+def test_a_phone_taken_after_the_form_validated_is_a_form_error(admin_client: Client, monkeypatch) -> None:
+    # Another request takes the phone between the form's check and the service: the form's check saw nothing.
+    create_courier(name="Quicker", phone=NEW["phone"])
+    monkeypatch.setattr(BaseModelForm, "validate_unique", lambda form: None)
+
+    response = admin_client.post(reverse("admin:couriers_courier_add"), {**NEW, "name": "Slower"})
+
+    assert response.status_code == 200
+    assert response.context["adminform"].form.non_field_errors() == ["Courier with this Phone already exists."]
+    assert list(Courier.objects.values_list("name", flat=True)) == ["Quicker"]
+
+
+def test_a_conflict_from_the_service_is_shown_on_the_form(admin_client: Client, monkeypatch) -> None:
+    courier = create_courier(name="Ann")
+
+    def refuse(**details: str) -> Courier:
+        raise Conflict("the courier changed meanwhile", code="conflict")
+
+    monkeypatch.setattr("couriers.admin.services.courier_update", refuse)
+
+    response = admin_client.post(change_url(courier), {**NEW, "name": "Anna", **inline_management(initial=0)})
+
+    assert response.status_code == 200
+    assert response.context["adminform"].form.non_field_errors() == ["the courier changed meanwhile"]
+    courier.refresh_from_db()
+    assert courier.name == "Ann"
+
+
+def test_a_constraint_lost_to_a_concurrent_request_is_shown_on_the_form(admin_client: Client, monkeypatch) -> None:
+    def lose_the_race(**details: str) -> Courier:
+        raise IntegrityError("duplicate key value violates unique constraint")
+
+    monkeypatch.setattr("couriers.admin.services.courier_create", lose_the_race)
+
+    response = admin_client.post(reverse("admin:couriers_courier_add"), NEW)
+
+    assert response.status_code == 200
+    [error] = response.context["adminform"].form.non_field_errors()
+    assert "came first" in error
     assert not Courier.objects.exists()
 
 

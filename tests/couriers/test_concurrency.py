@@ -14,6 +14,7 @@ from django.db.models import Count, Q
 
 from couriers.models import Courier, Delivery
 from couriers.services import order_event_handle
+from sandbox.verify import idle_while_waiting
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -44,6 +45,7 @@ def assert_fleet_consistent() -> None:
     for courier in couriers:
         assert courier.held <= 1, f"{courier} holds {courier.held} deliveries"
         assert (courier.status == Courier.Status.BUSY) == (courier.held == 1), f"{courier} is {courier.status}"
+    assert idle_while_waiting() == []
 
 
 def test_many_orders_few_couriers_no_double_booking(orders, make_courier):

@@ -13,6 +13,7 @@ from couriers.services import (
     courier_make_available,
     courier_pause,
     courier_update,
+    deliveries_match_waiting,
     delivery_assign,
     delivery_cancel,
     delivery_unassign,
@@ -20,6 +21,7 @@ from couriers.services import (
     order_events_handle,
 )
 from gateway.orders import OrderServiceUnavailable
+from tests.couriers.factories import create_courier, create_delivery
 
 pytestmark = pytest.mark.django_db
 
@@ -93,6 +95,8 @@ class TestActiveOrders:
         handle(orders, "o1", "created")  # goes to `worked`: idle longest
         orders.set("o1", "completed")
         handle(orders, "o1", "completed")
+        # `worked` idles longest again: only its load of the day can make the choice `fresh`.
+        Courier.objects.filter(pk=worked.pk).update(idle_since=timezone.now() - timedelta(hours=1))
         orders.set("o2", "cooking")
         handle(orders, "o2", "created")
         assert delivery("o1").courier == worked
@@ -259,6 +263,32 @@ class TestDistrust:
         with pytest.raises(OrderServiceUnavailable):
             handle(orders, "o1", "created")
         assert not Delivery.objects.exists()
+
+
+class TestMatchingWaitingOrders:
+    def test_idle_couriers_take_the_oldest_waiting_orders_least_loaded_first(self):
+        # The state a lost wake-up leaves, written directly: couriers available next to waiting orders.
+        oldest, second, third = (create_delivery(order_id=f"o{i}") for i in range(3))
+        loaded = create_courier(name="loaded")
+        fresh = create_courier(name="fresh")
+        Courier.objects.filter(pk=loaded.pk).update(
+            load_date=timezone.localdate(), deliveries_on_load_date=3, idle_since=timezone.now() - timedelta(hours=1)
+        )
+
+        assert deliveries_match_waiting() == 2
+
+        assert delivery(oldest.order_id).courier == fresh
+        assert delivery(second.order_id).courier == loaded
+        assert delivery(third.order_id).status == Delivery.Status.AWAITING_COURIER
+        assert set(Courier.objects.values_list("status", flat=True)) == {Courier.Status.BUSY}
+
+    def test_nothing_to_match_changes_nothing(self):
+        waiting = create_delivery(order_id="o1")
+        create_courier(status=Courier.Status.PAUSED)
+
+        assert deliveries_match_waiting() == 0
+
+        assert delivery(waiting.order_id).status == Delivery.Status.AWAITING_COURIER
 
 
 class TestFleet:

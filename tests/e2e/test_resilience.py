@@ -15,6 +15,7 @@ import requests
 from couriers.models import Delivery
 from sandbox.broker import EmbeddedBroker, ensure_topics
 from sandbox.chaos import Chaos
+from sandbox.http_server import ORDER_PREFIX
 from sandbox.publisher import KafkaSink
 from sandbox.simulator import Simulator
 from sandbox.verify import courier_problems, verify
@@ -217,3 +218,30 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def test_a_moved_api_cancels_nothing_and_everything_catches_up_once_restored(
+    kafka_broker, pipeline_topic, consumers, consumer_env, make_courier
+):
+    make_fleet(make_courier, 4)
+    with Simulator(bootstrap=kafka_broker, topic=pipeline_topic, time_scale=0.01, seed=15) as simulator:
+        consumer_env["ORDER_SERVICE_URL"] = simulator.url
+        consumer = consumers.start("--idle-exit", "8")
+        consumers.wait_for_log(consumer, "assigned partitions")
+        simulator.create_orders(6)
+        wait_until(lambda: Delivery.objects.count() == 6, 60, "every order has a delivery")
+        # A deploy moves service-order's API: ORDER_SERVICE_PATH now meets the router's 404 under a running consumer.
+        simulator.move_api("/v2/order/")
+        simulator.create_orders(4)
+        wait_until(lambda: simulator.requests().by_status.get(404, 0) >= 8, 60, "the consumer met the 404s")
+        assert not Delivery.objects.filter(status=Delivery.Status.CANCELLED).exists()
+        assert Delivery.objects.count() == 6
+
+        simulator.move_api(ORDER_PREFIX)
+        settle(simulator, completed=3)
+        assert consumers.wait_exit(consumer) == 0
+        report = verify(simulator.truth())
+    assert report.ok, (report.summary(), report.mismatches[:10], report.courier_problems)
+    assert report.checked == 10
+    assert not Delivery.objects.filter(status=Delivery.Status.CANCELLED).exists()
+    assert "ORDER_SERVICE_PATH" in consumers.log(consumer)

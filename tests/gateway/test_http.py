@@ -3,16 +3,17 @@
 import posixpath
 import re
 from datetime import UTC, datetime
-from email.utils import formatdate
 from urllib.parse import unquote, urlsplit
 
 import pytest
 import requests
 import responses
 
+from couriers.models import Delivery
 from gateway.http import HttpOrderClient, order_path
 from gateway.orders import (
     RETRY_LATER,
+    STATUS_MAX_LENGTH,
     BadOrderAnswer,
     Order,
     OrderNotFound,
@@ -26,6 +27,8 @@ PREFIX = "/public/api/v1/order/"
 TEMPLATE = PREFIX + "{order_id}"
 OID = "6f1c0c9e-4a3b-4c1e-9a57-2b8f5d1e7a10"
 URL = BASE + PREFIX + OID
+HTTPS_BASE = "https://orders.test"
+HTTPS_URL = HTTPS_BASE + PREFIX + OID
 ANY_ORDER_URL = re.compile(re.escape(BASE + PREFIX) + ".*")
 
 WHOLE_ORDER = {
@@ -44,19 +47,6 @@ WHOLE_ORDER = {
 }
 
 
-class FakeSleep:
-    def __init__(self):
-        self.delays: list[float] = []
-
-    def __call__(self, seconds: float) -> None:
-        self.delays.append(seconds)
-
-
-@pytest.fixture
-def sleep():
-    return FakeSleep()
-
-
 @pytest.fixture
 def mocked():
     with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
@@ -66,19 +56,6 @@ def mocked():
 def make_client(sleep, **kwargs):
     options = {"base_url": BASE, "retries": 3, "backoff_base": 0.2, "backoff_max": 5.0, "sleep": sleep}
     return HttpOrderClient(**{**options, **kwargs})
-
-
-@pytest.fixture
-def upper_bound_jitter(monkeypatch):
-    """random.uniform returns its upper bound, and records the bounds it was asked for."""
-    bounds = []
-
-    def uniform(a, b):
-        bounds.append((a, b))
-        return b
-
-    monkeypatch.setattr("gateway.http.random.uniform", uniform)
-    return bounds
 
 
 # --- 200 answers -------------------------------------------------------------------------------
@@ -173,6 +150,33 @@ def test_404_is_order_not_found_without_retry(mocked, sleep):
     assert sleep.delays == []
 
 
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"body": "404 page not found", "content_type": "text/plain"},
+        {"body": "<html><body>no route</body></html>", "content_type": "text/html"},
+        {"body": "", "content_type": "application/json"},
+        {"json": {"code": "no_route", "message": "not found"}},
+        {"json": ["not_found"]},
+    ],
+    ids=["plain-text", "html", "empty", "other-code", "json-list"],
+)
+def test_a_404_that_is_not_service_orders_is_an_outage_not_a_missing_order(mocked, sleep, caplog, kwargs):
+    mocked.get(URL, status=404, **kwargs)
+
+    with pytest.raises(OrderServiceUnavailable) as excinfo:
+        make_client(sleep, path_template=TEMPLATE).get_order(OID)
+
+    assert isinstance(excinfo.value, RETRY_LATER)
+    assert "ORDER_SERVICE_URL" in str(excinfo.value)
+    assert "ORDER_SERVICE_PATH" in str(excinfo.value)
+    assert len(mocked.calls) == 1
+    [record] = [r for r in caplog.records if r.name == "gateway.http"]
+    assert record.levelname == "ERROR"
+    assert "ORDER_SERVICE_URL (http://orders.test)" in record.getMessage()
+    assert f"ORDER_SERVICE_PATH ({TEMPLATE})" in record.getMessage()
+
+
 @pytest.mark.parametrize("status", [400, 422])
 def test_rejected_request_without_retry(mocked, sleep, status):
     mocked.get(URL, status=status, json={"code": "bad_request", "message": "malformed id"})
@@ -210,74 +214,7 @@ def test_redirect_is_not_followed(mocked, sleep):
     assert elsewhere.call_count == 0
 
 
-# --- retried failures --------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize("status", [408, 429, 500, 502, 503, 504])
-def test_retryable_status_retried_then_unavailable(mocked, sleep, status):
-    mocked.get(URL, status=status, json={"code": "internal", "message": "boom"})
-
-    with pytest.raises(OrderServiceUnavailable) as excinfo:
-        make_client(sleep, retries=3).get_order(OID)
-
-    assert str(status) in str(excinfo.value)
-    assert len(mocked.calls) == 4
-    assert len(sleep.delays) == 3
-
-
-@pytest.mark.parametrize(
-    ("exc", "label"),
-    [
-        (requests.ConnectTimeout("connect timed out"), "timeout"),
-        (requests.ReadTimeout("read timed out"), "timeout"),
-        (requests.ConnectionError("refused"), "connection error"),
-        (requests.exceptions.ChunkedEncodingError("connection broken mid-body"), "request error"),
-    ],
-)
-def test_network_failures_retried_then_unavailable(mocked, sleep, exc, label):
-    mocked.get(URL, body=exc)
-
-    with pytest.raises(OrderServiceUnavailable) as excinfo:
-        make_client(sleep, retries=2).get_order(OID)
-
-    assert label in str(excinfo.value)
-    assert len(mocked.calls) == 3
-    assert len(sleep.delays) == 2
-
-
-@pytest.mark.parametrize("retries", [0, 1, 5])
-def test_number_of_calls_is_retries_plus_one(mocked, sleep, retries):
-    mocked.get(URL, status=503)
-
-    with pytest.raises(OrderServiceUnavailable):
-        make_client(sleep, retries=retries).get_order(OID)
-
-    assert len(mocked.calls) == retries + 1
-    assert len(sleep.delays) == retries
-
-
-def test_success_after_a_few_failures(mocked, sleep):
-    mocked.get(URL, status=503)
-    mocked.get(URL, body=requests.ReadTimeout("slow"))
-    mocked.get(URL, body=requests.ConnectionError("reset"))
-    mocked.get(URL, json={"id": OID, "status": "delivering"})
-
-    order = make_client(sleep, retries=3).get_order(OID)
-
-    assert order.status == "delivering"
-    assert len(mocked.calls) == 4
-    assert len(sleep.delays) == 3
-
-
-def test_retry_ends_on_a_non_retryable_answer(mocked, sleep):
-    mocked.get(URL, status=500)
-    mocked.get(URL, status=404)
-
-    with pytest.raises(OrderNotFound):
-        make_client(sleep, retries=3).get_order(OID)
-
-    assert len(mocked.calls) == 2
-    assert len(sleep.delays) == 1
+# --- failures (their retries: test_retries.py, against a real server) ---
 
 
 def test_service_errors_are_order_service_errors(mocked, sleep):
@@ -285,105 +222,6 @@ def test_service_errors_are_order_service_errors(mocked, sleep):
 
     with pytest.raises(OrderServiceError):
         make_client(sleep, retries=0).get_order(OID)
-
-
-# --- backoff -----------------------------------------------------------------------------------
-
-
-def test_full_jitter_upper_bounds_double_and_are_capped(mocked, sleep, upper_bound_jitter):
-    mocked.get(URL, status=503)
-
-    with pytest.raises(OrderServiceUnavailable):
-        make_client(sleep, retries=6, backoff_base=0.5, backoff_max=5.0).get_order(OID)
-
-    assert sleep.delays == [0.5, 1.0, 2.0, 4.0, 5.0, 5.0]
-    assert upper_bound_jitter == [(0, 0.5), (0, 1.0), (0, 2.0), (0, 4.0), (0, 5.0), (0, 5.0)]
-
-
-def test_full_jitter_lower_bound_is_zero(mocked, sleep, monkeypatch):
-    monkeypatch.setattr("gateway.http.random.uniform", lambda a, b: a)
-    mocked.get(URL, status=500)
-
-    with pytest.raises(OrderServiceUnavailable):
-        make_client(sleep, retries=3).get_order(OID)
-
-    assert sleep.delays == [0, 0, 0]
-
-
-def test_real_jitter_stays_within_bounds_and_varies(mocked, sleep):
-    mocked.get(URL, status=503)
-    client = make_client(sleep, retries=4, backoff_base=1.0, backoff_max=3.0)
-
-    for _ in range(50):
-        with pytest.raises(OrderServiceUnavailable):
-            client.get_order(OID)
-
-    bounds = [1.0, 2.0, 3.0, 3.0]
-    assert len(sleep.delays) == 50 * 4
-    for i, delay in enumerate(sleep.delays):
-        assert 0 <= delay <= bounds[i % 4]
-    assert len(set(sleep.delays)) > 10  # jittered, not a fixed schedule
-
-
-def test_retry_after_seconds_is_honoured(mocked, sleep, upper_bound_jitter):
-    mocked.get(URL, status=429, headers={"Retry-After": "2"})
-    mocked.get(URL, json={"id": OID, "status": "cooking"})
-
-    make_client(sleep, backoff_max=5.0).get_order(OID)
-
-    assert sleep.delays == [2.0]
-    assert upper_bound_jitter == []
-
-
-def test_retry_after_seconds_is_capped(mocked, sleep):
-    mocked.get(URL, status=503, headers={"Retry-After": "120"})
-    mocked.get(URL, json={"id": OID, "status": "cooking"})
-
-    make_client(sleep, backoff_max=5.0).get_order(OID)
-
-    assert sleep.delays == [5.0]
-
-
-def test_retry_after_http_date_is_honoured(mocked, sleep, upper_bound_jitter):
-    when = formatdate(datetime.now(UTC).timestamp() + 4, usegmt=True)
-    mocked.get(URL, status=503, headers={"Retry-After": when})
-    mocked.get(URL, json={"id": OID, "status": "cooking"})
-
-    make_client(sleep, backoff_max=10.0).get_order(OID)
-
-    assert len(sleep.delays) == 1
-    # The date has a one-second resolution and the clock moves on: about 3 to 4 seconds from now.
-    assert 2.0 < sleep.delays[0] <= 4.0
-    assert upper_bound_jitter == []
-
-
-def test_retry_after_http_date_is_capped(mocked, sleep):
-    when = formatdate(datetime.now(UTC).timestamp() + 3600, usegmt=True)
-    mocked.get(URL, status=503, headers={"Retry-After": when})
-    mocked.get(URL, json={"id": OID, "status": "cooking"})
-
-    make_client(sleep, backoff_max=5.0).get_order(OID)
-
-    assert sleep.delays == [5.0]
-
-
-def test_retry_after_http_date_in_the_past_is_zero(mocked, sleep):
-    mocked.get(URL, status=503, headers={"Retry-After": "Wed, 21 Oct 2015 07:28:00 GMT"})
-    mocked.get(URL, json={"id": OID, "status": "cooking"})
-
-    make_client(sleep).get_order(OID)
-
-    assert sleep.delays == [0.0]
-
-
-def test_unparseable_retry_after_falls_back_to_jitter(mocked, sleep, upper_bound_jitter):
-    mocked.get(URL, status=503, headers={"Retry-After": "soon"})
-    mocked.get(URL, json={"id": OID, "status": "cooking"})
-
-    make_client(sleep, backoff_base=0.3).get_order(OID)
-
-    assert sleep.delays == [0.3]
-    assert upper_bound_jitter == [(0, 0.3)]
 
 
 # --- bad 200 answers ---------------------------------------------------------------------------
@@ -400,8 +238,23 @@ def test_unparseable_retry_after_falls_back_to_jitter(mocked, sleep, upper_bound
         {"json": {"id": OID, "status": 5}},
         {"json": [{"id": OID, "status": "cooking"}]},
         {"json": "cooking"},
+        {"json": {"id": OID, "status": "c" * (STATUS_MAX_LENGTH + 1)}},
+        {"json": {"id": OID, "status": "cooking\n2025-08-06 INFO forged line"}},
+        {"json": {"id": OID, "status": "cook\x00ing"}},
     ],
-    ids=["non-json", "empty-body", "no-status", "empty-status", "null-status", "int-status", "list", "string"],
+    ids=[
+        "non-json",
+        "empty-body",
+        "no-status",
+        "empty-status",
+        "null-status",
+        "int-status",
+        "list",
+        "string",
+        "too-long-status",
+        "newline-status",
+        "nul-status",
+    ],
 )
 def test_bad_answers(mocked, sleep, kwargs):
     mocked.get(URL, status=200, **kwargs)
@@ -411,6 +264,13 @@ def test_bad_answers(mocked, sleep, kwargs):
 
     assert isinstance(excinfo.value, RETRY_LATER)
     assert len(mocked.calls) == 1
+
+
+def test_the_longest_status_the_column_holds_is_accepted(mocked, sleep):
+    mocked.get(URL, json={"id": OID, "status": "s" * STATUS_MAX_LENGTH})
+
+    assert make_client(sleep).get_order(OID).status == "s" * STATUS_MAX_LENGTH
+    assert Delivery._meta.get_field("order_status").max_length == STATUS_MAX_LENGTH
 
 
 # --- path encoding -----------------------------------------------------------------------------
@@ -485,13 +345,47 @@ def test_custom_path_template_and_trailing_slash_in_base(mocked, sleep):
     assert mocked.calls[0].request.url == BASE + "/public/api/v1/order/a%2Fb/status"
 
 
+def test_a_built_url_off_the_configured_host_is_refused_without_a_call(mocked, sleep, monkeypatch):
+    # Whatever a future change to the path building lets through, the token never leaves service-order.
+    monkeypatch.setattr("gateway.http.order_path", lambda template, order_id: ".attacker.example/x")
+    mocked.get(re.compile(".*"), json={"status": "cooking"})
+
+    with pytest.raises(OrderRequestRejected) as excinfo:
+        make_client(sleep).get_order(OID)
+
+    assert "would take the request off http://orders.test" in str(excinfo.value)
+
+    assert len(mocked.calls) == 0
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"path_template": "public/api/v1/order/{order_id}"}, "must start with /"),
+        ({"path_template": "/public/api/v1/order/"}, "must contain {order_id}"),
+        ({"token": "s3cret"}, "ORDER_SERVICE_ALLOW_INSECURE_TOKEN"),
+    ],
+)
+def test_a_client_that_could_leak_is_refused(sleep, kwargs, message):
+    with pytest.raises(ValueError, match=re.escape(message)):
+        make_client(sleep, **kwargs)
+
+
+def test_a_token_over_http_when_explicitly_allowed(mocked, sleep):
+    mocked.get(URL, json={"id": OID, "status": "cooking"})
+
+    make_client(sleep, token="s3cret", allow_insecure_token=True).get_order(OID)
+
+    assert mocked.calls[0].request.headers["Authorization"] == "Bearer s3cret"
+
+
 # --- headers and timeouts ----------------------------------------------------------------------
 
 
 def test_bearer_token_sent_when_configured(mocked, sleep):
-    mocked.get(URL, json={"id": OID, "status": "cooking"})
+    mocked.get(HTTPS_URL, json={"id": OID, "status": "cooking"})
 
-    make_client(sleep, token="s3cret").get_order(OID)
+    make_client(sleep, base_url=HTTPS_BASE, token="s3cret").get_order(OID)
 
     headers = mocked.calls[0].request.headers
     assert headers["Authorization"] == "Bearer s3cret"
@@ -509,54 +403,15 @@ def test_no_authorization_without_token(mocked, sleep):
     assert "X-User-ID" not in headers
 
 
-def test_headers_sent_on_every_retry(mocked, sleep):
-    mocked.get(URL, status=503)
-    mocked.get(URL, json={"id": OID, "status": "cooking"})
-
-    make_client(sleep, token="tok").get_order(OID)
-
-    assert len(mocked.calls) == 2
-    for call in mocked.calls:
-        assert call.request.headers["Authorization"] == "Bearer tok"
-        assert not any(name.lower() == "x-user-id" for name in call.request.headers)
-
-
 def test_connect_and_read_timeouts_are_passed(mocked, sleep):
-    mocked.get(URL, status=503)
     mocked.get(URL, json={"id": OID, "status": "cooking"})
 
     make_client(sleep, connect_timeout=1.5, read_timeout=7.0).get_order(OID)
 
-    assert [call.request.req_kwargs["timeout"] for call in mocked.calls] == [(1.5, 7.0), (1.5, 7.0)]
+    assert mocked.calls[0].request.req_kwargs["timeout"] == (1.5, 7.0)
 
 
 # --- settings ----------------------------------------------------------------------------------
-
-
-def test_from_settings(mocked, settings, sleep, upper_bound_jitter):
-    settings.ORDER_SERVICE_URL = "http://svc-order.internal:8080/"
-    settings.ORDER_SERVICE_PATH = "/public/api/v1/order/{order_id}/status"
-    settings.ORDER_SERVICE_TOKEN = "from-settings"
-    settings.ORDER_SERVICE_CONNECT_TIMEOUT = 0.7
-    settings.ORDER_SERVICE_READ_TIMEOUT = 3.3
-    settings.ORDER_SERVICE_RETRIES = 2
-    settings.ORDER_SERVICE_BACKOFF_BASE = 0.25
-    settings.ORDER_SERVICE_BACKOFF_MAX = 0.4
-    settings.ORDER_SERVICE_POOL_SIZE = 4
-    url = "http://svc-order.internal:8080/public/api/v1/order/42/status"
-    mocked.get(url, status=503)
-
-    client = HttpOrderClient.from_settings(sleep=sleep)
-
-    assert client.base_url == "http://svc-order.internal:8080"
-    assert client.timeout == (0.7, 3.3)
-    assert client.retries == 2
-    with pytest.raises(OrderServiceUnavailable):
-        client.get_order("42")
-    assert len(mocked.calls) == 3
-    assert sleep.delays == [0.25, 0.4]
-    assert mocked.calls[0].request.headers["Authorization"] == "Bearer from-settings"
-    assert mocked.calls[0].request.req_kwargs["timeout"] == (0.7, 3.3)
 
 
 def test_from_settings_overrides_win(mocked, settings, sleep):
@@ -576,34 +431,11 @@ def test_from_settings_overrides_win(mocked, settings, sleep):
 # --- on_attempt --------------------------------------------------------------------------------
 
 
-def test_on_attempt_gets_a_label_per_attempt(mocked, sleep):
-    attempts = []
-    mocked.get(URL, status=503)
-    mocked.get(URL, body=requests.ReadTimeout("slow"))
-    mocked.get(URL, body=requests.ConnectionError("reset"))
-    mocked.get(URL, json={"id": OID, "status": "cooking"})
-
-    make_client(sleep, retries=3, on_attempt=lambda label, elapsed: attempts.append((label, elapsed))).get_order(OID)
-
-    assert [label for label, _ in attempts] == ["503", "timeout", "connection error", "200"]
-    assert all(isinstance(elapsed, float) and elapsed >= 0 for _, elapsed in attempts)
-
-
 def test_on_attempt_reports_final_non_retryable_answer(mocked, sleep):
     attempts = []
-    mocked.get(URL, status=404)
+    mocked.get(URL, status=404, json={"code": "not_found", "message": "not found"})
 
     with pytest.raises(OrderNotFound):
         make_client(sleep, on_attempt=lambda label, elapsed: attempts.append(label)).get_order(OID)
 
     assert attempts == ["404"]
-
-
-def test_on_attempt_reports_every_failed_try(mocked, sleep):
-    attempts = []
-    mocked.get(URL, status=502)
-
-    with pytest.raises(OrderServiceUnavailable):
-        make_client(sleep, retries=2, on_attempt=lambda label, elapsed: attempts.append(label)).get_order(OID)
-
-    assert attempts == ["502", "502", "502"]

@@ -5,6 +5,7 @@ import os
 import signal
 import subprocess
 import sys
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from uuid import uuid4
@@ -14,6 +15,7 @@ import pytest
 from django.conf import settings
 
 from sandbox.bench.consumer_process import EventLog
+from sandbox.bench.fleet import FinalState
 from sandbox.bench.measure import latency
 from sandbox.bench.stream import ACTIVE_STATUSES, Produced, stream_make
 
@@ -131,3 +133,10 @@ def database_exists(name: str) -> bool:
         port=db["PORT"] or None,
     ) as maintenance:
         return maintenance.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone() is not None
+
+
+def test_a_courier_idle_next_to_a_waiting_order_fails_the_check():
+    every_order_open = FinalState(orders=3, with_open_delivery=3, couriers_consistent=True, idle_while_waiting=0)
+
+    assert every_order_open.ok
+    assert not replace(every_order_open, idle_while_waiting=1).ok

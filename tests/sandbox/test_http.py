@@ -168,3 +168,16 @@ def test_the_gateway_reads_the_simulator(simulator, order_id):
     simulator.delete(order_id)
     with pytest.raises(OrderNotFound):
         client.get_order(order_id)
+
+
+def test_a_moved_api_leaves_a_routers_404_at_the_old_path(simulator, order_id):
+    simulator.move_api("/v2/orders/")
+
+    old = get(simulator, order_id)
+    moved = requests.get(f"{simulator.url}/v2/orders/{order_id}", timeout=5)
+
+    assert old.status_code == 404
+    assert old.headers["Content-Type"].startswith("text/plain")
+    assert old.text == "404 page not found\n"
+    assert moved.status_code == 200
+    assert moved.json()["id"] == order_id

@@ -26,7 +26,7 @@ def delivery(order_id: str, status: str, courier: Courier | None = None) -> Deli
 def test_every_phase_in_its_right_state_is_consistent():
     delivery("active-assigned", "assigned", courier(Courier.Status.BUSY))
     delivery("active-waiting", "awaiting_courier")
-    delivery("done", "completed", courier())
+    delivery("done", "completed", courier(Courier.Status.PAUSED))  # paused: no courier idles next to the wait
     delivery("gone", "cancelled")
     truth = {
         "active-assigned": "delivering",
@@ -87,3 +87,23 @@ def test_couriers_must_match_their_assigned_deliveries():
         f"courier {paused_with_one.pk} is paused but holds an assigned delivery",
     ]
     assert report.summary() == "3 of 3 orders consistent; 3 courier problems"
+
+
+def test_a_courier_available_while_a_delivery_awaits_one_is_a_problem():
+    idle = courier(Courier.Status.AVAILABLE)
+    courier(Courier.Status.PAUSED)
+    delivery("a", "awaiting_courier")
+    delivery("b", "awaiting_courier")
+
+    report = verify({"a": "cooking", "b": "cooking"})
+
+    assert report.consistent == 2
+    assert report.courier_problems == [f"courier {idle.pk} is available while 2 deliveries await a courier"]
+    assert not report.ok
+
+
+def test_an_available_courier_with_no_one_waiting_is_fine():
+    courier(Courier.Status.AVAILABLE)
+    delivery("a", "completed")
+
+    assert verify({"a": "completed"}).ok

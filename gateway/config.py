@@ -1,0 +1,18 @@
+"""Where service-order is and how we may call it: the checks shared by start-up and the client."""
+
+from urllib.parse import urlsplit
+
+
+def order_service_config_error(*, url: str, path_template: str, token: str, allow_insecure_token: bool) -> str | None:
+    """Why this configuration must not be used, or None when it is fine."""
+    if "{order_id}" not in path_template:
+        return "ORDER_SERVICE_PATH must contain {order_id}"
+    if not path_template.startswith("/"):
+        # Appended to ORDER_SERVICE_URL as it is: without the slash an order id could change the host.
+        return f"ORDER_SERVICE_PATH={path_template!r} must start with /"
+    if token and urlsplit(url).scheme != "https" and not allow_insecure_token:
+        return (
+            f"ORDER_SERVICE_TOKEN would be sent in clear to ORDER_SERVICE_URL={url!r}: "
+            "use https://, or set ORDER_SERVICE_ALLOW_INSECURE_TOKEN=true on a trusted network"
+        )
+    return None

@@ -1,0 +1,16 @@
+import pytest
+
+
+class FakeSleep:
+    """Records the waits between retries instead of waiting."""
+
+    def __init__(self) -> None:
+        self.delays: list[float] = []
+
+    def __call__(self, seconds: float) -> None:
+        self.delays.append(seconds)
+
+
+@pytest.fixture
+def sleep() -> FakeSleep:
+    return FakeSleep()

@@ -1,0 +1,105 @@
+"""A stand-in for service-order over real HTTP on 127.0.0.1, answering from a script.
+
+For what only a real connection shows: urllib3's retries, their waits, timeouts and broken connections.
+"""
+
+import json
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Answer:
+    status: int = 200
+    body: Any = None  # sent as JSON
+    headers: dict[str, str] = field(default_factory=dict)
+    delay: float = 0.0  # seconds before answering: longer than the client's read timeout is a timeout
+    hang_up: bool = False  # close the connection without an answer
+    broken_body: bool = False  # announce a longer body than is sent, then close
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self) -> None:
+        super().__init__(("127.0.0.1", 0), _Handler)
+        self.script: list[Answer] = [Answer()]
+        self.requests: list[dict[str, str]] = []
+        self.lock = threading.Lock()
+
+    def next_answer(self, headers: dict[str, str]) -> Answer:
+        with self.lock:
+            self.requests.append(headers)
+            return self.script.pop(0) if len(self.script) > 1 else self.script[0]
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that timed out and left is what some tests are about: nothing to report."""
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: _Server
+
+    def do_GET(self) -> None:
+        answer = self.server.next_answer(dict(self.headers))
+        time.sleep(answer.delay)
+        if answer.hang_up:
+            self.close_connection = True
+            return
+        payload = b"" if answer.body is None else json.dumps(answer.body).encode()
+        self.send_response(answer.status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(payload) + (100 if answer.broken_body else 0)))
+        for name, value in answer.headers.items():
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(payload)
+        self.close_connection = answer.broken_body
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+class ScriptedService:
+    def __init__(self, server: _Server) -> None:
+        self._server = server
+
+    @property
+    def url(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def answer(self, *answers: Answer) -> None:
+        """Answer each request with the next of `answers`; the last one for every request after it."""
+        self._server.script = list(answers)
+
+    @property
+    def requests(self) -> list[dict[str, str]]:
+        """The headers of every request received, in order."""
+        return self._server.requests
+
+
+@contextmanager
+def scripted_service() -> Iterator[ScriptedService]:
+    server = _Server()
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    try:
+        yield ScriptedService(server)
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def refused_url() -> str:
+    """A loopback URL nothing listens on: connecting is refused."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    return f"http://127.0.0.1:{port}"
