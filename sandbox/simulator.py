@@ -155,6 +155,10 @@ class Simulator:
         """The HTTP API answers 503 for `seconds`, starting in `start_in` seconds."""
         self.outages.schedule(start_in, seconds)
 
+    def poison(self, order_id: str, kind: str) -> None:
+        """One order's GETs always answer a malformed 200 ("malformed") or never in time ("hang")."""
+        self.server.poison(order_id, kind)
+
     def freeze(self) -> None:
         """Stop the clock: no status changes any more, so the truth is final."""
         self.clock.freeze()

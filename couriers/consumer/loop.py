@@ -92,8 +92,8 @@ class OrderEventConsumer:
         self.pauses.resume_due(ready=self._database_ready)
         messages = self._take_batch()
         if messages:
-            self.last_activity = time.monotonic()
             self.process_batch(messages)
+            self.last_activity = time.monotonic()
         elif self._idle_long_enough():
             logger.info("nothing to do for %ss: exiting", self.options.idle_exit)
             self.stopping = True
@@ -191,7 +191,7 @@ class OrderEventConsumer:
         return (
             idle_exit is not None
             and since is not None
-            and not self.pauses.any_paused
+            and not self.pauses.any_waiting
             and time.monotonic() - since >= idle_exit
         )
 

@@ -23,16 +23,19 @@ class PartitionPauses:
         self.clock = clock
         self.failures: dict[Partition, int] = {}
         self.resume_at: dict[Partition, float] = {}
+        self.unfinished: set[Partition] = set()  # rewound, and not yet past the message it was rewound to
 
     @property
-    def any_paused(self) -> bool:
-        return bool(self.resume_at)
+    def any_waiting(self) -> bool:
+        """Whether some partition has events to retry: paused, or resumed but not yet read again."""
+        return bool(self.resume_at or self.unfinished)
 
     def pause(self, partition: Partition, offset: int) -> None:
         """Rewind the partition to `offset` (the first event still to do) and pause it."""
         topic_partition = TopicPartition(*partition, offset)
         self.consumer.seek(topic_partition)
         self.consumer.pause([topic_partition])
+        self.unfinished.add(partition)
         self._wait(partition)
         metrics.PARTITION_PAUSES.inc()
 
@@ -55,12 +58,20 @@ class PartitionPauses:
         """These partitions moved on: their next wait starts small again."""
         for partition in partitions:
             self.failures.pop(partition, None)
+            self.unfinished.discard(partition)
 
     def forget(self, partitions: Iterable[Partition]) -> None:
-        """No longer ours (revoked, lost): nothing to resume."""
+        """No longer ours (revoked, lost): resumed now, since librdkafka keeps a partition's pause across
+        a rebalance, and a paused partition assigned to us again would never be fetched."""
+        paused = []
         for partition in partitions:
             self.failures.pop(partition, None)
-            self.resume_at.pop(partition, None)
+            self.unfinished.discard(partition)
+            if self.resume_at.pop(partition, None) is not None:
+                paused.append(TopicPartition(*partition))
+                metrics.BACKOFF_SECONDS.labels(partition[1]).set(0)
+        if paused:
+            self.consumer.resume(paused)
 
     def _wait(self, partition: Partition) -> None:
         failures = self.failures.get(partition, 0) + 1
