@@ -39,7 +39,7 @@ class Outage:
             self.since = None
             metrics.OUTAGE.labels(self.dependency).set(0)
             metrics.OUTAGE_SECONDS.labels(self.dependency).inc(seconds)
-            logger.info("%s reachable again after %.1fs: processing resumed", self.dependency, seconds)
+            logger.info("%s is reachable again after %.1fs: processing resumed", self.dependency, seconds)
 
 
 def database_reachable() -> bool:
