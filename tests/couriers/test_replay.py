@@ -7,7 +7,7 @@ import pytest
 from confluent_kafka import Producer
 from django.core.management import call_command
 
-from couriers.consumer.dead_letters import DEAD_LETTERED_AT, ORIGINAL_OFFSET, REASON
+from couriers.consumer.dead_letters import CONTENT, DEAD_LETTERED_AT, ORIGINAL_OFFSET, REASON
 from couriers.consumer.replay import ReplayFilter, replay_dead_letters
 from tests.kafka_helpers import read_all
 
@@ -77,3 +77,17 @@ def test_the_command_dry_run_publishes_nothing(kafka_broker, dlq, settings, caps
     assert "would replay 1" in out
     assert "not JSON" in out
     assert read_all(kafka_broker, settings.KAFKA_TOPIC, expected=0, timeout=3) == []
+
+
+def test_a_record_of_a_message_too_large_is_not_replayed(kafka_broker, dlq):
+    producer = Producer({"bootstrap.servers": kafka_broker})
+    producer.produce(
+        dlq, value=b'{"topic": "orders", "size": 1010000}', headers=[(REASON, b"too big"), (CONTENT, b"record")]
+    )
+    assert producer.flush(10) == 0
+    target = f"main.{uuid4().hex}"
+
+    report = replay_dead_letters(bootstrap=kafka_broker, dlq_topic=dlq, target_topic=target, only=ReplayFilter())
+
+    assert (report.read, report.replayed, report.records) == (4, 3, 1)
+    assert b"1010000" not in b"".join(m.value() for m in read_all(kafka_broker, target, expected=3))
