@@ -127,9 +127,9 @@ class BatchRunner:
     def _one(self, order_id: str, statuses: list[str], turn: _Turn) -> Handled:
         if turn.stopped():
             return Handled(Verdict.LATER)
-        self._refresh_connection(batch=turn)
         started = time.monotonic()
         try:
+            self._refresh_connection(batch=turn)
             result = self.handle(order_id=order_id, event_statuses=statuses)
         except DISCONNECTS as exc:
             if self.database_probe():

@@ -136,12 +136,11 @@ class OrderEventConsumer:
         letters, done = [], []
         for order_id, handled in outcome.handled.items():
             messages = [message for message, _ in by_order[order_id]]
-            give_up = self.failures.count(order_id, handled.error) if handled.verdict is Verdict.FAILED else None
             if handled.verdict is Verdict.DONE:
                 _log_events(by_order[order_id], handled)
             elif handled.verdict is Verdict.REJECTED:
                 letters += [Letter(m, f"service-order rejected the order id: {handled.error}") for m in messages]
-            elif give_up is not None:
+            elif handled.verdict is Verdict.FAILED and (give_up := self.failures.count(order_id, handled.error)):
                 letters += [Letter(m, give_up.reason, give_up.headers) for m in messages]
             else:
                 for message in messages:
