@@ -3,6 +3,7 @@
 import logging
 
 import pytest
+from django.db import OperationalError
 
 from couriers import metrics
 from couriers.consumer.dead_letters import ATTEMPTS, LAST_ERROR
@@ -44,3 +45,12 @@ def test_orders_done_with_start_from_zero_again():
 
     assert failures.count("a", KeyError("x")) is None
     assert OrderFailure.objects.get(order_id="b").attempts == 1
+
+
+def test_an_attempt_the_database_cannot_record_is_retried_not_given_up(monkeypatch):
+    def refuse(**_: object) -> int:
+        raise OperationalError("the database went away")
+
+    monkeypatch.setattr("couriers.consumer.failures.order_failure_record", refuse)
+
+    assert OrderFailures(max_attempts=1).count("a", KeyError("x")) is None
