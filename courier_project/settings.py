@@ -179,10 +179,13 @@ KAFKA_DLQ_TOPIC = env.str("KAFKA_DLQ_TOPIC", default="order.status.changed.dlq")
 KAFKA_SESSION_TIMEOUT_MS = env.positive_int("KAFKA_SESSION_TIMEOUT_MS", default=45000)
 KAFKA_MAX_POLL_INTERVAL_MS = env.positive_int("KAFKA_MAX_POLL_INTERVAL_MS", default=300000)
 KAFKA_MAX_EVENT_BYTES = env.positive_int("KAFKA_MAX_EVENT_BYTES", default=65536)
+# The broker's message.max.bytes (Kafka's default): what the DLQ cannot take whole is dead-lettered as a record.
+KAFKA_DLQ_MESSAGE_MAX_BYTES = env.positive_int("KAFKA_DLQ_MESSAGE_MAX_BYTES", default=1048588)
 CONSUMER_BATCH_SIZE = env.positive_int("CONSUMER_BATCH_SIZE", default=500)
 CONSUMER_CONCURRENCY = env.positive_int("CONSUMER_CONCURRENCY", default=16)
 CONSUMER_BACKOFF_INITIAL = env.positive_float("CONSUMER_BACKOFF_INITIAL", default=1.0)
 CONSUMER_BACKOFF_MAX = env.positive_float("CONSUMER_BACKOFF_MAX", default=60.0)
+CONSUMER_MAX_ATTEMPTS = env.positive_int("CONSUMER_MAX_ATTEMPTS", default=5)
 CONSUMER_CLOSE_TIMEOUT = env.positive_float("CONSUMER_CLOSE_TIMEOUT", default=10.0)
 CONSUMER_LIVENESS_FILE = env.str("CONSUMER_LIVENESS_FILE", default="")
 # A batch may take up to max.poll.interval.ms (past it Kafka evicts the consumer): only a loop silent for longer is stuck.

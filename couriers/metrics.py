@@ -22,6 +22,13 @@ CONSUMER_LAG = Gauge("courier_consumer_lag", "Messages behind the end of the par
 RECONCILED = Counter(
     "courier_reconcile_checks_total", "Deliveries checked by the reconcile sweep, by outcome", ["outcome"]
 )
+GAVE_UP = Counter(
+    "courier_orders_given_up_total", "Orders whose events were dead-lettered after CONSUMER_MAX_ATTEMPTS failures"
+)
+OUTAGE = Gauge("courier_outage", "1 while a dependency is down and partitions wait for it", ["dependency"])
+OUTAGE_SECONDS = Counter(
+    "courier_outage_seconds_total", "Time partitions spent paused for a dependency that was down", ["dependency"]
+)
 
 
 class FleetCollector(Collector):

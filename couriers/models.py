@@ -95,3 +95,21 @@ class Delivery(models.Model):
 
     def __str__(self) -> str:
         return f"order {self.order_id} ({self.status})"
+
+
+class OrderFailure(models.Model):
+    """Failed attempts at one order's events, so that a restart does not start the count again.
+
+    Keyed by order id, not by message: the events of one order are handled together, whatever their
+    partitions and offsets. A row exists only while the order keeps failing: processing its events,
+    or giving up on them (the dead-letter topic), deletes it, so a replay starts from zero.
+    """
+
+    order_id = models.CharField(max_length=255, unique=True)
+    attempts = models.PositiveIntegerField()
+    last_error = models.TextField()
+    first_failed_at = models.DateTimeField(auto_now_add=True)
+    last_failed_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"order {self.order_id}: {self.attempts} failed attempts"

@@ -6,7 +6,7 @@ and make the delivery match the order's actual phase, in one transaction with ro
 
 import logging
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -18,7 +18,7 @@ from django.utils import timezone
 
 from couriers import metrics
 from couriers.errors import Conflict, NotFound
-from couriers.models import Courier, Delivery
+from couriers.models import Courier, Delivery, OrderFailure
 from couriers.phases import Phase, phase_of
 from couriers.selectors import delivery_due_for_check, delivery_overdue
 from gateway.orders import RETRY_LATER, OrderClient, OrderNotFound, OrderRequestRejected
@@ -269,6 +269,30 @@ def _some_courier_idles_while_an_order_waits() -> bool:
     holds_delivery = Delivery.objects.filter(courier=OuterRef("pk"), status=Delivery.Status.ASSIGNED)
     idle = Courier.objects.filter(status=Courier.Status.AVAILABLE).exclude(Exists(holds_delivery))
     return Delivery.objects.filter(status=Delivery.Status.AWAITING_COURIER).exists() and idle.exists()
+
+
+# --- Orders that keep failing ------------------------------------------------
+
+LAST_ERROR_LENGTH = 1000
+
+
+def order_failure_record(*, order_id: str, error: str) -> int:
+    """Count one more failed attempt at the order's events; returns the attempts so far."""
+    with transaction.atomic():
+        failure, created = OrderFailure.objects.select_for_update().get_or_create(
+            order_id=order_id, defaults={"attempts": 1, "last_error": error[:LAST_ERROR_LENGTH]}
+        )
+        if not created:
+            failure.attempts += 1
+            failure.last_error = error[:LAST_ERROR_LENGTH]
+            failure.save(update_fields=["attempts", "last_error", "last_failed_at"])
+    return failure.attempts
+
+
+def order_failures_clear(*, order_ids: Collection[str]) -> None:
+    """These orders' events are done with (processed or dead-lettered): forget their failures."""
+    if order_ids:
+        OrderFailure.objects.filter(order_id__in=list(order_ids)).delete()
 
 
 # --- The reconcile sweep -------------------------------------------------------

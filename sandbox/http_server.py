@@ -20,6 +20,8 @@ UUID_PATTERN = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9
 # What a router answers for a path it has no route for (Go's net/http, most ingresses).
 NO_ROUTE = ("text/plain; charset=utf-8", b"404 page not found\n")
 IDLE_TIMEOUT = 30.0  # seconds a kept-alive connection may sit unused before its thread ends
+HANG_SECONDS = 60.0  # how long a "hang" poison order keeps its caller waiting (or until the server stops)
+POISONS = ("malformed", "hang")  # per order: a 200 that is not an order; no answer in time
 
 
 @dataclass(frozen=True)
@@ -40,6 +42,8 @@ class _Server(ThreadingHTTPServer):
         self.prefix = ORDER_PREFIX  # where the orders are served; moved to imitate a misrouted deploy
         self.counts: Counter[int] = Counter()
         self.counts_lock = threading.Lock()
+        self.poisoned: dict[str, str] = {}  # order id -> one of POISONS
+        self.closing = threading.Event()
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -54,11 +58,14 @@ class _Handler(BaseHTTPRequestHandler):
         # Counted before answering: a client that got its answer finds itself counted.
         with self.server.counts_lock:
             self.server.counts[status] += 1
-        self.send_response(status)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(payload)))
-        self.end_headers()
-        self.wfile.write(payload)
+        try:
+            self.send_response(status)
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
+        except (BrokenPipeError, ConnectionResetError):
+            self.close_connection = True  # the client gave up waiting (a "hang" order): nobody to answer
 
     def _answer(self) -> tuple[int, dict[str, Any]]:
         if self.server.outages.active():
@@ -74,6 +81,11 @@ class _Handler(BaseHTTPRequestHandler):
             return 400, {"code": "bad_request", "message": "empty order id"}
         if not UUID_PATTERN.fullmatch(order_id):
             return 400, {"code": "bad_request", "message": "invalid order id: not a UUID"}
+        poison = self.server.poisoned.get(order_id.lower())
+        if poison == "malformed":
+            return 200, {"id": order_id, "message": "an answer without a status"}
+        if poison == "hang":
+            self.server.closing.wait(HANG_SECONDS)
         order = self.server.store.view(order_id.lower())
         if order is None:
             return 404, {"code": "not_found", "message": "not found"}
@@ -122,7 +134,14 @@ class OrderServer:
         self._thread.start()
         return self
 
+    def poison(self, order_id: str, kind: str) -> None:
+        """From now on, every GET of this order gets the `kind` of trouble (see POISONS)."""
+        if kind not in POISONS:
+            raise ValueError(f"unknown poison {kind!r}: one of {POISONS}")
+        self._server.poisoned[order_id.lower()] = kind
+
     def stop(self) -> None:
+        self._server.closing.set()
         if self._thread.is_alive():
             self._server.shutdown()
         self._server.server_close()

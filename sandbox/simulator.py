@@ -159,6 +159,10 @@ class Simulator:
         """Serve the orders under another path, as a deploy that moved service-order's API would."""
         self.server.move(prefix)
 
+    def poison(self, order_id: str, kind: str) -> None:
+        """One order's GETs always answer a malformed 200 ("malformed") or never in time ("hang")."""
+        self.server.poison(order_id, kind)
+
     def freeze(self) -> None:
         """Stop the clock: no status changes any more, so the truth is final."""
         self.clock.freeze()

@@ -1,5 +1,7 @@
 """Test doubles for what lies outside the project."""
 
+from confluent_kafka import KafkaError, KafkaException
+
 from gateway.orders import Order, OrderNotFound, OrderServiceError
 
 
@@ -24,3 +26,80 @@ class FakeOrderClient:
         if order_id not in self.statuses:
             raise OrderNotFound(order_id)
         return Order(id=order_id, status=self.statuses[order_id])
+
+
+class FakeMessage:
+    """A Kafka message as confluent-kafka hands it over."""
+
+    def __init__(self, value: bytes | None, *, topic: str = "t", partition: int = 0, offset: int = 0) -> None:
+        self._value, self._topic, self._partition, self._offset = value, topic, partition, offset
+
+    def value(self) -> bytes | None:
+        return self._value
+
+    def key(self) -> bytes | None:
+        return None
+
+    def headers(self) -> list[tuple[str, bytes]] | None:
+        return None
+
+    def topic(self) -> str:
+        return self._topic
+
+    def partition(self) -> int:
+        return self._partition
+
+    def offset(self) -> int:
+        return self._offset
+
+    def error(self) -> None:
+        return None
+
+
+class FakeConsumer:
+    """What the loop asks of a confluent-kafka Consumer, recorded as (call, partition, offset)."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, int, int]] = []
+        self.stored: dict[int, int] = {}
+
+    def seek(self, tp) -> None:
+        self.calls.append(("seek", tp.partition, tp.offset))
+
+    def pause(self, tps) -> None:
+        self.calls += [("pause", tp.partition, tp.offset) for tp in tps]
+
+    def resume(self, tps) -> None:
+        self.calls += [("resume", tp.partition, tp.offset) for tp in tps]
+
+    def store_offsets(self, *, offsets) -> None:
+        self.stored.update({tp.partition: tp.offset for tp in offsets})
+
+    def get_watermark_offsets(self, tp, cached: bool = False) -> tuple[int, int]:
+        return -1, -1
+
+
+class FakeProducer:
+    """Takes what fits in `max_bytes`; `broker_max` refuses larger ones in the delivery report."""
+
+    def __init__(self, max_bytes: int = 10_000, broker_max: int | None = None, full: bool = False) -> None:
+        self.max_bytes, self.broker_max, self.full = max_bytes, broker_max, full
+        self.sent: list[tuple[bytes, dict[str, bytes]]] = []
+        self.reports = []
+
+    def produce(self, topic, *, value, key, headers, on_delivery) -> None:
+        if self.full:
+            raise BufferError("queue full")
+        if len(value) > self.max_bytes:
+            raise KafkaException(KafkaError(KafkaError.MSG_SIZE_TOO_LARGE))
+        if self.broker_max is not None and len(value) > self.broker_max:
+            self.reports.append((on_delivery, KafkaError(KafkaError.MSG_SIZE_TOO_LARGE)))
+            return
+        self.sent.append((value, dict(headers)))
+        self.reports.append((on_delivery, None))
+
+    def flush(self, timeout: float) -> int:
+        for on_delivery, error in self.reports:
+            on_delivery(error, None)
+        self.reports = []
+        return 0

@@ -56,3 +56,13 @@ def committed_lag(bootstrap: str, topic: str, group: str) -> int:
         return lag
     finally:
         consumer.close()
+
+
+def topic_size(bootstrap: str, topic: str) -> int:
+    """Messages the topic holds (the sum of its partitions' high watermarks, nothing deleted)."""
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"size-{uuid4().hex}"})
+    try:
+        partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
+        return sum(consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1] for p in partitions)
+    finally:
+        consumer.close()

@@ -49,4 +49,7 @@ def _status(value: object) -> str:
         raise MalformedEvent("status is missing or not a non-empty string")
     if len(value) > MAX_STATUS_LENGTH:
         raise MalformedEvent(f"status is longer than {MAX_STATUS_LENGTH} characters")
+    if not value.isprintable():
+        # A newline in it would forge lines in text logs.
+        raise MalformedEvent("status has characters that are not printable")
     return value

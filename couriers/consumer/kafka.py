@@ -26,5 +26,6 @@ def producer_config(**overrides: Any) -> dict[str, Any]:
         "acks": "all",
         "linger.ms": 5,
         "client.id": "service-courier-dlq",
+        "message.max.bytes": settings.KAFKA_DLQ_MESSAGE_MAX_BYTES,
         **overrides,
     }

@@ -15,7 +15,7 @@ from uuid import uuid4
 from confluent_kafka import Consumer, KafkaException, Message, Producer, TopicPartition
 from django.utils.dateparse import parse_datetime
 
-from couriers.consumer.dead_letters import DEAD_LETTERED_AT, REASON
+from couriers.consumer.dead_letters import CONTENT, DEAD_LETTERED_AT, REASON
 
 
 @dataclass(frozen=True)
@@ -43,6 +43,7 @@ class ReplayStopped(Exception):
 class ReplayReport:
     read: int = 0
     replayed: int = 0
+    records: int = 0  # records of messages too large for the DLQ: nothing to replay
     reasons: dict[str, int] = field(default_factory=dict)
 
 
@@ -64,6 +65,9 @@ def replay_dead_letters(
         ends = _assign_snapshot(consumer, dlq_topic)
         for message in _read_until(consumer, ends, timeout):
             report.read += 1
+            if dict(message.headers() or []).get(CONTENT) == b"record":
+                report.records += 1
+                continue
             if not only.matches(message):
                 continue
             reason = dict(message.headers() or []).get(REASON, b"").decode(errors="replace")

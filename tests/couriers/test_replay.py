@@ -10,7 +10,7 @@ import pytest
 from confluent_kafka import OFFSET_INVALID, Consumer, Producer, TopicPartition
 from django.core.management import CommandError, call_command
 
-from couriers.consumer.dead_letters import DEAD_LETTERED_AT, ORIGINAL_OFFSET, REASON
+from couriers.consumer.dead_letters import CONTENT, DEAD_LETTERED_AT, ORIGINAL_OFFSET, REASON
 from couriers.consumer.replay import ReplayFilter, replay_dead_letters
 from sandbox.broker import ensure_topics
 from tests.db_outage import closed_port
@@ -137,3 +137,17 @@ def test_an_unreachable_broker_stops_the_replay_with_one_clear_message(settings)
 
     with pytest.raises(CommandError, match=r"^replay stopped: Kafka failed: .*The DLQ is unchanged"):
         call_command("replay_dlq")
+
+
+def test_a_record_of_a_message_too_large_is_not_replayed(kafka_broker, dlq):
+    producer = Producer({"bootstrap.servers": kafka_broker})
+    producer.produce(
+        dlq, value=b'{"topic": "orders", "size": 1010000}', headers=[(REASON, b"too big"), (CONTENT, b"record")]
+    )
+    assert producer.flush(10) == 0
+    target = f"main.{uuid4().hex}"
+
+    report = replay_dead_letters(bootstrap=kafka_broker, dlq_topic=dlq, target_topic=target, only=ReplayFilter())
+
+    assert (report.read, report.replayed, report.records) == (4, 3, 1)
+    assert b"1010000" not in b"".join(m.value() for m in read_all(kafka_broker, target, expected=3))

@@ -10,7 +10,7 @@ import pytest
 import requests
 
 from gateway.http import HttpOrderClient
-from gateway.orders import OrderNotFound
+from gateway.orders import BadOrderAnswer, OrderNotFound, OrderServiceUnavailable
 from sandbox.simulator import Simulator
 
 ORDER_URL = "{url}/public/api/v1/order/{order_id}"
@@ -181,3 +181,24 @@ def test_a_moved_api_leaves_a_routers_404_at_the_old_path(simulator, order_id):
     assert old.text == "404 page not found\n"
     assert moved.status_code == 200
     assert moved.json()["id"] == order_id
+
+
+def test_a_malformed_poison_order_answers_200_without_a_status(simulator, order_id):
+    simulator.poison(order_id, "malformed")
+
+    response = requests.get(ORDER_URL.format(url=simulator.url, order_id=order_id), timeout=5)
+
+    assert response.status_code == 200
+    assert "status" not in response.json()
+    with pytest.raises(BadOrderAnswer):
+        HttpOrderClient(base_url=simulator.url).get_order(order_id)
+
+
+def test_a_hanging_poison_order_never_answers_in_time_while_others_do(simulator, order_id):
+    other = simulator.create_order()
+    simulator.poison(order_id, "hang")
+    client = HttpOrderClient(base_url=simulator.url, read_timeout=0.5, retries=0)
+
+    with pytest.raises(OrderServiceUnavailable, match="timeout"):
+        client.get_order(order_id)
+    assert client.get_order(other).status == "created"

@@ -12,6 +12,7 @@ from django.core.management.base import BaseCommand, CommandParser
 from prometheus_client import start_http_server
 
 from couriers.consumer.backoff import Backoff
+from couriers.consumer.batch import service_answers
 from couriers.consumer.dead_letters import DeadLetters
 from couriers.consumer.kafka import consumer_config, producer_config
 from couriers.consumer.loop import ConsumerOptions, OrderEventConsumer
@@ -64,12 +65,14 @@ class Command(BaseCommand):
             consumer=Consumer(consumer_config()),
             dead_letters=DeadLetters(Producer(producer_config()), settings.KAFKA_DLQ_TOPIC),
             handle=partial(order_events_handle, client=client),
+            service_probe=partial(service_answers, client),
             options=ConsumerOptions(
                 topic=settings.KAFKA_TOPIC,
                 max_event_bytes=settings.KAFKA_MAX_EVENT_BYTES,
                 batch_size=options["batch_size"],
                 concurrency=options["concurrency"],
                 backoff=Backoff(settings.CONSUMER_BACKOFF_INITIAL, settings.CONSUMER_BACKOFF_MAX),
+                max_attempts=settings.CONSUMER_MAX_ATTEMPTS,
                 idle_exit=options["idle_exit"],
                 liveness_file=settings.CONSUMER_LIVENESS_FILE,
                 close_timeout=settings.CONSUMER_CLOSE_TIMEOUT,

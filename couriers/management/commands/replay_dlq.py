@@ -43,5 +43,7 @@ class Command(BaseCommand):
             ) from exc
         verb = "would replay" if options["dry_run"] else "replayed"
         self.stdout.write(f"read {report.read} dead letters; {verb} {report.replayed} to {settings.KAFKA_TOPIC}")
+        if report.records:
+            self.stdout.write(f"left {report.records} records of messages too large for the DLQ (not the events)")
         for reason, count in sorted(report.reasons.items(), key=lambda item: -item[1]):
             self.stdout.write(f"  {count:6d}  {reason}")
