@@ -8,28 +8,40 @@ from django.conf import settings
 
 
 class KafkaUnavailable(RuntimeError):
-    """Kafka did not answer, or refused us; the message says which setting to look at."""
+    """Kafka did not answer, or refused us (`refused`: our credentials or TLS); the message names the settings."""
+
+    def __init__(self, message: str, *, refused: bool = False) -> None:
+        super().__init__(message)
+        self.refused = refused
 
 
 def client_config(**overrides: Any) -> dict[str, Any]:
     """What every client needs to reach the brokers: the address, and authentication and TLS when set."""
-    return {"bootstrap.servers": settings.KAFKA_BOOTSTRAP_SERVERS, **overrides}
+    return {"bootstrap.servers": settings.KAFKA_BOOTSTRAP_SERVERS, **settings.KAFKA_SECURITY.librdkafka(), **overrides}
 
 
 def consumer_config(**overrides: Any) -> dict[str, Any]:
     return client_config(
         **{
             "group.id": settings.KAFKA_GROUP_ID,
+            "group.protocol": settings.KAFKA_GROUP_PROTOCOL,
+            **_group_timing(),
             "auto.offset.reset": "earliest",
             # At-least-once: we store an offset ourselves once its work is committed; librdkafka commits what is stored.
             "enable.auto.commit": True,
             "enable.auto.offset.store": False,
-            "session.timeout.ms": settings.KAFKA_SESSION_TIMEOUT_MS,
             "max.poll.interval.ms": settings.KAFKA_MAX_POLL_INTERVAL_MS,
             "client.id": "service-courier",
             **overrides,
         }
     )
+
+
+def _group_timing() -> dict[str, Any]:
+    # Under KIP-848 the broker times the session; librdkafka refuses session.timeout.ms there.
+    if settings.KAFKA_GROUP_PROTOCOL == "consumer":
+        return {}
+    return {"session.timeout.ms": settings.KAFKA_SESSION_TIMEOUT_MS}
 
 
 def producer_config(**overrides: Any) -> dict[str, Any]:
@@ -58,13 +70,16 @@ class Cluster:
             return self.admin.list_topics(timeout=timeout)
         except KafkaException as exc:
             self.admin.poll(0)  # serves error_cb: the cause (authentication, TLS) comes as an error event
-            raise KafkaUnavailable(self._explain(exc.args[0])) from exc
+            raise self._explain(exc.args[0]) from exc
 
-    def _explain(self, failure: KafkaError) -> str:
+    def _explain(self, failure: KafkaError) -> KafkaUnavailable:
         causes = [error for error in self.errors if error.code() in _CAUSES] or [failure]
         cause = causes[-1]
         setting = _CAUSES.get(cause.code(), "KAFKA_BOOTSTRAP_SERVERS")
-        return f"Kafka at {self.bootstrap} did not answer: {cause.str()} (check {setting})"
+        return KafkaUnavailable(
+            f"Kafka at {self.bootstrap} did not answer: {cause.str()} (check {setting})",
+            refused=cause.code() in _REFUSALS,
+        )
 
 
 # What an error event says about the settings; anything else reads as "unreachable".
@@ -73,3 +88,4 @@ _CAUSES = {
     KafkaError._SSL: "KAFKA_SSL_CA_LOCATION, KAFKA_SSL_CERTIFICATE_LOCATION, KAFKA_SSL_KEY_LOCATION",
     KafkaError._TRANSPORT: "KAFKA_BOOTSTRAP_SERVERS and KAFKA_SECURITY_PROTOCOL",
 }
+_REFUSALS = {KafkaError._AUTHENTICATION, KafkaError._SSL}

@@ -9,7 +9,10 @@ from django.core.management import call_command
 
 from couriers.consumer.dead_letters import DEAD_LETTERED_AT, ORIGINAL_OFFSET, REASON
 from couriers.consumer.replay import ReplayFilter, replay_dead_letters
+from tests.brokers import ON_BOTH, create_topics
 from tests.kafka_helpers import read_all
+
+kafka, kafka_broker = ON_BOTH
 
 NOW = datetime.now(UTC)
 
@@ -27,17 +30,20 @@ def dead_letter(bootstrap: str, topic: str, value: bytes, reason: str, at: datet
 
 
 @pytest.fixture
-def dlq(kafka_broker: str) -> str:
+def dlq(kafka, kafka_broker: str) -> str:
     topic = f"dlq.{uuid4().hex}"
+    create_topics(kafka, topic)
     dead_letter(kafka_broker, topic, b'{"order_id": "a"}', "status is missing", NOW - timedelta(hours=2))
     dead_letter(kafka_broker, topic, b"garbage", "not JSON: Expecting value", NOW - timedelta(minutes=5))
     dead_letter(kafka_broker, topic, b'{"order_id": "b", "status": "x"}', "service-order rejected the order id", NOW)
     return topic
 
 
-def test_everything_is_replayed_without_dlq_headers(kafka_broker, dlq):
-    target = f"main.{uuid4().hex}"
-    report = replay_dead_letters(bootstrap=kafka_broker, dlq_topic=dlq, target_topic=target, only=ReplayFilter())
+def test_everything_is_replayed_without_dlq_headers(kafka_broker, dlq, topic):
+    target = topic
+    report = replay_dead_letters(
+        config={"bootstrap.servers": kafka_broker}, dlq_topic=dlq, target_topic=target, only=ReplayFilter()
+    )
 
     assert (report.read, report.replayed) == (3, 3)
     replayed = read_all(kafka_broker, target, expected=3)
@@ -47,13 +53,16 @@ def test_everything_is_replayed_without_dlq_headers(kafka_broker, dlq):
     assert all(dict(m.headers()) == {"trace": b"t1"} for m in replayed)
 
 
-def test_filter_by_reason_and_time(kafka_broker, dlq):
-    target = f"main.{uuid4().hex}"
+def test_filter_by_reason_and_time(kafka_broker, dlq, topic):
+    target = topic
     by_reason = replay_dead_letters(
-        bootstrap=kafka_broker, dlq_topic=dlq, target_topic=target, only=ReplayFilter(reason="REJECTED")
+        config={"bootstrap.servers": kafka_broker},
+        dlq_topic=dlq,
+        target_topic=target,
+        only=ReplayFilter(reason="REJECTED"),
     )
     by_time = replay_dead_letters(
-        bootstrap=kafka_broker,
+        config={"bootstrap.servers": kafka_broker},
         dlq_topic=dlq,
         target_topic=target,
         only=ReplayFilter(since=NOW - timedelta(hours=1), until=NOW - timedelta(minutes=1)),
@@ -66,10 +75,10 @@ def test_filter_by_reason_and_time(kafka_broker, dlq):
     ]
 
 
-def test_the_command_dry_run_publishes_nothing(kafka_broker, dlq, settings, capsys):
+def test_the_command_dry_run_publishes_nothing(kafka_broker, dlq, topic, settings, capsys):
     settings.KAFKA_BOOTSTRAP_SERVERS = kafka_broker
     settings.KAFKA_DLQ_TOPIC = dlq
-    settings.KAFKA_TOPIC = f"main.{uuid4().hex}"
+    settings.KAFKA_TOPIC = topic
 
     call_command("replay_dlq", "--dry-run", "--reason", "not json")
 

@@ -11,11 +11,11 @@ import pytest
 import requests
 
 from couriers.models import Delivery
-from sandbox.broker import EmbeddedBroker, ensure_topics
 from sandbox.chaos import Chaos
 from sandbox.publisher import KafkaSink
 from sandbox.simulator import Simulator
 from sandbox.verify import courier_problems, verify
+from tests.brokers import create_topics
 from tests.e2e.conftest import CHAOS, ROOT, wait_until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
@@ -149,14 +149,15 @@ def test_lost_events_are_repaired_by_one_sweep(kafka_broker, pipeline_topic, con
     assert "reconciled:" in sweep.stdout
 
 
-def test_shutdown_is_bounded_when_the_broker_is_gone(consumers, consumer_env, pipeline_topic):
-    broker = EmbeddedBroker().start()
+def test_shutdown_is_bounded_when_the_broker_is_gone(kafka, consumers, consumer_env, pipeline_topic):
+    broker = type(kafka)().start()  # one of this run's kind, of its own: it is killed
     try:
-        ensure_topics(broker.bootstrap_servers, pipeline_topic)
+        create_topics(broker, pipeline_topic)
         consumer_env["KAFKA_BOOTSTRAP_SERVERS"] = broker.bootstrap_servers
         consumer_env["ORDER_SERVICE_URL"] = "http://127.0.0.1:9"
         consumer = consumers.start(CONSUMER_CLOSE_TIMEOUT="3")
         consumers.wait_for_log(consumer, "assigned partitions")
+        broker.kill()
     finally:
         broker.stop()
     consumer.send_signal(signal.SIGTERM)

@@ -1,5 +1,6 @@
 """python manage.py consume_orders: turn order.status.changed events into courier assignments."""
 
+import logging
 import signal
 from datetime import timedelta
 from functools import partial
@@ -7,16 +8,19 @@ from typing import Any
 
 from confluent_kafka import Consumer, Producer
 from django.conf import settings
-from django.core.management.base import BaseCommand, CommandParser
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 from prometheus_client import start_http_server
 
 from couriers.consumer.backoff import Backoff
 from couriers.consumer.dead_letters import DeadLetters
-from couriers.consumer.kafka import consumer_config, producer_config
+from couriers.consumer.kafka import Cluster, KafkaUnavailable, client_config, consumer_config, producer_config
 from couriers.consumer.loop import ConsumerOptions, OrderEventConsumer
 from couriers.management.arguments import positive_float, positive_int
 from couriers.services import deliveries_reconcile, order_events_handle
 from gateway.client import default_order_client
+
+logger = logging.getLogger(__name__)
+KAFKA_CHECK_TIMEOUT = 10.0
 
 
 class Command(BaseCommand):
@@ -50,6 +54,7 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
+        _check_kafka()
         if options["metrics_port"]:
             start_http_server(options["metrics_port"])
         client = default_order_client()
@@ -76,3 +81,13 @@ class Command(BaseCommand):
         signal.signal(signal.SIGTERM, consumer.request_stop)
         signal.signal(signal.SIGINT, consumer.request_stop)
         consumer.run()
+
+
+def _check_kafka() -> None:
+    """Refused credentials or TLS stop start-up, naming the settings; an unreachable Kafka is waited for."""
+    try:
+        Cluster(client_config()).metadata(KAFKA_CHECK_TIMEOUT)
+    except KafkaUnavailable as exc:
+        if exc.refused:
+            raise CommandError(str(exc)) from exc
+        logger.warning("%s: starting anyway, the consumer keeps trying", exc)

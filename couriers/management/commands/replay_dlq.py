@@ -5,9 +5,10 @@ from datetime import datetime
 from typing import Any
 
 from django.conf import settings
-from django.core.management.base import BaseCommand, CommandParser
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils.dateparse import parse_datetime
 
+from couriers.consumer.kafka import Cluster, KafkaUnavailable, client_config
 from couriers.consumer.replay import ReplayFilter, replay_dead_letters
 
 
@@ -28,8 +29,12 @@ class Command(BaseCommand):
         parser.add_argument("--dry-run", action="store_true", help="count what would be replayed, publish nothing")
 
     def handle(self, *args: Any, **options: Any) -> None:
+        try:
+            Cluster(client_config()).metadata(timeout=10)
+        except KafkaUnavailable as exc:
+            raise CommandError(str(exc)) from exc
         report = replay_dead_letters(
-            bootstrap=settings.KAFKA_BOOTSTRAP_SERVERS,
+            config=client_config(),
             dlq_topic=settings.KAFKA_DLQ_TOPIC,
             target_topic=settings.KAFKA_TOPIC,
             only=ReplayFilter(reason=options["reason"], since=options["since"], until=options["until"]),
