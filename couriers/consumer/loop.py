@@ -339,9 +339,12 @@ class OrderEventConsumer:
         self._forget(partitions)
 
     def _forget(self, partitions: list[TopicPartition]) -> None:
-        for tp in partitions:
-            self.failures.pop((tp.topic, tp.partition), None)
-            self.resume_at.pop((tp.topic, tp.partition), None)
+        # Only these partitions: under KIP-848 (and cooperative assignors) the others stay ours, paused or not.
+        gone = {(tp.topic, tp.partition) for tp in partitions}
+        for partition in gone:
+            self.failures.pop(partition, None)
+            self.resume_at.pop(partition, None)
+        self.dead_lettered = {origin for origin in self.dead_lettered if origin[:2] not in gone}
 
     def _idle_long_enough(self) -> bool:
         idle_exit, since = self.options.idle_exit, self.last_activity

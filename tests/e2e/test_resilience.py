@@ -80,23 +80,31 @@ def test_a_consumer_killed_mid_stream_loses_nothing(
     assert report.ok, (report.summary(), report.mismatches[:10], report.courier_problems)
 
 
+@pytest.mark.parametrize("group_protocol", ["classic", "consumer"])
 def test_three_consumers_share_the_stream_through_rebalances(
-    kafka_broker, pipeline_topic, consumers, consumer_env, make_courier
+    kafka_broker, pipeline_topic, consumers, consumer_env, make_courier, group_protocol
 ):
     make_fleet(make_courier, 10)
+    consumer_env["KAFKA_GROUP_PROTOCOL"] = group_protocol
+    if group_protocol == "consumer":
+        del consumer_env["KAFKA_SESSION_TIMEOUT_MS"]  # the broker's to set under KIP-848
     with (
         Simulator(bootstrap=kafka_broker, topic=pipeline_topic, time_scale=0.01, chaos=CHAOS, seed=12) as simulator,
         FleetWatch() as watch,
     ):
         consumer_env["ORDER_SERVICE_URL"] = simulator.url
-        simulator.create_orders(60, over=4.0)
         group = [consumers.start("--idle-exit", "10") for _ in range(3)]
         for member in group:
             consumers.wait_for_log(member, "assigned partitions")
+        # The stream starts once all three are in: joining a real broker's group takes seconds, and the first
+        # member alone could otherwise finish the stream before the others join.
+        simulator.create_orders(60, over=4.0)
         wait_until(lambda: Delivery.objects.count() >= 15, 60, "work under way")
         group[0].send_signal(signal.SIGTERM)  # one leaves mid-stream...
         assert consumers.wait_exit(group[0], timeout=60) == 0
         group.append(consumers.start("--idle-exit", "10"))  # ...and another joins
+        consumers.wait_for_log(group[-1], "assigned partitions")
+        simulator.create_orders(20)  # events for the newcomer too, on every partition
         settle(simulator, completed=3)
         for member in group[1:]:
             assert consumers.wait_exit(member) == 0
