@@ -154,12 +154,6 @@ class KafkaServer:
     def log_file(self) -> Path:
         return self._require_data() / "server.log"
 
-    @property
-    def pid(self) -> int:
-        if self._process is None:
-            raise KafkaServerError("the Kafka broker is not running")
-        return self._process.pid
-
     def _address(self, listener: str) -> str:
         if self._process is None or listener not in self.ports:
             raise KafkaServerError(f"the Kafka broker is not running with a {listener} listener")
@@ -175,30 +169,32 @@ class KafkaServer:
     def start(self) -> "KafkaServer":
         libs = fetch_jars(self.cache)
         self.data = Path(tempfile.mkdtemp(prefix="kafka-"))
-        listeners = ["PLAINTEXT", "CONTROLLER", "SASL_PLAINTEXT", *(["SASL_SSL"] if self.tls else [])]
-        self.ports = {listener: free_port() for listener in listeners}
-        if self.tls:
-            self._make_certificate()
-        config = self.data / "server.properties"
-        config.write_text(self._server_properties())
-        (self.data / "log4j2.properties").write_text(LOG4J2.format(log=self.log_file))
-        self._java(
-            libs, "kafka.tools.StorageTool", "format", "-t", _cluster_id(), "-c", str(config), "--ignore-formatted"
-        )
-        self._process = subprocess.Popen(
-            self._java_command(libs, "kafka.Kafka", str(config)),
-            stdin=subprocess.DEVNULL,
-            stdout=(self.data / "stdout.log").open("wb"),
-            stderr=subprocess.STDOUT,
-            preexec_fn=_die_with_parent,
-            start_new_session=True,
-        )
         try:
+            self._launch(libs)
             self._wait_until_serving()
         except BaseException:
             self.stop()
             raise
         return self
+
+    def _launch(self, libs: Path) -> None:
+        listeners = ["PLAINTEXT", "CONTROLLER", "SASL_PLAINTEXT", *(["SASL_SSL"] if self.tls else [])]
+        self.ports = {listener: free_port() for listener in listeners}
+        if self.tls:
+            self._make_certificate()
+        config = self._require_data() / "server.properties"
+        config.write_text(self._server_properties())
+        (self._require_data() / "log4j2.properties").write_text(LOG4J2.format(log=self.log_file))
+        self._java(libs, "kafka.tools.StorageTool", "format", "-t", _cluster_id(), "-c", str(config))
+        with (self._require_data() / "stdout.log").open("wb") as stdout:
+            self._process = subprocess.Popen(
+                self._java_command(libs, "kafka.Kafka", str(config)),
+                stdin=subprocess.DEVNULL,
+                stdout=stdout,
+                stderr=subprocess.STDOUT,
+                preexec_fn=_die_with_parent,
+                start_new_session=True,
+            )
 
     def stop(self, timeout: float = STOP_TIMEOUT) -> None:
         """Shut the broker down (SIGTERM, then SIGKILL after `timeout`) and delete its data."""

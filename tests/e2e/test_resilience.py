@@ -104,7 +104,9 @@ def test_three_consumers_share_the_stream_through_rebalances(
         assert consumers.wait_exit(group[0], timeout=60) == 0
         group.append(consumers.start("--idle-exit", "10"))  # ...and another joins
         consumers.wait_for_log(group[-1], "assigned partitions")
-        simulator.create_orders(20)  # events for the newcomer too, on every partition
+        # Events for the newcomer too: spread over time, as keyless events go to one partition per batch.
+        simulator.create_orders(20, over=3.0)
+        consumers.wait_for_log(group[-1], "event said")
         settle(simulator, completed=3)
         for member in group[1:]:
             assert consumers.wait_exit(member) == 0
