@@ -183,6 +183,9 @@ def test_json_logs_metrics_and_liveness(kafka_broker, pipeline_topic, consumers,
     with Simulator(bootstrap=kafka_broker, topic=pipeline_topic, time_scale=0.01, seed=14) as simulator:
         consumer_env["ORDER_SERVICE_URL"] = simulator.url
         simulator.create_orders(3)
+        # Orders stay where they are: the busy courier must still be busy when the metrics are read.
+        simulator.freeze()
+        simulator.wait_until_settled()
         consumer = consumers.start("--metrics-port", str(port), LOG_FORMAT="json", CONSUMER_LIVENESS_FILE=str(liveness))
         wait_until(lambda: Delivery.objects.count() == 3, 60, "three deliveries")
         wait_until(liveness.exists, 30, "liveness file touched")
