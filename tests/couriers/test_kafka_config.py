@@ -1,11 +1,17 @@
 """Every Kafka client gets the same address, authentication and TLS; settings that do not fit together stop start-up."""
 
+import signal
+import subprocess
+import sys
+import time
+
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 
 from courier_project.kafka_security import KafkaSecurity
 from couriers.consumer.kafka import client_config, consumer_config, producer_config
-from tests.deploy.conftest import base_env, last_line, manage
+from sandbox.kafka_server import free_port
+from tests.deploy.conftest import REPO, base_env, last_line, manage
 
 SASL = {"sasl_mechanism": "scram-sha-512", "sasl_username": "courier", "sasl_password": "s3cret"}
 
@@ -90,3 +96,35 @@ def test_start_up_stops_with_one_line_naming_the_setting(tmp_path, env, message)
 
     assert result.returncode != 0
     assert message in last_line(result.stderr)
+
+
+def test_an_unreachable_kafka_is_waited_for_not_fatal(tmp_path):
+    alive = tmp_path / "alive"
+    env = {
+        **base_env(tmp_path),
+        "DEBUG": "true",
+        "KAFKA_BOOTSTRAP_SERVERS": f"127.0.0.1:{free_port()}",
+        "CONSUMER_CLOSE_TIMEOUT": "2",
+        "CONSUMER_LIVENESS_FILE": str(alive),
+    }
+    consumer = subprocess.Popen(
+        [sys.executable, "manage.py", "consume_orders", "--concurrency", "1"],
+        cwd=REPO,
+        env=env,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        line = ""
+        while "starting anyway" not in line and consumer.poll() is None:
+            line = consumer.stderr.readline()
+        assert "did not answer" in line
+        deadline = time.monotonic() + 30
+        while not alive.exists() and consumer.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert alive.exists(), "the consume loop never turned"
+        consumer.send_signal(signal.SIGTERM)
+        assert consumer.wait(60) == 0
+    finally:
+        consumer.kill()
+        consumer.stderr.close()
