@@ -6,6 +6,7 @@ from pathlib import Path
 from django.core.exceptions import ImproperlyConfigured
 
 from courier_project.env import StrictEnv
+from courier_project.kafka_security import SASL_MECHANISMS, SECURITY_PROTOCOLS, KafkaSecurity
 from gateway.config import order_service_config_error
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -181,6 +182,24 @@ KAFKA_MAX_POLL_INTERVAL_MS = env.positive_int("KAFKA_MAX_POLL_INTERVAL_MS", defa
 KAFKA_MAX_EVENT_BYTES = env.positive_int("KAFKA_MAX_EVENT_BYTES", default=65536)
 # The broker's message.max.bytes (Kafka's default): what the DLQ cannot take whole is dead-lettered as a record.
 KAFKA_DLQ_MESSAGE_MAX_BYTES = env.positive_int("KAFKA_DLQ_MESSAGE_MAX_BYTES", default=1048588)
+# classic: the broker-coordinated rebalance of old; consumer: KIP-848, incremental, timed by the broker.
+KAFKA_GROUP_PROTOCOL = env.choice("KAFKA_GROUP_PROTOCOL", default="classic", choices=("classic", "consumer"))
+if KAFKA_GROUP_PROTOCOL == "consumer" and "KAFKA_SESSION_TIMEOUT_MS" in env.ENVIRON:
+    raise ImproperlyConfigured(
+        "KAFKA_SESSION_TIMEOUT_MS does not apply with KAFKA_GROUP_PROTOCOL=consumer: the broker sets it "
+        "(group.consumer.session.timeout.ms); unset it"
+    )
+# Authentication and TLS, for every Kafka client the service makes (checked together in kafka_security).
+KAFKA_SECURITY = KafkaSecurity(
+    protocol=env.choice("KAFKA_SECURITY_PROTOCOL", default="plaintext", choices=SECURITY_PROTOCOLS),
+    sasl_mechanism=env.choice("KAFKA_SASL_MECHANISM", default="", choices=SASL_MECHANISMS),
+    sasl_username=env.str("KAFKA_SASL_USERNAME", default=""),
+    sasl_password=env.str("KAFKA_SASL_PASSWORD", default=""),
+    ssl_ca_location=env.str("KAFKA_SSL_CA_LOCATION", default=""),
+    ssl_certificate_location=env.str("KAFKA_SSL_CERTIFICATE_LOCATION", default=""),
+    ssl_key_location=env.str("KAFKA_SSL_KEY_LOCATION", default=""),
+    ssl_key_password=env.str("KAFKA_SSL_KEY_PASSWORD", default=""),
+)
 CONSUMER_BATCH_SIZE = env.positive_int("CONSUMER_BATCH_SIZE", default=500)
 CONSUMER_CONCURRENCY = env.positive_int("CONSUMER_CONCURRENCY", default=16)
 CONSUMER_BACKOFF_INITIAL = env.positive_float("CONSUMER_BACKOFF_INITIAL", default=1.0)

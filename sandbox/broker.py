@@ -121,6 +121,12 @@ class EmbeddedBroker:
         if process.stdout is not None:
             process.stdout.close()
 
+    def kill(self) -> None:
+        """Kill the holder outright, as a crash would; stop() still cleans up."""
+        if self._process is not None:
+            self._process.kill()
+            self._process.wait()
+
     def __enter__(self) -> "EmbeddedBroker":
         return self.start()
 

@@ -8,7 +8,9 @@ from django.core.cache import cache
 
 from couriers.models import Courier
 from couriers.services import courier_create
-from sandbox.broker import EmbeddedBroker, ensure_topics
+from sandbox.broker import EmbeddedBroker
+from sandbox.kafka_server import KafkaServer
+from tests.brokers import Broker, create_topics
 from tests.fakes import FakeOrderClient
 
 _phones = itertools.count(10_000_000_000)
@@ -21,17 +23,36 @@ def _fresh_cache() -> None:
 
 
 @pytest.fixture(scope="session")
-def kafka_broker() -> Iterator[str]:
-    """Bootstrap servers of a mock Kafka cluster in a process of its own, for the whole session."""
+def embedded_kafka() -> Iterator[EmbeddedBroker]:
+    """A mock Kafka cluster in a process of its own, for the whole session."""
     with EmbeddedBroker() as broker:
-        yield broker.bootstrap_servers
+        yield broker
+
+
+@pytest.fixture(scope="session")
+def real_kafka() -> Iterator[KafkaServer]:
+    """Apache Kafka for the whole session, started when a test first needs it (a JVM is heavy on two cores)."""
+    with KafkaServer(tls=True) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def kafka(embedded_kafka: EmbeddedBroker) -> Broker:
+    """The broker of the tests here: the mock. Modules that run on both override it with tests.brokers.BOTH."""
+    return embedded_kafka
+
+
+@pytest.fixture(scope="session")
+def kafka_broker(kafka: Broker) -> str:
+    """Bootstrap servers of `kafka`."""
+    return kafka.bootstrap_servers
 
 
 @pytest.fixture
-def topic(kafka_broker: str) -> str:
+def topic(kafka: Broker) -> str:
     """A fresh topic per test, so that no test reads another's events."""
     name = f"test.{uuid4().hex}"
-    ensure_topics(kafka_broker, name)
+    create_topics(kafka, name)
     return name
 
 

@@ -69,6 +69,11 @@ class DeadLetters:
         position = {(tp.topic, tp.partition): tp.offset for tp in stored}
         self.sent = {(t, p, offset) for t, p, offset in self.sent if offset >= position.get((t, p), 0)}
 
+    def forget(self, partitions: Iterable[tuple[str, int]]) -> None:
+        """No longer ours (revoked, lost): whoever owns them now dead-letters for themselves."""
+        gone = set(partitions)
+        self.sent = {sent for sent in self.sent if sent[:2] not in gone}
+
     def _publish(self, letters: list[Letter], *, whole: bool) -> dict[Origin, object]:
         results: dict[Origin, object] = {}
         for letter in letters:

@@ -89,7 +89,7 @@ class OrderEventConsumer:
     def step(self) -> None:
         """One turn of the loop: resume what is due, take a batch, process it."""
         self.pauses.resume_due(ready=self._database_ready)
-        messages = self._take_batch()
+        messages = self._owned(self._take_batch())
         if messages:
             self.process_batch(messages)
             self.last_activity = time.monotonic()
@@ -183,6 +183,15 @@ class OrderEventConsumer:
             messages += self.consumer.consume(self.options.batch_size - 1, timeout=0)
         return messages
 
+    def _owned(self, messages: list[Message]) -> list[Message]:
+        """Only messages of partitions still ours: a revocation served during the batch's second consume() leaves
+        messages whose offsets can no longer be stored or sought (librdkafka raises _STATE); their new owner
+        reads them again."""
+        if not messages:
+            return messages
+        assigned = {(tp.topic, tp.partition) for tp in self.consumer.assignment()}
+        return [message for message in messages if (message.topic(), message.partition()) in assigned]
+
     def _idle_long_enough(self) -> bool:
         idle_exit, since = self.options.idle_exit, self.last_activity
         # Waiting to join the group is not idleness: partitions held by a killed member come after its session.
@@ -220,7 +229,10 @@ class OrderEventConsumer:
         self._forget(partitions)
 
     def _forget(self, partitions: list[TopicPartition]) -> None:
-        self.pauses.forget((tp.topic, tp.partition) for tp in partitions)
+        # Only these partitions: under KIP-848 (and cooperative assignors) the others stay ours, paused or not.
+        gone = {(tp.topic, tp.partition) for tp in partitions}
+        self.pauses.forget(gone)
+        self.dead_letters.forget(gone)
 
     def close(self) -> None:
         """Commit what is stored and leave the group; never hang when the broker is gone."""

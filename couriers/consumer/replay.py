@@ -10,6 +10,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 from uuid import uuid4
 
 from confluent_kafka import Consumer, KafkaException, Message, Producer, TopicPartition
@@ -49,17 +50,16 @@ class ReplayReport:
 
 def replay_dead_letters(
     *,
-    bootstrap: str,
+    config: dict[str, Any],
     dlq_topic: str,
     target_topic: str,
     only: ReplayFilter,
     dry_run: bool = False,
     timeout: float = 30.0,
 ) -> ReplayReport:
-    consumer = Consumer(
-        {"bootstrap.servers": bootstrap, "group.id": f"dlq-replay-{uuid4().hex}", "enable.auto.commit": False}
-    )
-    producer = Producer({"bootstrap.servers": bootstrap, "acks": "all"})
+    """Re-publish what the DLQ holds now; `config` reaches the brokers (couriers.consumer.kafka.client_config)."""
+    consumer = Consumer({**config, "group.id": f"dlq-replay-{uuid4().hex}", "enable.auto.commit": False})
+    producer = Producer({**config, "acks": "all"})
     report = ReplayReport()
     try:
         ends = _assign_snapshot(consumer, dlq_topic)

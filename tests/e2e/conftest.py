@@ -13,8 +13,8 @@ import pytest
 from django.conf import settings
 from django.db import connection
 
-from sandbox.broker import ensure_topics
 from sandbox.chaos import Chaos
+from tests.brokers import ON_BOTH, Broker, create_topics
 
 ROOT = Path(settings.BASE_DIR)
 
@@ -84,11 +84,15 @@ class Consumers:
                 process.wait(10)
 
 
+# Every end-to-end test that talks to Kafka runs twice: on the mock and on Apache Kafka.
+kafka, kafka_broker = ON_BOTH
+
+
 @pytest.fixture
-def pipeline_topic(kafka_broker: str) -> str:
+def pipeline_topic(kafka: Broker) -> str:
     """A fresh topic and its DLQ, created up front as in production (no auto-creation there)."""
     topic = f"orders.{uuid4().hex}"
-    ensure_topics(kafka_broker, topic, f"{topic}.dlq")
+    create_topics(kafka, topic, f"{topic}.dlq")
     return topic
 
 

@@ -29,6 +29,7 @@ def test_a_chaotic_stream_ends_consistent_with_service_order(
         simulator.create_orders(10, over=1.0)
         # Let orders live until some have been delivered, then stop the clock: the truth is final.
         wait_until(lambda: Counter(simulator.truth().values())["completed"] >= 3, 60, "orders completed")
+        wait_until(lambda: len(simulator.truth()) == 50, 30, "every order created")  # a loaded machine lags
         simulator.freeze()
         simulator.wait_until_settled(timeout=30)
 

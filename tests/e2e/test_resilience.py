@@ -13,12 +13,12 @@ import pytest
 import requests
 
 from couriers.models import Delivery
-from sandbox.broker import EmbeddedBroker, ensure_topics
 from sandbox.chaos import Chaos
 from sandbox.http_server import ORDER_PREFIX
 from sandbox.publisher import KafkaSink
 from sandbox.simulator import Simulator
 from sandbox.verify import courier_problems, verify
+from tests.brokers import create_topics
 from tests.e2e.conftest import CHAOS, ROOT, wait_until
 from tests.kafka_helpers import produce
 
@@ -84,23 +84,33 @@ def test_a_consumer_killed_mid_stream_loses_nothing(
     assert report.ok, (report.summary(), report.mismatches[:10], report.courier_problems)
 
 
+@pytest.mark.parametrize("group_protocol", ["classic", "consumer"])
 def test_three_consumers_share_the_stream_through_rebalances(
-    kafka_broker, pipeline_topic, consumers, consumer_env, make_courier
+    kafka_broker, pipeline_topic, consumers, consumer_env, make_courier, group_protocol
 ):
     make_fleet(make_courier, 10)
+    consumer_env["KAFKA_GROUP_PROTOCOL"] = group_protocol
+    if group_protocol == "consumer":
+        del consumer_env["KAFKA_SESSION_TIMEOUT_MS"]  # the broker's to set under KIP-848
     with (
         Simulator(bootstrap=kafka_broker, topic=pipeline_topic, time_scale=0.01, chaos=CHAOS, seed=12) as simulator,
         FleetWatch() as watch,
     ):
         consumer_env["ORDER_SERVICE_URL"] = simulator.url
-        simulator.create_orders(60, over=4.0)
         group = [consumers.start("--idle-exit", "10") for _ in range(3)]
         for member in group:
             consumers.wait_for_log(member, "assigned partitions")
+        # The stream starts once all three are in: joining a real broker's group takes seconds, and the first
+        # member alone could otherwise finish the stream before the others join.
+        simulator.create_orders(60, over=4.0)
         wait_until(lambda: Delivery.objects.count() >= 15, 60, "work under way")
         group[0].send_signal(signal.SIGTERM)  # one leaves mid-stream...
         assert consumers.wait_exit(group[0], timeout=60) == 0
         group.append(consumers.start("--idle-exit", "10"))  # ...and another joins
+        consumers.wait_for_log(group[-1], "assigned partitions")
+        # Events for the newcomer too: spread over time, as keyless events go to one partition per batch.
+        simulator.create_orders(20, over=3.0)
+        consumers.wait_for_log(group[-1], "event said")
         settle(simulator, completed=3)
         for member in group[1:]:
             assert consumers.wait_exit(member) == 0
@@ -153,24 +163,30 @@ def test_lost_events_are_repaired_by_one_sweep(kafka_broker, pipeline_topic, con
     assert "reconciled:" in sweep.stdout
 
 
-def test_shutdown_is_bounded_when_the_broker_is_gone(consumers, consumer_env, pipeline_topic):
-    broker = EmbeddedBroker().start()
+@pytest.mark.parametrize("gone", ["killed", "frozen"])
+def test_shutdown_is_bounded_when_the_broker_is_gone(kafka, consumers, consumer_env, pipeline_topic, gone):
+    broker = type(kafka)().start()  # one of this run's kind, of its own: it is killed, or frozen
     try:
-        ensure_topics(broker.bootstrap_servers, pipeline_topic)
+        create_topics(broker, pipeline_topic, f"{pipeline_topic}.dlq")
         consumer_env["KAFKA_BOOTSTRAP_SERVERS"] = broker.bootstrap_servers
         consumer_env["ORDER_SERVICE_URL"] = "http://127.0.0.1:9"
         consumer = consumers.start(CONSUMER_CLOSE_TIMEOUT="1")
         consumers.wait_for_log(consumer, "assigned partitions")
         produce(broker.bootstrap_servers, pipeline_topic, [b"garbage"])  # an offset to commit at the end
         consumers.wait_for_log(consumer, "malformed event dead-lettered")
-        os.kill(broker.pid, signal.SIGSTOP)  # frozen: connections stay open, nothing answers
+        if gone == "killed":
+            broker.kill()  # the real process: a crash
+        else:
+            os.kill(broker.pid, signal.SIGSTOP)  # connections stay open, nothing answers
         consumer.send_signal(signal.SIGTERM)
         assert consumers.wait_exit(consumer, timeout=60) == 0
     finally:
-        os.kill(broker.pid, signal.SIGCONT)
+        if gone == "frozen":
+            os.kill(broker.pid, signal.SIGCONT)
         broker.stop()
     log = consumers.log(consumer)
-    assert "Kafka did not close within 1.0s" in log
+    if gone == "frozen":
+        assert "Kafka did not close within 1.0s" in log
     # The configured bound, on the process's own clock: from the signal to its last line. Besides the 1 s
     # given to Kafka: the poll in hand (1 s) and closing the workers' connections. Unbounded, the close
     # waits for a frozen broker for more than a minute.
@@ -184,6 +200,9 @@ def test_json_logs_metrics_and_liveness(kafka_broker, pipeline_topic, consumers,
     with Simulator(bootstrap=kafka_broker, topic=pipeline_topic, time_scale=0.01, seed=14) as simulator:
         consumer_env["ORDER_SERVICE_URL"] = simulator.url
         simulator.create_orders(3)
+        # Orders stay where they are: the busy courier must still be busy when the metrics are read.
+        simulator.freeze()
+        simulator.wait_until_settled()
         consumer = consumers.start("--metrics-port", str(port), LOG_FORMAT="json", CONSUMER_LIVENESS_FILE=str(liveness))
         wait_until(lambda: Delivery.objects.count() == 3, 60, "three deliveries")
         wait_until(liveness.exists, 30, "liveness file touched")

@@ -8,13 +8,13 @@ from typing import Any
 
 from confluent_kafka import Consumer, Producer
 from django.conf import settings
-from django.core.management.base import BaseCommand, CommandParser
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 from prometheus_client import start_http_server
 
 from couriers.consumer.backoff import Backoff
 from couriers.consumer.batch import service_answers
 from couriers.consumer.dead_letters import DeadLetters
-from couriers.consumer.kafka import consumer_config, producer_config
+from couriers.consumer.kafka import Cluster, KafkaUnavailable, client_config, consumer_config, producer_config
 from couriers.consumer.loop import ConsumerOptions, OrderEventConsumer
 from couriers.consumer.sweeper import Sweeper
 from couriers.consumer.watchdog import Watchdog
@@ -24,6 +24,7 @@ from gateway.client import default_order_client
 from gateway.orders import OrderClient
 
 logger = logging.getLogger(__name__)
+KAFKA_CHECK_TIMEOUT = 10.0
 
 
 class Command(BaseCommand):
@@ -57,6 +58,7 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
+        _check_kafka()
         if options["metrics_port"]:
             start_http_server(options["metrics_port"])
         client = default_order_client()
@@ -106,3 +108,13 @@ class Command(BaseCommand):
             deliveries_reconcile, older_than=timedelta(seconds=settings.RECONCILE_OLDER_THAN), client=client
         )
         return Sweeper(sweep=sweep, every=every, time_limit=settings.RECONCILE_TIME_LIMIT)
+
+
+def _check_kafka() -> None:
+    """Refused credentials or TLS stop start-up, naming the settings; an unreachable Kafka is waited for."""
+    try:
+        Cluster(client_config()).metadata(KAFKA_CHECK_TIMEOUT)
+    except KafkaUnavailable as exc:
+        if exc.refused:
+            raise CommandError(str(exc)) from exc
+        logger.warning("%s: starting anyway, the consumer keeps trying", exc)

@@ -8,6 +8,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils.dateparse import parse_datetime
 
+from couriers.consumer.kafka import Cluster, KafkaUnavailable, client_config
 from couriers.consumer.replay import ReplayFilter, ReplayStopped, replay_dead_letters
 
 
@@ -29,14 +30,15 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         try:
+            Cluster(client_config()).metadata(timeout=10)
             report = replay_dead_letters(
-                bootstrap=settings.KAFKA_BOOTSTRAP_SERVERS,
+                config=client_config(),
                 dlq_topic=settings.KAFKA_DLQ_TOPIC,
                 target_topic=settings.KAFKA_TOPIC,
                 only=ReplayFilter(reason=options["reason"], since=options["since"], until=options["until"]),
                 dry_run=options["dry_run"],
             )
-        except ReplayStopped as exc:
+        except (KafkaUnavailable, ReplayStopped) as exc:
             raise CommandError(
                 f"replay stopped: {exc}. The DLQ is unchanged (a replay only reads it): run it again once "
                 "Kafka answers; an event replayed twice is harmless"
