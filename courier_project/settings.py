@@ -4,7 +4,7 @@ from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
 
-from courier_project.env import StrictEnv
+from courier_project.env import StrictEnv, secret_key_is_weak
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 env = StrictEnv()
@@ -16,6 +16,11 @@ if not SECRET_KEY:
     if not DEBUG:
         raise ImproperlyConfigured("SECRET_KEY must be set when DEBUG is off (set DEBUG=true for local work)")
     SECRET_KEY = "insecure-local-development-key-do-not-use-in-production"
+elif not DEBUG and secret_key_is_weak(SECRET_KEY):
+    raise ImproperlyConfigured(
+        "SECRET_KEY is too weak for DEBUG off: use 50 or more random characters, e.g. "
+        "python3 -c 'import secrets; print(secrets.token_urlsafe(50))'"
+    )
 # The loopback names are always accepted: the container's health check asks http://127.0.0.1:$PORT/healthz
 # from inside the container, whatever public names ALLOWED_HOSTS lists (a loopback Host header cannot be
 # used to poison links, so accepting it costs nothing).
@@ -45,13 +50,20 @@ INSTALLED_APPS = [
     "rest_framework.authtoken",
     "django_filters",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
     "gateway",
     "couriers",
-    "sandbox",
 ]
+# The demo, the benchmark and the simulator (sandbox/) are not in the production image: the app is installed
+# only for local work (DEBUG) or where it is asked for (compose's sandbox profile).
+SANDBOX_ENABLED = DEBUG or env.bool("SANDBOX_ENABLED", default=False)
+if SANDBOX_ENABLED:
+    INSTALLED_APPS.append("sandbox")
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "courier_project.middleware.ProbesAnyHostMiddleware",
+    "courier_project.middleware.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -99,8 +111,8 @@ STORAGES = {
         else "whitenoise.storage.CompressedManifestStaticFilesStorage"
     },
 }
-# Behind a TLS-terminating proxy: SECURE_PROXY_SSL=true trusts its X-Forwarded-Proto (only ever behind a proxy
-# that sets it), SECURE_SSL_REDIRECT=true sends plain-HTTP requests to HTTPS. The probes (/healthz, /readyz) and
+# Behind a TLS-terminating proxy: SECURE_PROXY_SSL=true trusts its X-Forwarded-Proto. The proxy must overwrite
+# that header on every request (never pass on the client's): otherwise anyone can claim HTTPS; SECURE_SSL_REDIRECT=true sends plain-HTTP requests to HTTPS. The probes (/healthz, /readyz) and
 # /metrics are exempt: the container, the orchestrator and Prometheus ask for them over plain HTTP from inside.
 SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=False)
 SECURE_REDIRECT_EXEMPT = [r"^(healthz|readyz|metrics)/?$"]
@@ -111,6 +123,16 @@ CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=not DEBUG)
 SECURE_HSTS_SECONDS = env.non_negative_int("SECURE_HSTS_SECONDS", default=0)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=False)
 SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=False)
+# The admin and the API docs load nothing from elsewhere and run no inline script (Swagger UI's styles are
+# inline, hence style-src). The browsable API is left out: its pages carry an inline script.
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
+    "object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'"
+)
+CONTENT_SECURITY_POLICY_PATHS = ("/admin/", "/api/docs/")
+# /metrics: answered to these networks, or to anyone sending `Authorization: Bearer METRICS_TOKEN`.
+METRICS_ALLOWED_NETWORKS = env.networks("METRICS_ALLOWED_NETWORKS", default="127.0.0.0/8,::1/128")
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
 
 # --- API --------------------------------------------------------------------
 REST_FRAMEWORK = {
@@ -132,7 +154,13 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Couriers and deliveries of the food-delivery platform.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    # Swagger UI from the project's own static files (drf-spectacular-sidecar): the docs work offline.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
 }
+if env.bool("API_DOCS_REQUIRE_AUTH", default=False):
+    SPECTACULAR_SETTINGS["SERVE_PERMISSIONS"] = ["rest_framework.permissions.IsAuthenticated"]
 
 # --- Kafka ------------------------------------------------------------------
 KAFKA_BOOTSTRAP_SERVERS = env.str("KAFKA_BOOTSTRAP_SERVERS", default="localhost:9092")
@@ -148,6 +176,8 @@ CONSUMER_BACKOFF_INITIAL = env.positive_float("CONSUMER_BACKOFF_INITIAL", defaul
 CONSUMER_BACKOFF_MAX = env.positive_float("CONSUMER_BACKOFF_MAX", default=60.0)
 CONSUMER_CLOSE_TIMEOUT = env.positive_float("CONSUMER_CLOSE_TIMEOUT", default=10.0)
 CONSUMER_LIVENESS_FILE = env.str("CONSUMER_LIVENESS_FILE", default="")
+# Where --metrics-port listens: this host only unless told (compose's Prometheus needs 0.0.0.0).
+CONSUMER_METRICS_ADDRESS = env.str("CONSUMER_METRICS_ADDRESS", default="127.0.0.1")
 
 # --- service-order (gateway) ------------------------------------------------
 ORDER_SERVICE_URL = env.http_url("ORDER_SERVICE_URL", default="http://localhost:8083")

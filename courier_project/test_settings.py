@@ -2,7 +2,10 @@
 
 import os
 
-os.environ.setdefault("SECRET_KEY", "insecure-test-key")
+# Strong enough for DEBUG off (as the tests run); a test key all the same.
+os.environ.setdefault("SECRET_KEY", "test-key-of-the-suite-" + "0123456789abcdefghijklmnopqrstuvwxyz")
+# demo and bench are sandbox commands, and the tests run them.
+os.environ.setdefault("SANDBOX_ENABLED", "true")
 
 from courier_project.settings import *  # noqa: F403
 

@@ -6,6 +6,7 @@ from django.db import DatabaseError, connection
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import status
 from rest_framework.permissions import AllowAny
+from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -19,6 +20,7 @@ class ProbeView(APIView):
     authentication_classes: list = []  # also keeps /healthz off the database (no session lookup)
     permission_classes = [AllowAny]
     throttle_classes: list = []
+    renderer_classes = [JSONRenderer]  # the browsable API would read the Host header, which probes never do
 
 
 class HealthzView(ProbeView):
