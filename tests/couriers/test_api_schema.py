@@ -1,13 +1,14 @@
 """The OpenAPI schema is valid and documents every endpoint, filter and error answer; the docs are served offline."""
 
 import re
+from pathlib import Path
 
 import pytest
 from drf_spectacular.generators import SchemaGenerator
 from drf_spectacular.validation import validate_schema
 from rest_framework.test import APIClient
 
-from tests.deploy.conftest import manage, prod_env  # noqa: F401 (a fixture)
+from tests.deploy.conftest import manage, production_env
 
 
 @pytest.fixture(scope="module")
@@ -91,10 +92,10 @@ def test_docs_and_admin_carry_a_content_security_policy(path: str) -> None:
     [("/api/schema/", "false", 200), ("/api/schema/", "true", 401), ("/api/docs/", "true", 401)],
 )
 def test_a_setting_puts_schema_and_docs_behind_authentication(
-    prod_env: dict[str, str], path: str, setting: str, status: int
+    tmp_path: Path, path: str, setting: str, status: int
 ) -> None:
     request = f"from django.test import Client; print(Client().get({path!r}, secure=True).status_code)"
-    env = prod_env | {"API_DOCS_REQUIRE_AUTH": setting, "ALLOWED_HOSTS": "testserver"}
+    env = production_env(tmp_path) | {"API_DOCS_REQUIRE_AUTH": setting, "ALLOWED_HOSTS": "testserver"}
 
     result = manage("shell", "--command", request, env=env)
 
