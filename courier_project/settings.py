@@ -112,8 +112,9 @@ STORAGES = {
     },
 }
 # Behind a TLS-terminating proxy: SECURE_PROXY_SSL=true trusts its X-Forwarded-Proto. The proxy must overwrite
-# that header on every request (never pass on the client's): otherwise anyone can claim HTTPS; SECURE_SSL_REDIRECT=true sends plain-HTTP requests to HTTPS. The probes (/healthz, /readyz) and
-# /metrics are exempt: the container, the orchestrator and Prometheus ask for them over plain HTTP from inside.
+# that header on every request, never pass on a client's: otherwise anyone can claim HTTPS. SECURE_SSL_REDIRECT=true
+# sends plain-HTTP requests to HTTPS. The probes (/healthz, /readyz) and /metrics are exempt: the container, the
+# orchestrator and Prometheus ask for them over plain HTTP from inside.
 SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=False)
 SECURE_REDIRECT_EXEMPT = [r"^(healthz|readyz|metrics)/?$"]
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if env.bool("SECURE_PROXY_SSL", default=False) else None
@@ -157,7 +158,6 @@ SPECTACULAR_SETTINGS = {
     # Swagger UI from the project's own static files (drf-spectacular-sidecar): the docs work offline.
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
-    "REDOC_DIST": "SIDECAR",
 }
 if env.bool("API_DOCS_REQUIRE_AUTH", default=False):
     SPECTACULAR_SETTINGS["SERVE_PERMISSIONS"] = ["rest_framework.permissions.IsAuthenticated"]

@@ -98,6 +98,9 @@ def test_debug_is_off_unless_set(prod_env: dict[str, str]) -> None:
         ("ORDER_SERVICE_URL", "order-service:8080"),
         ("ORDER_SERVICE_RETRIES", "three"),
         ("DELIVERY_MINUTES_CAR", "0"),
+        ("METRICS_ALLOWED_NETWORKS", "10.0.0.0/33"),
+        ("API_DOCS_REQUIRE_AUTH", "sometimes"),
+        ("SANDBOX_ENABLED", "perhaps"),
     ],
 )
 def test_start_up_stops_naming_a_malformed_variable(prod_env: dict[str, str], variable: str, value: str) -> None:
