@@ -2,6 +2,8 @@
 #   web (default):  gunicorn --config gunicorn.conf.py
 #   consumer:       python manage.py consume_orders
 #   one-shots:      python manage.py migrate | reconcile_deliveries
+# Targets: `runtime` (the default, production: nothing of sandbox/ and its libraries) and `sandbox` (the same
+# plus the simulator, demo and bench, for compose's sandbox profile).
 # Needs BuildKit (the default builder of Docker 23+ and of `docker compose`).
 
 ARG PYTHON_IMAGE=python:3.11.15-slim-bookworm
@@ -18,11 +20,11 @@ RUN apt-get update \
     && apt-get install -y --no-install-recommends build-essential \
     && rm -rf /var/lib/apt/lists/*
 
-COPY requirements.txt /wheels/requirements.txt
-RUN pip wheel --wheel-dir /wheels --requirement /wheels/requirements.txt
+COPY requirements.txt requirements-sandbox.txt /wheels/
+RUN pip wheel --wheel-dir /wheels --requirement /wheels/requirements-sandbox.txt
 
-# --- runtime: the wheels, the code, the collected static files; no compilers ---------------------------------------
-FROM ${PYTHON_IMAGE} AS runtime
+# --- app: the production wheels, the code, the collected static files; no compilers --------------------------------
+FROM ${PYTHON_IMAGE} AS app
 
 # LOCAL_ENV_FILE empty: a container reads no .env.local (a developer's DEBUG=true), even one mounted into /app.
 ENV PYTHONUNBUFFERED=1 \
@@ -48,20 +50,42 @@ RUN groupadd --system --gid 10001 courier \
     && useradd --system --uid 10001 --gid courier --home-dir /app --no-create-home --shell /usr/sbin/nologin courier
 
 WORKDIR /app
-# The code belongs to root and is only readable by the service user.
-COPY . /app
+# What production runs, named one by one: sandbox/ stays out of this stage. The code belongs to root and is
+# only readable by the service user.
+COPY manage.py gunicorn.conf.py /app/
+COPY courier_project /app/courier_project
+COPY couriers /app/couriers
+COPY gateway /app/gateway
 
 # Static files are collected at build time, with a throwaway key that exists only in this step (never in ENV);
-# the app's settings need one when DEBUG is off. Nothing here touches a database.
-RUN SECRET_KEY=collectstatic-only-not-a-real-key DATABASE_URL=sqlite:////tmp/collectstatic.sqlite3 \
+# the app's settings need a strong one when DEBUG is off. Nothing here touches a database. chmod: a checkout made
+# under a strict umask (0077) is still readable by the service user.
+RUN SECRET_KEY="$(python -c 'import secrets; print(secrets.token_urlsafe(50))')" \
+    DATABASE_URL=sqlite:////tmp/collectstatic.sqlite3 \
     python manage.py collectstatic --noinput --verbosity 0 \
-    && python -m compileall -q /app
+    && python -m compileall -q /app \
+    && chmod -R a+rX /app
+
+# --- sandbox: the app plus the simulator, demo and bench (compose's sandbox profile; never production) ------------
+FROM app AS sandbox
+
+RUN --mount=type=bind,from=build,source=/wheels,target=/wheels \
+    pip install --no-index --find-links=/wheels --requirement /wheels/requirements-sandbox.txt
+COPY sandbox /app/sandbox
+RUN python -m compileall -q /app/sandbox && chmod -R a+rX /app/sandbox
+
+USER 10001:10001
+ENTRYPOINT ["/usr/bin/tini", "--"]
+CMD ["python", "-m", "sandbox.simulator"]
+
+# --- runtime: production, the default target (last) ----------------------------------------------------------------
+FROM app AS runtime
 
 USER 10001:10001
 EXPOSE 8000
 
 # Web only (the consumer and the one-shots override or disable it in docker-compose.yml). urllib fails on any
-# answer other than 2xx/3xx, and /healthz is exempt from the SSL redirect and served for loopback hosts.
+# answer other than 2xx/3xx, and /healthz is exempt from the SSL redirect and answers whatever the Host.
 HEALTHCHECK --interval=15s --timeout=5s --start-period=30s --retries=3 \
     CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/healthz' % os.environ.get('PORT', '8000'), timeout=4)"]
 

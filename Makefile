@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 
 venv: $(VENV)/.installed
 
-$(VENV)/.installed: requirements.txt requirements-dev.txt
+$(VENV)/.installed: requirements.txt requirements-sandbox.txt requirements-dev.txt
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null || \
 		{ echo "service-courier needs Python 3.11 or newer as '$(PYTHON)' (make PYTHON=/path/to/python3.11 ...)"; exit 1; }
 	$(PYTHON) -m venv $(VENV)

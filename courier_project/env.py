@@ -1,12 +1,18 @@
 """Typed access to the environment: a malformed value stops start-up naming its variable."""
 
 import contextlib
+import ipaddress
 import re
 import sys
 from pathlib import Path
 from typing import Any
 
 import environ
+from django.core.checks.security.base import (
+    SECRET_KEY_INSECURE_PREFIX,
+    SECRET_KEY_MIN_LENGTH,
+    SECRET_KEY_MIN_UNIQUE_CHARACTERS,
+)
 from django.core.exceptions import ImproperlyConfigured
 
 BAD_SETTINGS_EXIT_CODE = 2  # as argparse exits on a bad command line: the fault is in what was given
@@ -31,6 +37,18 @@ def exit_on_bad_settings(argv: list[str]) -> None:
     except ImproperlyConfigured as exc:
         sys.stderr.write(f"configuration error: {exc}\n")
         raise SystemExit(BAD_SETTINGS_EXIT_CODE) from None
+
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def secret_key_is_weak(key: str) -> bool:
+    """What `check --deploy` calls weak (security.W009), refused at start-up instead of merely reported."""
+    return (
+        len(key) < SECRET_KEY_MIN_LENGTH
+        or len(set(key)) < SECRET_KEY_MIN_UNIQUE_CHARACTERS
+        or key.startswith(SECRET_KEY_INSECURE_PREFIX)
+    )
 
 
 class StrictEnv(environ.Env):
@@ -103,6 +121,15 @@ class StrictEnv(environ.Env):
 
     def non_negative_float(self, var: str, default: float) -> float:
         return self._checked(var, self.float(var, default=default), lambda v: v >= 0, "a number, 0 or more")
+
+    def networks(self, var: str, default: str) -> list[Network]:
+        """Comma-separated addresses or networks (CIDR); empty: none."""
+        try:
+            return [ipaddress.ip_network(item, strict=False) for item in self.list(var, default=default.split(","))]
+        except ValueError as exc:
+            raise ImproperlyConfigured(
+                f"Environment variable {var}={self.ENVIRON.get(var)!r} is malformed: {exc}"
+            ) from exc
 
     def choice(self, var: str, default: str, choices: tuple[str, ...]) -> str:
         return self._checked(

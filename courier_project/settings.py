@@ -5,7 +5,7 @@ from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
 
-from courier_project.env import StrictEnv
+from courier_project.env import StrictEnv, secret_key_is_weak
 from courier_project.kafka_security import SASL_MECHANISMS, SECURITY_PROTOCOLS, KafkaSecurity
 from gateway.config import order_service_config_error
 
@@ -26,6 +26,11 @@ if not SECRET_KEY:
             "which writes both into .env.local)"
         )
     SECRET_KEY = "insecure-local-development-key-do-not-use-in-production"
+elif not DEBUG and secret_key_is_weak(SECRET_KEY):
+    raise ImproperlyConfigured(
+        "SECRET_KEY is too weak for DEBUG off: use 50 or more random characters, e.g. "
+        "python3 -c 'import secrets; print(secrets.token_urlsafe(50))'"
+    )
 # The loopback names are always accepted: the container's health check asks http://127.0.0.1:$PORT/healthz
 # from inside the container, whatever public names ALLOWED_HOSTS lists (a loopback Host header cannot be
 # used to poison links, so accepting it costs nothing).
@@ -56,13 +61,20 @@ INSTALLED_APPS = [
     "django_filters",
     "drf_spectacular",
     "axes",
+    "drf_spectacular_sidecar",
     "gateway",
     "couriers",
-    "sandbox",
 ]
+# The demo, the benchmark and the simulator (sandbox/) are not in the production image: the app is installed
+# only for local work (DEBUG) or where it is asked for (compose's sandbox profile).
+SANDBOX_ENABLED = DEBUG or env.bool("SANDBOX_ENABLED", default=False)
+if SANDBOX_ENABLED:
+    INSTALLED_APPS.append("sandbox")
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "courier_project.middleware.ProbesAnyHostMiddleware",
+    "courier_project.middleware.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -112,9 +124,10 @@ STORAGES = {
         else "whitenoise.storage.CompressedManifestStaticFilesStorage"
     },
 }
-# Behind a TLS-terminating proxy: SECURE_PROXY_SSL=true trusts its X-Forwarded-Proto (only ever behind a proxy
-# that sets it), SECURE_SSL_REDIRECT=true sends plain-HTTP requests to HTTPS. The probes (/healthz, /readyz) and
-# /metrics are exempt: the container, the orchestrator and Prometheus ask for them over plain HTTP from inside.
+# Behind a TLS-terminating proxy: SECURE_PROXY_SSL=true trusts its X-Forwarded-Proto. The proxy must overwrite
+# that header on every request, never pass on a client's: otherwise anyone can claim HTTPS. SECURE_SSL_REDIRECT=true
+# sends plain-HTTP requests to HTTPS. The probes (/healthz, /readyz) and /metrics are exempt: the container, the
+# orchestrator and Prometheus ask for them over plain HTTP from inside.
 SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=False)
 SECURE_REDIRECT_EXEMPT = [r"^(healthz|readyz|metrics)/?$"]
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if env.bool("SECURE_PROXY_SSL", default=False) else None
@@ -124,6 +137,16 @@ CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=not DEBUG)
 SECURE_HSTS_SECONDS = env.non_negative_int("SECURE_HSTS_SECONDS", default=0)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=False)
 SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=False)
+# The admin and the API docs load nothing from elsewhere and run no inline script (Swagger UI's styles are
+# inline, hence style-src). The browsable API is left out: its pages carry an inline script.
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
+    "object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'"
+)
+CONTENT_SECURITY_POLICY_PATHS = ("/admin/", "/api/docs/")
+# /metrics: answered to these networks, or to anyone sending `Authorization: Bearer METRICS_TOKEN`.
+METRICS_ALLOWED_NETWORKS = env.networks("METRICS_ALLOWED_NETWORKS", default="127.0.0.0/8,::1/128")
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
 
 # --- API --------------------------------------------------------------------
 REST_FRAMEWORK = {
@@ -156,7 +179,12 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Couriers and deliveries of the food-delivery platform.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    # Swagger UI from the project's own static files (drf-spectacular-sidecar): the docs work offline.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
 }
+if env.bool("API_DOCS_REQUIRE_AUTH", default=False):
+    SPECTACULAR_SETTINGS["SERVE_PERMISSIONS"] = ["rest_framework.permissions.IsAuthenticated"]
 
 # --- Cache, login lockout ----------------------------------------------------
 # Throttle counters must be shared by every web worker: the database by default (its table is made by a
@@ -214,6 +242,8 @@ if CONSUMER_STALL_SECONDS * 1000 <= KAFKA_MAX_POLL_INTERVAL_MS:
         f"CONSUMER_STALL_SECONDS={CONSUMER_STALL_SECONDS:g} must be above KAFKA_MAX_POLL_INTERVAL_MS "
         f"({KAFKA_MAX_POLL_INTERVAL_MS / 1000:g} s), the longest a batch may legitimately take"
     )
+# Where --metrics-port listens: this host only unless told (compose's Prometheus needs 0.0.0.0).
+CONSUMER_METRICS_ADDRESS = env.str("CONSUMER_METRICS_ADDRESS", default="127.0.0.1")
 
 # --- service-order (gateway) ------------------------------------------------
 ORDER_SERVICE_URL = env.http_url("ORDER_SERVICE_URL", default="http://localhost:8083")

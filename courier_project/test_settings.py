@@ -2,9 +2,12 @@
 
 import os
 
-os.environ.setdefault("SECRET_KEY", "insecure-test-key")
 # The suite, and every process it starts, sees only its own environment, never a developer's .env.local.
 os.environ["LOCAL_ENV_FILE"] = ""
+# Strong enough for DEBUG off (as the tests run); a test key all the same.
+os.environ.setdefault("SECRET_KEY", "test-key-of-the-suite-" + "0123456789abcdefghijklmnopqrstuvwxyz")
+# demo and bench are sandbox commands, and the tests run them.
+os.environ.setdefault("SANDBOX_ENABLED", "true")
 
 from courier_project.settings import *  # noqa: F403
 

@@ -5,7 +5,9 @@ import logging
 from django.db import DatabaseError, connection
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import status
+from rest_framework.negotiation import BaseContentNegotiation
 from rest_framework.permissions import AllowAny
+from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -15,10 +17,22 @@ from couriers.api.serializers import HealthSerializer
 logger = logging.getLogger(__name__)
 
 
+class JsonWhateverAccepted(BaseContentNegotiation):
+    """Probers send any Accept header; the answer is JSON all the same."""
+
+    def select_parser(self, request: Request, parsers: list) -> None:
+        return None
+
+    def select_renderer(self, request: Request, renderers: list, format_suffix: str | None = None) -> tuple:
+        return renderers[0], renderers[0].media_type
+
+
 class ProbeView(APIView):
     authentication_classes: list = []  # also keeps /healthz off the database (no session lookup)
     permission_classes = [AllowAny]
     throttle_classes: list = []
+    renderer_classes = [JSONRenderer]  # the browsable API would read the Host header, which probes never do
+    content_negotiation_class = JsonWhateverAccepted
 
 
 class HealthzView(ProbeView):

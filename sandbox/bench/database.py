@@ -18,6 +18,19 @@ from psycopg import sql
 
 ALIAS = "bench"
 MAINTENANCE_DATABASE = "postgres"
+# Never dropped, whatever --bench-db says: the server's own databases.
+SERVER_DATABASES = frozenset({MAINTENANCE_DATABASE, "template0", "template1"})
+
+
+def bench_database_refusal(name: str, user_settings: dict[str, Any]) -> str | None:
+    """Why the bench must not recreate and drop database `name`, or None when it may."""
+    if not name or user_settings["ENGINE"].endswith("sqlite3"):
+        return None  # the default `<name>_bench`, or SQLite's temporary file
+    if name == user_settings["NAME"]:
+        return f"--bench-db {name} is the database of DATABASE_URL: the bench drops its database, choose another name"
+    if name in SERVER_DATABASES:
+        return f"--bench-db {name} is one of PostgreSQL's own databases: choose another name"
+    return None
 
 
 @dataclass

@@ -42,3 +42,21 @@ def test_probes_ignore_bad_credentials() -> None:
 
     assert client.get("/healthz").status_code == 200
     assert client.get("/readyz").status_code == 200
+
+
+# A container IP, as a load balancer or Prometheus asks: not in ALLOWED_HOSTS.
+UNLISTED_HOST = "172.18.0.5:8000"
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("path", ["/healthz", "/readyz", "/metrics"])
+def test_probes_and_metrics_answer_any_host(path: str) -> None:
+    response = APIClient().get(path, HTTP_HOST=UNLISTED_HOST, HTTP_ACCEPT="text/html")
+
+    assert response.status_code == 200
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("path", ["/api/v1/couriers/", "/admin/login/", "/api/docs/", "/healthz/extra"])
+def test_everything_else_refuses_an_unlisted_host(path: str) -> None:
+    assert APIClient().get(path, HTTP_HOST=UNLISTED_HOST).status_code == 400

@@ -1,9 +1,14 @@
-"""The OpenAPI schema is valid and documents every endpoint, filter and error answer."""
+"""The OpenAPI schema is valid and documents every endpoint, filter and error answer; the docs are served offline."""
+
+import re
+from pathlib import Path
 
 import pytest
 from drf_spectacular.generators import SchemaGenerator
 from drf_spectacular.validation import validate_schema
 from rest_framework.test import APIClient
+
+from tests.deploy.conftest import manage, production_env
 
 
 @pytest.fixture(scope="module")
@@ -88,3 +93,40 @@ def test_schema_and_docs_are_served(path: str, content: bytes) -> None:
 
     assert response.status_code == 200
     assert content in response.content
+
+
+@pytest.mark.django_db
+def test_docs_load_everything_from_the_project_itself() -> None:
+    page = APIClient().get("/api/docs/").content.decode()
+    script = APIClient().get("/api/docs/?script").content.decode()
+
+    sources = re.findall(r"""(?:src|href)="([^"]+)\"""", page)
+    assert any("/static/drf_spectacular_sidecar/swagger-ui-dist/swagger-ui-bundle.js" in src for src in sources), page
+    assert all(src.startswith("/") and not src.startswith("//") for src in sources), sources
+    assert "<script>" not in page  # the start-up script is a file of its own (CSP: script-src 'self')
+    assert "/api/schema/" in script
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("path", ["/api/docs/", "/admin/login/"])
+def test_docs_and_admin_carry_a_content_security_policy(path: str) -> None:
+    policy = APIClient().get(path)["Content-Security-Policy"]
+
+    assert "script-src 'self';" in policy
+    assert "frame-ancestors 'none'" in policy
+
+
+# The docs with the setting off: test_schema_and_docs_are_served (here, production's static files are not collected).
+@pytest.mark.parametrize(
+    ("path", "setting", "status"),
+    [("/api/schema/", "false", 200), ("/api/schema/", "true", 401), ("/api/docs/", "true", 401)],
+)
+def test_a_setting_puts_schema_and_docs_behind_authentication(
+    tmp_path: Path, path: str, setting: str, status: int
+) -> None:
+    request = f"from django.test import Client; print(Client().get({path!r}, secure=True).status_code)"
+    env = production_env(tmp_path) | {"API_DOCS_REQUIRE_AUTH": setting, "ALLOWED_HOSTS": "testserver"}
+
+    result = manage("shell", "--verbosity", "0", "--command", request, env=env)
+
+    assert result.stdout.strip() == str(status), result.stdout + result.stderr

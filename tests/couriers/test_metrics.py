@@ -1,5 +1,7 @@
 """The web process serves Prometheus metrics, the fleet's included."""
 
+import ipaddress
+
 import pytest
 
 from couriers.services import order_event_handle
@@ -29,3 +31,32 @@ def test_metrics_show_the_fleet(client, orders, make_courier):
 
 def test_metrics_take_no_writes(client):
     assert client.post("/metrics").status_code == 405
+
+
+ELSEWHERE = "10.20.30.40"  # not in the default allow-list (loopback)
+
+
+@pytest.mark.parametrize("address", ["127.0.0.1", "::1", "::ffff:127.0.0.1"])
+def test_metrics_answer_loopback_by_default(client, address):
+    assert client.get("/metrics", REMOTE_ADDR=address).status_code == 200
+
+
+def test_metrics_refuse_other_addresses_by_default(client):
+    response = client.get("/metrics", REMOTE_ADDR=ELSEWHERE)
+
+    assert response.status_code == 403
+    assert b"courier_" not in response.content
+
+
+def test_metrics_answer_an_allowed_network(client, settings):
+    settings.METRICS_ALLOWED_NETWORKS = [ipaddress.ip_network("10.20.0.0/16")]
+
+    assert client.get("/metrics", REMOTE_ADDR=ELSEWHERE).status_code == 200
+    assert client.get("/metrics", REMOTE_ADDR="127.0.0.1").status_code == 403
+
+
+@pytest.mark.parametrize(("sent", "status"), [("Bearer s3cret-token", 200), ("Bearer wrong", 403), ("", 403)])
+def test_metrics_answer_the_token_from_anywhere(client, settings, sent, status):
+    settings.METRICS_TOKEN = "s3cret-token"
+
+    assert client.get("/metrics", REMOTE_ADDR=ELSEWHERE, HTTP_AUTHORIZATION=sent).status_code == status

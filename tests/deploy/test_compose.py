@@ -19,15 +19,18 @@ from tests.deploy.conftest import REPO, base_env
 COMPOSE_FILE = REPO / "docker-compose.yml"
 APP_SERVICES = ("migrate", "web", "consumer", "reconcile")
 # Read by the settings but deliberately not set by compose: the image collected its static files at build time
-# into the default STATIC_ROOT.
-NOT_IN_COMPOSE = {"STATIC_ROOT"}
+# into the default STATIC_ROOT; the app services run the runtime image, which has no sandbox to enable.
+NOT_IN_COMPOSE = {"STATIC_ROOT", "SANDBOX_ENABLED"}
+SECRETS = ("SECRET_KEY", "POSTGRES_PASSWORD", "POSTGRES_OWNER_PASSWORD", "POSTGRES_APP_PASSWORD")
 
 
-def docker_compose(*args: str, env: dict[str, str], tmp_path: Path) -> subprocess.CompletedProcess[str]:
+def docker_compose(
+    *args: str, env: dict[str, str], tmp_path: Path, env_file: str = ""
+) -> subprocess.CompletedProcess[str]:
     binary = shutil.which("docker-compose", path=env["PATH"])
     assert binary is not None, "docker-compose left PATH"
-    empty_env_file = tmp_path / "empty.env"  # a developer's own .env must not decide the outcome
-    empty_env_file.write_text("")
+    given_env_file = tmp_path / "given.env"  # a developer's own .env must not decide the outcome
+    given_env_file.write_text(env_file)
     return subprocess.run(
         [
             binary,
@@ -36,7 +39,7 @@ def docker_compose(*args: str, env: dict[str, str], tmp_path: Path) -> subproces
             "--file",
             str(COMPOSE_FILE),
             "--env-file",
-            str(empty_env_file),
+            str(given_env_file),
             *args,
         ],
         cwd=REPO,
@@ -48,7 +51,7 @@ def docker_compose(*args: str, env: dict[str, str], tmp_path: Path) -> subproces
 
 
 def compose_env(tmp_path: Path) -> dict[str, str]:
-    return base_env(tmp_path) | {"SECRET_KEY": "test-only-not-a-secret", "POSTGRES_PASSWORD": "test-only"}
+    return base_env(tmp_path) | {secret: f"test-only-{secret.lower()}" for secret in SECRETS}
 
 
 @system_tools.DOCKER_COMPOSE
@@ -60,7 +63,7 @@ def test_docker_compose_config_is_valid(tmp_path: Path, profiles: list[str]) -> 
 
 
 @system_tools.DOCKER_COMPOSE
-@pytest.mark.parametrize("required", ["SECRET_KEY", "POSTGRES_PASSWORD"])
+@pytest.mark.parametrize("required", SECRETS)
 def test_docker_compose_refuses_to_start_without_a_secret(tmp_path: Path, required: str) -> None:
     env = compose_env(tmp_path)
     del env[required]
@@ -113,8 +116,10 @@ def test_no_secret_is_written_in_the_file(compose: dict[str, Any]) -> None:
     environment = compose["services"]["web"]["environment"]
 
     assert environment["SECRET_KEY"].startswith("${SECRET_KEY:?")
-    assert "${POSTGRES_PASSWORD:?" in environment["DATABASE_URL"]
-    assert compose["services"]["postgres"]["environment"]["POSTGRES_PASSWORD"].startswith("${POSTGRES_PASSWORD:?")
+    assert environment["PGPASSWORD"].startswith("${POSTGRES_APP_PASSWORD:?")
+    assert compose["services"]["migrate"]["environment"]["PGPASSWORD"].startswith("${POSTGRES_OWNER_PASSWORD:?")
+    for secret in ("POSTGRES_PASSWORD", "POSTGRES_OWNER_PASSWORD", "POSTGRES_APP_PASSWORD"):
+        assert compose["services"]["postgres"]["environment"][secret].startswith(f"${{{secret}:?")
 
 
 @pytest.mark.parametrize("service", APP_SERVICES)
@@ -148,7 +153,7 @@ def test_kafka_creates_no_topic_by_itself(compose: dict[str, Any]) -> None:
 
     assert kafka["KAFKA_AUTO_CREATE_TOPICS_ENABLE"] == "false"
     assert kafka["KAFKA_ADVERTISED_LISTENERS"].startswith("PLAINTEXT://kafka:9092")
-    assert services["web"]["environment"]["KAFKA_BOOTSTRAP_SERVERS"] == "kafka:9092"
+    assert services["web"]["environment"]["KAFKA_BOOTSTRAP_SERVERS"] == "${KAFKA_BOOTSTRAP_SERVERS:-kafka:9092}"
     script = services["kafka-init"]["command"][0]
     assert "--if-not-exists" in script
     assert services["kafka-init"]["environment"]["TOPICS"].split() == [
@@ -160,7 +165,7 @@ def test_kafka_creates_no_topic_by_itself(compose: dict[str, Any]) -> None:
 def test_images_are_pinned(compose: dict[str, Any]) -> None:
     for name, service in compose["services"].items():
         image = service["image"]
-        if image.startswith("${COURIER_IMAGE"):
+        if "build" in service:
             continue  # built from the Dockerfile
         assert re.fullmatch(r"[\w./-]+:\d+(\.\d+)+(-[\w.]+)?", image), f"{name}: {image} is not pinned to a version"
 
@@ -202,3 +207,108 @@ def test_consumer_health_check_reads_the_liveness_file(
     )
 
     assert (result.returncode == 0) is healthy, result.stderr
+
+
+def resolved(tmp_path: Path, env_file: str = "") -> dict[str, Any]:
+    """The compose file as Compose reads it, every profile on, with `env_file` as the project's .env."""
+    profiles = ["--profile", "sandbox", "--profile", "ops"]
+    result = docker_compose(*profiles, "config", env=compose_env(tmp_path), tmp_path=tmp_path, env_file=env_file)
+    assert result.returncode == 0, result.stderr
+    return yaml.safe_load(result.stdout)
+
+
+@system_tools.DOCKER_COMPOSE
+def test_database_and_kafka_default_to_the_compose_services(tmp_path: Path) -> None:
+    services = resolved(tmp_path)["services"]
+
+    for name in ("web", "consumer", "reconcile"):
+        environment = services[name]["environment"]
+        assert environment["DATABASE_URL"] == "postgres://courier_app@postgres:5432/courier"
+        assert environment["PGPASSWORD"] == "test-only-postgres_app_password"
+        assert environment["KAFKA_BOOTSTRAP_SERVERS"] == "kafka:9092"
+    assert services["migrate"]["environment"]["DATABASE_URL"] == "postgres://courier_owner@postgres:5432/courier"
+    assert services["migrate"]["environment"]["PGPASSWORD"] == "test-only-postgres_owner_password"
+
+
+@system_tools.DOCKER_COMPOSE
+def test_the_project_env_file_reaches_the_containers(tmp_path: Path) -> None:
+    env_file = (
+        "DATABASE_URL=postgres://app:pw@db.example.com:5432/courier\n"
+        "MIGRATE_DATABASE_URL=postgres://owner:pw@db.example.com:5432/courier\n"
+        "KAFKA_BOOTSTRAP_SERVERS=kafka-1.example.com:9093,kafka-2.example.com:9093\n"
+        "GUNICORN_CMD_ARGS=--backlog 64\n"
+    )
+
+    services = resolved(tmp_path, env_file)["services"]
+
+    for name in ("web", "consumer", "reconcile"):
+        environment = services[name]["environment"]
+        assert environment["DATABASE_URL"] == "postgres://app:pw@db.example.com:5432/courier"
+        assert environment["KAFKA_BOOTSTRAP_SERVERS"] == "kafka-1.example.com:9093,kafka-2.example.com:9093"
+    assert services["migrate"]["environment"]["DATABASE_URL"] == "postgres://owner:pw@db.example.com:5432/courier"
+    assert services["web"]["environment"]["GUNICORN_CMD_ARGS"] == "--backlog 64"
+
+
+def env_example_defaults() -> dict[str, str]:
+    text = (REPO / ".env.example").read_text()
+    return dict(re.findall(r"^#?\s*([A-Z][A-Z0-9_]+)=(\S*)$", text, re.MULTILINE))
+
+
+def test_compose_defaults_are_those_env_example_shows(compose: dict[str, Any]) -> None:
+    # .env.example is the template of compose's .env: the default it shows is the one compose applies.
+    documented = env_example_defaults()
+    defaults = {
+        name: match.group(1)
+        for name, value in compose["services"]["web"]["environment"].items()
+        if isinstance(value, str) and (match := re.fullmatch(rf"\$\{{{name}:-([^}}]*)\}}", value))
+    }
+
+    assert {"LOG_FORMAT", "DATABASE_URL", "KAFKA_BOOTSTRAP_SERVERS"} <= set(defaults)
+    assert {name: documented.get(name) for name in defaults} == defaults
+
+
+def test_postgres_and_kafka_get_time_for_a_clean_shutdown(compose: dict[str, Any]) -> None:
+    for name in ("postgres", "kafka"):
+        grace = compose["services"][name]["stop_grace_period"]
+        assert int(grace.removesuffix("s")) >= 30, name
+
+
+def test_postgres_takes_the_connections_of_the_documented_consumers(compose: dict[str, Any]) -> None:
+    # Each consumer: one connection per worker thread, its main thread, the sweep and a metrics scrape.
+    consumers = 6  # one per partition: KAFKA_TOPIC_PARTITIONS' default, the most that do work
+    per_consumer = 16 + 3  # CONSUMER_CONCURRENCY's default
+    web = 2 * 4  # WEB_CONCURRENCY x GUNICORN_THREADS, gunicorn.conf.py's defaults
+    one_shots, superuser_reserve = 2, 3
+    command = compose["services"]["postgres"]["command"]
+    (setting,) = [argument for argument in command if argument.startswith("max_connections=")]
+
+    assert compose["services"]["kafka"]["environment"]["KAFKA_NUM_PARTITIONS"] == "${KAFKA_TOPIC_PARTITIONS:-6}"
+    assert int(setting.split("=")[1]) >= consumers * per_consumer + web + one_shots + superuser_reserve
+
+
+def test_migrations_run_as_the_owner_role_and_the_rest_as_the_data_role(compose: dict[str, Any]) -> None:
+    services = compose["services"]
+    init = services["postgres"]["volumes"]
+
+    assert "./deploy/postgres-init:/docker-entrypoint-initdb.d:ro" in init
+    assert "courier_owner@" in services["migrate"]["environment"]["DATABASE_URL"]
+    for name in ("web", "consumer", "reconcile"):
+        assert "courier_app@" in services[name]["environment"]["DATABASE_URL"]
+    assert services["postgres"]["environment"]["POSTGRES_USER"] == "postgres"
+
+
+def test_the_simulator_runs_from_the_sandbox_target_and_the_app_from_runtime(compose: dict[str, Any]) -> None:
+    services = compose["services"]
+
+    assert services["order-simulator"]["build"]["target"] == "sandbox"
+    assert services["order-simulator"]["environment"]["SANDBOX_ENABLED"] == "true"
+    assert services["order-simulator"]["image"] != services["web"]["image"]
+    for name in APP_SERVICES:
+        assert services[name]["build"]["target"] == "runtime", name
+
+
+def test_consumer_metrics_listen_inside_the_network_only(compose: dict[str, Any]) -> None:
+    consumer = compose["services"]["consumer"]
+
+    assert consumer["environment"]["CONSUMER_METRICS_ADDRESS"] == "0.0.0.0"
+    assert "ports" not in consumer

@@ -30,8 +30,27 @@ def stages() -> list[list[tuple[str, str]]]:
     return result
 
 
+def stage_chain(name: str) -> list[tuple[str, str]]:
+    """Every instruction that makes target `name`: its stage and the stages it is built FROM, oldest first."""
+    by_name = {stage[0][1].split()[-1]: stage for stage in stages()}
+    stage = by_name[name]
+    base = stage[0][1].split()[0]
+    return (stage_chain(base) if base in by_name else []) + stage
+
+
 def runtime() -> list[tuple[str, str]]:
-    return stages()[-1]
+    """The production image: the last stage (the default target) with the stages it builds on."""
+    assert stages()[-1][0][1].endswith(" AS runtime")
+    return stage_chain("runtime")
+
+
+def copied_sources(chain: list[tuple[str, str]]) -> list[str]:
+    sources = []
+    for keyword, arguments in chain:
+        if keyword == "COPY" and "--from" not in arguments:
+            *paths, _destination = [word for word in arguments.split() if not word.startswith("--")]
+            sources += [path.rstrip("/") for path in paths]
+    return sources
 
 
 def test_base_image_is_a_pinned_slim_python_311() -> None:
@@ -42,8 +61,50 @@ def test_base_image_is_a_pinned_slim_python_311() -> None:
     assert re.fullmatch(r"python:3\.11\.\d+-slim-bookworm", args["PYTHON_IMAGE"])
     assert [arguments for keyword, arguments in instructions() if keyword == "FROM"] == [
         "${PYTHON_IMAGE} AS build",
-        "${PYTHON_IMAGE} AS runtime",
+        "${PYTHON_IMAGE} AS app",
+        "app AS sandbox",
+        "app AS runtime",
     ]
+
+
+def test_the_runtime_image_holds_nothing_of_the_sandbox() -> None:
+    sources = copied_sources(runtime())
+    installs = " ".join(
+        arguments for keyword, arguments in runtime() if keyword == "RUN" and "pip install" in arguments
+    )
+    production = (REPO / "requirements.txt").read_text()
+
+    assert "." not in sources, "COPY . would bring sandbox/ along"
+    assert not [source for source in sources if source.split("/")[0] == "sandbox"], sources
+    assert "--requirement /wheels/requirements.txt" in installs
+    assert "requirements-sandbox.txt" not in installs
+    assert not re.search(r"^rich\b", production, re.MULTILINE), "rich is the demo's, not production's"
+
+
+def test_the_runtime_image_copies_every_production_app() -> None:
+    sources = copied_sources(runtime())
+
+    assert {"manage.py", "gunicorn.conf.py", "courier_project", "couriers", "gateway"} <= set(sources)
+
+
+def test_the_sandbox_target_adds_the_simulator_and_its_libraries() -> None:
+    sandbox = stage_chain("sandbox")
+    installs = " ".join(arguments for keyword, arguments in sandbox if keyword == "RUN" and "pip install" in arguments)
+
+    assert "sandbox" in copied_sources(sandbox)
+    assert "--requirement /wheels/requirements-sandbox.txt" in installs
+    sandbox_requirements = (REPO / "requirements-sandbox.txt").read_text().splitlines()
+    assert "-r requirements.txt" in sandbox_requirements
+    assert any(line.startswith("rich==") for line in sandbox_requirements)
+    assert [arguments for keyword, arguments in sandbox if keyword == "USER"][-1] == "10001:10001"
+
+
+def test_the_code_is_made_readable_whatever_the_checkout_umask() -> None:
+    last_copy = max(index for index, (keyword, _) in enumerate(runtime()) if keyword == "COPY")
+
+    assert any(
+        keyword == "RUN" and "chmod -R a+rX /app" in arguments for keyword, arguments in runtime()[last_copy:]
+    ), "chmod must come after the last COPY"
 
 
 def test_the_runtime_stage_installs_the_built_wheels_only_and_no_compiler() -> None:
@@ -108,7 +169,19 @@ def test_health_check_asks_healthz_with_urllib() -> None:
 
 
 @pytest.mark.parametrize(
-    "pattern", [".git", ".venv", "tests", ".env", "*.sqlite3", "**/__pycache__", "staticfiles", "artifacts"]
+    "pattern",
+    [
+        ".git",
+        ".venv",
+        "tests",
+        ".env",
+        "*.sqlite3",
+        "**/__pycache__",
+        "staticfiles",
+        "artifacts",
+        ".hypothesis",
+        ".schemathesis",
+    ],
 )
 def test_dockerignore_keeps_the_context_small_and_free_of_secrets(pattern: str) -> None:
     lines = {line.strip() for line in (REPO / ".dockerignore").read_text().splitlines()}

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from tests.deploy.conftest import REPO, last_line, manage, production_env
+from tests.deploy.test_dockerfile import runtime
 
 READY_WITHIN = 30.0  # seconds for gunicorn to answer its first request
 STOP_WITHIN = 30.0  # seconds for gunicorn to exit after SIGTERM (its graceful timeout is 20)
@@ -156,9 +157,8 @@ def test_an_unknown_host_is_refused(server: Server) -> None:
 
 def test_the_image_health_check_command_passes(server: Server) -> None:
     # The HEALTHCHECK of the Dockerfile, run as Docker runs it (the image sets PORT).
-    dockerfile = (REPO / "Dockerfile").read_text()
-    instruction = next(line for line in dockerfile.splitlines() if line.strip().startswith('CMD ["python"'))
-    command = json.loads(instruction.strip().removeprefix("CMD").strip())
+    (health,) = [arguments for keyword, arguments in runtime() if keyword == "HEALTHCHECK"]
+    command = json.loads(health[health.index("CMD") + len("CMD") :])
 
     result = subprocess.run(
         [sys.executable, *command[1:]], env=server.env | {"PORT": str(server.port)}, capture_output=True, timeout=30

@@ -1,4 +1,5 @@
-"""The operators' admin in a real browser: headless Chromium through login, couriers, a courier, overdue deliveries.
+"""The operators' admin and the API docs in a real browser: headless Chromium through login, couriers, a courier,
+overdue deliveries; Swagger UI rendered from the server alone, under the Content-Security-Policy.
 
 The viewport is a common laptop's, 1366x768, with the admin's navigation sidebar open (its default): what a
 dispatcher must see, overdue deliveries first, fits in it without scrolling sideways.
@@ -62,6 +63,7 @@ def browser(tmp_path: Path) -> Iterator[WebDriver]:
         f"--user-data-dir={tmp_path / 'chromium-profile'}",
     ):
         options.add_argument(flag)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})  # CSP violations are console errors
     driver = webdriver.Chrome(options=options, service=Service(executable_path=CHROMEDRIVER))
     # The window's size is not the page's: set the viewport itself.
     driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", {**VIEWPORT, "deviceScaleFactor": 1, "mobile": False})
@@ -143,6 +145,11 @@ def assert_in_view(browser: WebDriver, element: WebElement) -> None:
     assert seen["onTop"], seen
 
 
+def csp_refusals(browser: WebDriver) -> list[str]:
+    """What the Content-Security-Policy refused (a script, a style, a request) since the last call."""
+    return [entry["message"] for entry in browser.get_log("browser") if "Content Security Policy" in entry["message"]]
+
+
 def summary_link(browser: WebDriver, text: str) -> WebElement:
     return browser.find_element(By.ID, "fleet-summary").find_element(By.PARTIAL_LINK_TEXT, text)
 
@@ -212,3 +219,17 @@ def test_an_operator_walks_the_admin(browser, live_server, shoot, dispatch_floor
     in_time = result_rows(browser)
     assert set(in_time) == {"order-done", "order-on-time", "order-waiting"}
     assert "overdue" not in in_time["order-on-time"].text
+    assert csp_refusals(browser) == []
+
+
+def test_the_api_docs_render_with_every_request_staying_on_the_server(browser, live_server, shoot):
+    browser.get(f"{live_server.url}/api/docs/")
+    operations = browser.find_elements(By.CSS_SELECTOR, ".opblock-summary-path")  # waits (implicitly) for the first
+    shoot("01-api-docs")
+
+    paths = {operation.get_attribute("data-path") for operation in operations}
+    assert {"/api/v1/couriers/", "/api/v1/deliveries/assign/", "/healthz"} <= paths
+    requested = browser.execute_script("return performance.getEntriesByType('resource').map(entry => entry.name)")
+    assert any(name.endswith("/api/schema/") for name in requested), requested
+    assert [name for name in requested if not name.startswith(f"{live_server.url}/")] == []
+    assert csp_refusals(browser) == []

@@ -101,7 +101,7 @@ def run_bench(tmp_path: Path, *args: str) -> tuple[dict, str]:
     process = subprocess.Popen(
         [sys.executable, "manage.py", "bench", "--json", str(report), *args],
         cwd=settings.BASE_DIR,
-        env={**os.environ, "DJANGO_SETTINGS_MODULE": "courier_project.test_settings"},
+        env={**os.environ, "DJANGO_SETTINGS_MODULE": "courier_project.test_settings", "DEBUG": "true"},
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,

@@ -49,7 +49,11 @@ class Command(BaseCommand):
             default=settings.CONSUMER_BATCH_SIZE,
             help="messages taken from Kafka at once (default %(default)s)",
         )
-        parser.add_argument("--metrics-port", type=positive_int, help="serve Prometheus metrics on this port")
+        parser.add_argument(
+            "--metrics-port",
+            type=positive_int,
+            help="serve Prometheus metrics on this port (at CONSUMER_METRICS_ADDRESS)",
+        )
         parser.add_argument(
             "--reconcile-every",
             type=positive_float,
@@ -60,7 +64,7 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         _check_kafka()
         if options["metrics_port"]:
-            start_http_server(options["metrics_port"])
+            start_http_server(options["metrics_port"], addr=settings.CONSUMER_METRICS_ADDRESS)
         client = default_order_client()
         watchdog = Watchdog(stall_seconds=settings.CONSUMER_STALL_SECONDS)
         consumer = OrderEventConsumer(

@@ -11,6 +11,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from couriers.management.arguments import positive_int
+from sandbox.bench.database import bench_database_refusal
 from sandbox.bench.errors import BenchError
 from sandbox.bench.report import table
 from sandbox.bench.runner import Bench, BenchConfig
@@ -50,6 +51,8 @@ class Command(BaseCommand):
         parser.add_argument("--seed", type=int, default=1)
 
     def handle(self, *args: Any, **options: Any) -> None:
+        if not settings.DEBUG:
+            raise CommandError("the bench creates and drops a database: run it with DEBUG=true, never in production")
         config = _config(options)
         signal.signal(signal.SIGTERM, _interrupt)
         bench = Bench(config, progress=lambda line: print(line, file=sys.stderr, flush=True))
@@ -72,6 +75,8 @@ def _config(options: dict[str, Any]) -> BenchConfig:
     orders = options["orders"] or (QUICK_ORDERS if quick else 2_000)
     if orders > events:
         raise CommandError(f"--orders ({orders}) cannot exceed --events ({events}): every order needs an event")
+    if refusal := bench_database_refusal(options["bench_db"], settings.DATABASES["default"]):
+        raise CommandError(refusal)
     return BenchConfig(
         events=events,
         orders=orders,

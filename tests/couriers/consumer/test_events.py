@@ -23,5 +23,5 @@ def test_a_status_that_is_not_printable_is_malformed(status):
 
 @pytest.mark.parametrize("order_id", ["a\n1", "a\x00"])
 def test_an_order_id_that_is_not_printable_is_malformed(order_id):
-    with pytest.raises(MalformedEvent, match="order_id is malformed: .*only printable characters"):
+    with pytest.raises(MalformedEvent, match=r"order_id is malformed: .*only printable characters"):
         parse_event(event(order_id=order_id, status="created"), max_bytes=1024)
