@@ -4,6 +4,7 @@ import json
 import logging
 import re
 import threading
+import time
 from collections import Counter
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -11,6 +12,7 @@ from typing import Any
 from urllib.parse import unquote
 
 from sandbox.chaos import Outages
+from sandbox.latency import ResponseDelay
 from sandbox.orders import OrderStore
 
 logger = logging.getLogger(__name__)
@@ -35,6 +37,7 @@ class _Server(ThreadingHTTPServer):
         self.store = store
         self.outages = outages
         self.token = token
+        self.delay = ResponseDelay()
         self.counts: Counter[int] = Counter()
         self.counts_lock = threading.Lock()
 
@@ -46,6 +49,9 @@ class _Handler(BaseHTTPRequestHandler):
     server: _Server
 
     def do_GET(self) -> None:
+        delay = self.server.delay.draw()
+        if delay:
+            time.sleep(delay)  # the network and service-order's own work, as a real client would wait for them
         status, body = self._answer()
         payload = json.dumps(body).encode()
         # Counted before answering: a client that got its answer finds itself counted.
@@ -123,6 +129,10 @@ class OrderServer:
         if self._thread.is_alive():
             self._server.shutdown()
         self._server.server_close()
+
+    def set_latency(self, median_seconds: float, seed: int | None = None) -> None:
+        """From now on every answer comes after a delay of this median (p99 five times it); 0 for none."""
+        self._server.delay = ResponseDelay(median_seconds, seed)
 
     def stats(self) -> RequestStats:
         with self._server.counts_lock:

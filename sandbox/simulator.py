@@ -155,6 +155,10 @@ class Simulator:
         """The HTTP API answers 503 for `seconds`, starting in `start_in` seconds."""
         self.outages.schedule(start_in, seconds)
 
+    def set_latency(self, median_seconds: float) -> None:
+        """The HTTP API answers after a delay of this median, with a long tail (p99 five times it); 0 for none."""
+        self.server.set_latency(median_seconds)
+
     def freeze(self) -> None:
         """Stop the clock: no status changes any more, so the truth is final."""
         self.clock.freeze()
