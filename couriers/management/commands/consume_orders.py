@@ -11,6 +11,7 @@ from django.core.management.base import BaseCommand, CommandParser
 from prometheus_client import start_http_server
 
 from couriers.consumer.backoff import Backoff
+from couriers.consumer.connections import returning_connections
 from couriers.consumer.dead_letters import DeadLetters
 from couriers.consumer.kafka import consumer_config, producer_config
 from couriers.consumer.loop import ConsumerOptions, OrderEventConsumer
@@ -59,7 +60,7 @@ class Command(BaseCommand):
         consumer = OrderEventConsumer(
             consumer=Consumer(consumer_config()),
             dead_letters=DeadLetters(Producer(producer_config()), settings.KAFKA_DLQ_TOPIC),
-            handle=partial(order_events_handle, client=client),
+            handle=returning_connections(partial(order_events_handle, client=client)),
             options=ConsumerOptions(
                 topic=settings.KAFKA_TOPIC,
                 max_event_bytes=settings.KAFKA_MAX_EVENT_BYTES,
