@@ -22,6 +22,7 @@ from couriers import metrics
 from couriers.consumer.backoff import Backoff
 from couriers.consumer.dead_letters import DeadLetters
 from couriers.consumer.events import MalformedEvent, OrderEvent, parse_event
+from couriers.consumer.gather import Gatherer
 from couriers.services import EventResult
 from gateway.orders import RETRY_LATER, OrderRequestRejected
 
@@ -70,6 +71,7 @@ class OrderEventConsumer:
         self, *, consumer: Consumer, dead_letters: DeadLetters, handle: Handler, options: ConsumerOptions
     ) -> None:
         self.consumer = consumer
+        self.gather = Gatherer(consumer, batch_size=options.batch_size, poll_timeout=options.poll_timeout)
         self.dead_letters = dead_letters
         self.handle = handle
         self.options = options
@@ -119,15 +121,8 @@ class OrderEventConsumer:
         self._touch_liveness()
 
     def _take_batch(self) -> list[Message]:
-        """Wait for one message, then take whatever else has arrived, up to a batch.
-
-        consume(n, timeout) waits for n messages or the whole timeout: under light traffic every event
-        would wait up to `poll_timeout` for a batch that never fills.
-        """
-        messages = self.consumer.consume(1, timeout=self.options.poll_timeout)
-        if messages and self.options.batch_size > 1:
-            messages += self.consumer.consume(self.options.batch_size - 1, timeout=0)
-        return messages
+        """Up to a batch of the oldest messages over all partitions, waiting only for the first (see gather)."""
+        return self.gather.take()
 
     def close(self) -> None:
         """Commit what is stored and leave the group; never hang when the broker is gone."""
@@ -274,6 +269,7 @@ class OrderEventConsumer:
 
     def _retry_later(self, partition: Partition, offset: int) -> None:
         topic_partition = TopicPartition(*partition, offset)
+        self.gather.forget([partition])
         self.consumer.seek(topic_partition)
         self.consumer.pause([topic_partition])
         failures = self.failures.get(partition, 0) + 1
@@ -339,6 +335,7 @@ class OrderEventConsumer:
         self._forget(partitions)
 
     def _forget(self, partitions: list[TopicPartition]) -> None:
+        self.gather.forget((tp.topic, tp.partition) for tp in partitions)
         for tp in partitions:
             self.failures.pop((tp.topic, tp.partition), None)
             self.resume_at.pop((tp.topic, tp.partition), None)
