@@ -112,6 +112,15 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 else:
     DATABASES["default"]["CONN_MAX_AGE"] = env.non_negative_int("DB_CONN_MAX_AGE", default=60)
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+    # A process's threads share this many connections, each taken for a transaction and given back after it
+    # (the consumer's threads mostly wait on service-order). 0: one persistent connection per thread.
+    DB_POOL_MAX_SIZE = env.non_negative_int("DB_POOL_MAX_SIZE", default=4)
+    if DB_POOL_MAX_SIZE:
+        DATABASES["default"]["CONN_MAX_AGE"] = 0  # Django's pool replaces persistent connections
+        DATABASES["default"]["OPTIONS"] = {
+            **DATABASES["default"].get("OPTIONS", {}),
+            "pool": {"min_size": 1, "max_size": DB_POOL_MAX_SIZE},
+        }
 
 # --- Static files and security ----------------------------------------------
 STATIC_URL = "static/"

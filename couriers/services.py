@@ -84,6 +84,8 @@ def delivery_sync(*, order_id: str, order_status: str, asked_at: datetime, reope
     if phase is Phase.UNKNOWN:
         logger.warning("order %s has unknown status %r: left as it is", order_id, order_status)
         return Outcome.UNKNOWN_STATUS
+    if not reopen and _record_observation_if_settled(order_id, phase, order_status, asked_at):
+        return Outcome.UNCHANGED
     with transaction.atomic():
         delivery, created = _locked_delivery(order_id, phase, order_status, asked_at)
         _record_observation(delivery, order_status, asked_at)
@@ -121,6 +123,25 @@ def _locked_delivery(order_id: str, phase: Phase, order_status: str, asked_at: d
             "finished_at": None if phase is Phase.ACTIVE else asked_at,
         },
     )
+
+
+# The delivery statuses that a reading of each phase leaves as they are (see _ensure_courier and _finish).
+_SETTLED_BY = {
+    Phase.ACTIVE: (Delivery.Status.ASSIGNED, Delivery.Status.COMPLETED, Delivery.Status.CANCELLED),
+    Phase.DONE: (Delivery.Status.COMPLETED, Delivery.Status.CANCELLED),
+    Phase.CANCELLED: (Delivery.Status.COMPLETED, Delivery.Status.CANCELLED),
+}
+
+
+def _record_observation_if_settled(order_id: str, phase: Phase, order_status: str, asked_at: datetime) -> bool:
+    """Whether the order's delivery is one this reading cannot change, the reading recorded if so.
+
+    Most events are duplicates about an order that already has its courier: for them one conditional
+    UPDATE replaces a transaction of a locking SELECT and an UPDATE. False sends the caller the long way:
+    no delivery yet, one waiting for a courier, or a newer reading already recorded.
+    """
+    settled = Delivery.objects.filter(order_id=order_id, status__in=_SETTLED_BY[phase], order_checked_at__lte=asked_at)
+    return bool(settled.update(order_status=order_status, order_checked_at=asked_at, updated_at=timezone.now()))
 
 
 def _record_observation(delivery: Delivery, order_status: str, asked_at: datetime) -> None:

@@ -4,6 +4,7 @@ import json
 import logging
 import re
 import threading
+import time
 from collections import Counter
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -11,6 +12,7 @@ from typing import Any
 from urllib.parse import unquote
 
 from sandbox.chaos import Outages
+from sandbox.latency import ResponseDelay
 from sandbox.orders import OrderStore
 
 logger = logging.getLogger(__name__)
@@ -40,6 +42,7 @@ class _Server(ThreadingHTTPServer):
         self.outages = outages
         self.token = token
         self.prefix = ORDER_PREFIX  # where the orders are served; moved to imitate a misrouted deploy
+        self.delay = ResponseDelay()
         self.counts: Counter[int] = Counter()
         self.counts_lock = threading.Lock()
         self.poisoned: dict[str, str] = {}  # order id -> one of POISONS
@@ -53,6 +56,9 @@ class _Handler(BaseHTTPRequestHandler):
     server: _Server
 
     def do_GET(self) -> None:
+        delay = self.server.delay.draw()
+        if delay:
+            time.sleep(delay)  # the network and service-order's own work, as a real client would wait for them
         status, body = self._answer()
         content_type, payload = ("application/json", json.dumps(body).encode()) if body else NO_ROUTE
         # Counted before answering: a client that got its answer finds itself counted.
@@ -149,6 +155,10 @@ class OrderServer:
     def move(self, prefix: str) -> None:
         """Serve the orders under `prefix` from now on; the old paths get a router's plain 404."""
         self._server.prefix = prefix
+
+    def set_latency(self, median_seconds: float, seed: int | None = None) -> None:
+        """From now on every answer comes after a delay of this median (p99 five times it); 0 for none."""
+        self._server.delay = ResponseDelay(median_seconds, seed)
 
     def stats(self) -> RequestStats:
         with self._server.counts_lock:

@@ -163,6 +163,10 @@ class Simulator:
         """One order's GETs always answer a malformed 200 ("malformed") or never in time ("hang")."""
         self.server.poison(order_id, kind)
 
+    def set_latency(self, median_seconds: float) -> None:
+        """The HTTP API answers after a delay of this median, with a long tail (p99 five times it); 0 for none."""
+        self.server.set_latency(median_seconds)
+
     def freeze(self) -> None:
         """Stop the clock: no status changes any more, so the truth is final."""
         self.clock.freeze()

@@ -24,6 +24,7 @@ from couriers.consumer.batch import BatchOutcome, BatchRunner, Handled, Handler,
 from couriers.consumer.dead_letters import DeadLetters, Letter
 from couriers.consumer.events import MalformedEvent, OrderEvent, parse_event
 from couriers.consumer.failures import OrderFailures
+from couriers.consumer.gather import Gatherer
 from couriers.consumer.liveness import Liveness
 from couriers.consumer.outages import Outage
 from couriers.consumer.partitions import PartitionPauses
@@ -61,6 +62,7 @@ class OrderEventConsumer:
         service_probe: Callable[[str], bool] | None = None,
     ) -> None:
         self.consumer = consumer
+        self.gather = Gatherer(consumer, batch_size=options.batch_size, poll_timeout=options.poll_timeout)
         self.dead_letters = dead_letters
         self.options = options
         self.runner = BatchRunner(handle, concurrency=options.concurrency, service_probe=service_probe)
@@ -154,6 +156,7 @@ class OrderEventConsumer:
         self.consumer.store_offsets(offsets=offsets)
         self.dead_letters.forget_before(offsets)
         for (topic, partition), offset in progress.retry_from.items():
+            self.gather.forget([(topic, partition)])  # what it holds past the rewind comes again from Kafka
             self.pauses.pause((topic, partition), offset)
         self.pauses.progressed(progress.finished())
 
@@ -173,20 +176,12 @@ class OrderEventConsumer:
         return False
 
     def _take_batch(self) -> list[Message]:
-        """Wait for one message, then take whatever else has arrived, up to a batch.
-
-        consume(n, timeout) waits for n messages or the whole timeout: under light traffic every event
-        would wait up to `poll_timeout` for a batch that never fills.
-        """
-        messages = self.consumer.consume(1, timeout=self.options.poll_timeout)
-        if messages and self.options.batch_size > 1:
-            messages += self.consumer.consume(self.options.batch_size - 1, timeout=0)
-        return messages
+        """Up to a batch of the oldest messages over all partitions, waiting only for the first (see gather)."""
+        return self.gather.take()
 
     def _owned(self, messages: list[Message]) -> list[Message]:
-        """Only messages of partitions still ours: a revocation served during the batch's second consume() leaves
-        messages whose offsets can no longer be stored or sought (librdkafka raises _STATE); their new owner
-        reads them again."""
+        """Only messages of partitions still ours: a revocation served inside consume() leaves messages whose
+        offsets can no longer be stored or sought (librdkafka raises _STATE); their new owner reads them again."""
         if not messages:
             return messages
         assigned = {(tp.topic, tp.partition) for tp in self.consumer.assignment()}
@@ -233,6 +228,7 @@ class OrderEventConsumer:
         gone = {(tp.topic, tp.partition) for tp in partitions}
         self.pauses.forget(gone)
         self.dead_letters.forget(gone)
+        self.gather.forget(gone)
 
     def close(self) -> None:
         """Commit what is stored and leave the group; never hang when the broker is gone."""

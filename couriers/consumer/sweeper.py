@@ -58,6 +58,7 @@ class Sweeper:
         try:
             while not self.stopping.is_set():
                 self.run_once()
+                connections.close_all()  # not held between runs: with a pool (DB_POOL_MAX_SIZE) it is the workers'
                 self.stopping.wait(self.every)
         finally:
             connections.close_all()  # this thread's own connection

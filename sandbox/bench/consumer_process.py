@@ -50,6 +50,7 @@ class EventLog:
 class Usage:
     peak_rss_mb: float
     cpu_seconds: float  # user + system, the whole life of the process
+    working_cpu_seconds: float  # user + system from the partition assignment to the stop: start-up left out
 
 
 class ConsumerProcess:
@@ -60,6 +61,8 @@ class ConsumerProcess:
         self.log = EventLog()
         self.usage: Usage | None = None
         self._peak_mb = 0.0  # unknown for a process that was killed
+        self._cpu_at_assignment = 0.0
+        self._working_cpu = 0.0
         self._log_file = log_path.open("wb")
         self._reader = log_path.open("r", errors="replace")
         self._pending = ""
@@ -80,6 +83,7 @@ class ConsumerProcess:
                 raise BenchError(f"consumer got no partitions within {timeout:.0f} s: {self.tail()}")
             time.sleep(0.1)
             self._read_new()
+        self._cpu_at_assignment = self._cpu_seconds()
 
     def follow(self, events: int, progress: Callable[[str], None]) -> None:
         """Until `events` distinct events are committed."""
@@ -101,6 +105,11 @@ class ConsumerProcess:
         """VmRSS: the memory the process holds now."""
         return self._memory_mb("VmRSS")
 
+    def _cpu_seconds(self) -> float:
+        """User + system CPU so far, from /proc (fields 14 and 15 of stat, after the command's parenthesis)."""
+        fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
     def _memory_mb(self, field: str) -> float:
         for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
             if line.startswith(f"{field}:"):
@@ -113,6 +122,7 @@ class ConsumerProcess:
             self._check_alive()
             # VmHWM, the peak since exec; ru_maxrss of a forked child also counts the parent's pages before exec.
             self._peak_mb = self._memory_mb("VmHWM")
+            self._working_cpu = self._cpu_seconds() - self._cpu_at_assignment
             self.process.send_signal(signal.SIGTERM)
             self._reap(STOP_TIMEOUT)
         self._read_new()
@@ -147,7 +157,7 @@ class ConsumerProcess:
             pid, status, rusage = os.wait4(self.process.pid, os.WNOHANG)
             if pid:
                 self.process.returncode = os.waitstatus_to_exitcode(status)
-                self.usage = Usage(self._peak_mb, rusage.ru_utime + rusage.ru_stime)
+                self.usage = Usage(self._peak_mb, rusage.ru_utime + rusage.ru_stime, self._working_cpu)
                 return self.process.returncode
             if time.monotonic() >= deadline:
                 if timeout:

@@ -83,14 +83,18 @@ class BenchDatabase:
         self.url = f"postgres://{credentials}@{db['HOST'] or 'localhost'}:{db['PORT'] or 5432}/{self.name}"
         return {**db, "NAME": self.name}
 
-    def _maintenance(self, statement: str) -> None:
+    def maintenance_connection(self) -> psycopg.Connection:
+        """PostgreSQL: an autocommit connection to the server's maintenance database, beside the bench's."""
         db = self.user_settings
-        with psycopg.connect(
+        return psycopg.connect(
             dbname=MAINTENANCE_DATABASE,
             user=db["USER"] or None,
             password=db["PASSWORD"] or None,
             host=db["HOST"] or None,
             port=db["PORT"] or None,
             autocommit=True,
-        ) as maintenance:
+        )
+
+    def _maintenance(self, statement: str) -> None:
+        with self.maintenance_connection() as maintenance:
             maintenance.execute(sql.SQL(statement).format(sql.Identifier(self.name)))

@@ -15,6 +15,9 @@ class ConsumerFigures:
     events_per_second: float
     order_checks: int  # GETs to service-order, each followed by one transaction
     order_checks_per_second: float
+    order_checks_per_order: float  # 1.0: every order checked once, whatever its number of events
+    cpu_ms_per_check: float  # user + system from the assignment to the stop, per order check
+    peak_db_connections: int | None  # PostgreSQL: the most the consumer held at once; None on SQLite
     peak_rss_mb: float  # VmHWM just before the process was told to stop
     cpu_seconds: float  # user + system over the process's whole life, start-up included
 
@@ -49,8 +52,12 @@ class MemoryFigures:
 class Report:
     machine: dict[str, Any]
     stream: dict[str, int]
-    consumer_default: ConsumerFigures
-    consumer_one_at_a_time: ConsumerFigures
+    order_latency_ms: float  # the simulated service-order's median answer time in the phases "at latency"
+    consumer_default: ConsumerFigures  # at 0 ms
+    consumer_one_at_a_time: ConsumerFigures  # at 0 ms
+    consumer_default_at_latency: ConsumerFigures | None  # None without --order-latency-ms
+    consumer_one_at_a_time_at_latency: ConsumerFigures | None
+    backlog: ConsumerFigures | None  # the outage's backlog, at the order latency; None without --backlog
     raw_kafka_read: RateFigures
     work_ceiling: RateFigures
     latency: LatencyFigures | None  # None with --skip-latency
@@ -68,6 +75,21 @@ class Report:
                 default.order_checks_per_second, self.work_ceiling.per_second
             ),
             "default_vs_raw_read_events_per_second": _ratio(default.events_per_second, self.raw_kafka_read.per_second),
+            **self._latency_ratios,
+        }
+
+    @property
+    def _latency_ratios(self) -> dict[str, float]:
+        default, one_at_a_time = self.consumer_default_at_latency, self.consumer_one_at_a_time_at_latency
+        if default is None or one_at_a_time is None:
+            return {}
+        return {
+            "default_at_latency_vs_default_events_per_second": _ratio(
+                default.events_per_second, self.consumer_default.events_per_second
+            ),
+            "default_vs_one_at_a_time_at_latency_events_per_second": _ratio(
+                default.events_per_second, one_at_a_time.events_per_second
+            ),
         }
 
     def as_json(self) -> dict[str, Any]:
@@ -85,10 +107,28 @@ def machine_info(database_vendor: str) -> dict[str, Any]:
 
 
 def table(report: Report) -> str:
+    latency = f"{report.order_latency_ms:g} ms"
+    consumers = [
+        ("consumer, default, 0 ms", report.consumer_default),
+        ("consumer, one at a time, 0 ms", report.consumer_one_at_a_time),
+        (f"consumer, default, {latency}", report.consumer_default_at_latency),
+        (f"consumer, one at a time, {latency}", report.consumer_one_at_a_time_at_latency),
+        (f"backlog, default, {latency}", report.backlog),
+    ]
     rows = [
-        ("", "count", "seconds", "per second", "checks/s", "peak RSS MB", "CPU s"),
-        _consumer_row("consumer, default", report.consumer_default),
-        _consumer_row("consumer, one at a time", report.consumer_one_at_a_time),
+        (
+            "",
+            "count",
+            "seconds",
+            "per second",
+            "checks/s",
+            "checks/order",
+            "CPU ms/check",
+            "PG conns",
+            "RSS MB",
+            "CPU s",
+        ),
+        *(_consumer_row(name, figures) for name, figures in consumers if figures is not None),
         _rate_row("bare Kafka read", report.raw_kafka_read, "events"),
         _rate_row("work ceiling, 8 threads", report.work_ceiling, "orders"),
     ]
@@ -102,6 +142,12 @@ def table(report: Report) -> str:
         f"default / work ceiling = {ratios['default_vs_work_ceiling_orders_per_second']:.2f} (order checks/s); "
         f"default / bare read = {ratios['default_vs_raw_read_events_per_second']:.3f} (events/s)"
     )
+    if "default_at_latency_vs_default_events_per_second" in ratios:
+        lines.append(
+            f"at {latency}: default / its own 0 ms = {ratios['default_at_latency_vs_default_events_per_second']:.2f} "
+            f"(events/s); default / one at a time = "
+            f"{ratios['default_vs_one_at_a_time_at_latency_events_per_second']:.1f}x (events/s)"
+        )
     lines.append("checks: " + ", ".join(f"{name} {'yes' if ok else 'NO'}" for name, ok in report.checks.items()))
     return "\n".join(lines)
 
@@ -113,13 +159,16 @@ def _consumer_row(name: str, figures: ConsumerFigures) -> tuple[str, ...]:
         f"{figures.seconds:.2f}",
         f"{figures.events_per_second:.0f} events/s",
         f"{figures.order_checks_per_second:.0f}",
+        f"{figures.order_checks_per_order:.2f}",
+        f"{figures.cpu_ms_per_check:.2f}",
+        "n/a" if figures.peak_db_connections is None else str(figures.peak_db_connections),
         f"{figures.peak_rss_mb:.0f}",
         f"{figures.cpu_seconds:.1f}",
     )
 
 
 def _rate_row(name: str, rate: RateFigures, unit: str) -> tuple[str, ...]:
-    return (name, f"{rate.count} {unit}", f"{rate.seconds:.2f}", f"{rate.per_second:.0f} {unit}/s", "", "", "")
+    return (name, f"{rate.count} {unit}", f"{rate.seconds:.2f}", f"{rate.per_second:.0f} {unit}/s", *[""] * 6)
 
 
 def _latency_lines(latency: LatencyFigures | None) -> list[str]:

@@ -5,7 +5,7 @@ import shutil
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import ExitStack, contextmanager
+from contextlib import AbstractContextManager, ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,12 +16,13 @@ from django.conf import settings
 from couriers.phases import Phase, phase_of
 from sandbox.bench.consumer_process import ConsumerProcess
 from sandbox.bench.database import BenchDatabase
+from sandbox.bench.db_connections import PeakConnections, consumer_database_url
 from sandbox.bench.errors import BenchError
 from sandbox.bench.fleet import couriers_ensure, final_state, state_reset
 from sandbox.bench.measure import Throughput, consumer_throughput, latency
 from sandbox.bench.raw_read import raw_read
 from sandbox.bench.report import ConsumerFigures, LatencyFigures, MemoryFigures, RateFigures, Report, machine_info
-from sandbox.bench.stream import StreamProducer, first_offsets, stream_make
+from sandbox.bench.stream import StreamProducer, backlog_stream_make, first_offsets, partition_count, stream_make
 from sandbox.bench.work_ceiling import work_ceiling
 from sandbox.broker import EmbeddedBroker, ensure_topics
 from sandbox.simulator import Simulator
@@ -41,6 +42,8 @@ class BenchConfig:
     user_database: dict[str, Any]
     bench_database: str = ""
     seed: int = 1
+    order_latency_ms: float = 0.0  # > 0: the consumers run again with service-order answering after this median
+    backlog: bool = False  # also drain an outage's backlog
 
 
 class Bench:
@@ -75,13 +78,25 @@ class Bench:
         with ExitStack() as stack:
             self.say("creating and migrating the bench database")
             self.database = stack.enter_context(BenchDatabase(config.user_database, name=config.bench_database))
-            self.say(f"bench database ready ({self.database.vendor}); starting the embedded Kafka broker")
-            self.bootstrap = stack.enter_context(EmbeddedBroker()).bootstrap_servers
+            self.say(f"bench database ready ({self.database.vendor}); starting the Kafka broker")
+            self.bootstrap = stack.enter_context(self._broker()).bootstrap_servers
             self.simulator = stack.enter_context(Simulator(time_scale=TIME_SCALE, seed=config.seed))
             self._orders_prepare()
             topic = self._topic_fill(stream_make(self.order_ids, config.events, config.seed))
-            default = self._consumer_phase("consumer, default", topic, config.events, self.order_ids)
-            one_at_a_time = self._one_at_a_time()
+            short_topic, short_orders = self._short_stream()
+            default = self._consumer_phase("consumer, default, 0 ms", topic, config.events, self.order_ids)
+            one_at_a_time = self._one_at_a_time(short_topic, short_orders, "0 ms")
+            latency_ms = config.order_latency_ms
+            default_at_latency = one_at_a_time_at_latency = backlog = None
+            self.simulator.set_latency(latency_ms / 1000)
+            if latency_ms:
+                default_at_latency = self._consumer_phase(
+                    f"consumer, default, {latency_ms:g} ms", topic, config.events, self.order_ids
+                )
+                one_at_a_time_at_latency = self._one_at_a_time(short_topic, short_orders, f"{latency_ms:g} ms")
+            if config.backlog:
+                backlog = self._backlog()
+            self.simulator.set_latency(0)
             self.say("bare Kafka read of the same topic")
             raw = raw_read(self.bootstrap, topic, config.events)
             ceiling = self._work_ceiling()
@@ -91,8 +106,12 @@ class Bench:
         return Report(
             machine=machine_info(self.database.vendor),
             stream={"events": config.events, "orders": config.orders},
+            order_latency_ms=config.order_latency_ms,
             consumer_default=default,
             consumer_one_at_a_time=one_at_a_time,
+            consumer_default_at_latency=default_at_latency,
+            consumer_one_at_a_time_at_latency=one_at_a_time_at_latency,
+            backlog=backlog,
             raw_kafka_read=_rate(raw),
             work_ceiling=_rate(ceiling),
             latency=paced,
@@ -101,6 +120,10 @@ class Bench:
         )
 
     # --- set-up -------------------------------------------------------------------
+
+    def _broker(self) -> AbstractContextManager[EmbeddedBroker]:
+        """The Kafka the phases run against: where a real broker (--broker real) would plug in."""
+        return EmbeddedBroker()
 
     def _orders_prepare(self) -> None:
         """Orders in the simulator, frozen in an active status: every check of them says "active"."""
@@ -131,7 +154,7 @@ class Bench:
     def _env(self, topic: str) -> dict[str, str]:
         return {
             **os.environ,
-            "DATABASE_URL": self.database.url,
+            "DATABASE_URL": consumer_database_url(self.database),
             "KAFKA_BOOTSTRAP_SERVERS": self.bootstrap,
             "KAFKA_TOPIC": topic,
             "KAFKA_DLQ_TOPIC": f"{topic}.dlq",
@@ -157,12 +180,30 @@ class Bench:
 
     # --- phases ---------------------------------------------------------------------
 
-    def _one_at_a_time(self) -> ConsumerFigures:
-        """On a shorter stream of the main one's shape: as many events per order, so as many first checks."""
+    def _short_stream(self) -> tuple[str, list[str]]:
+        """The one-at-a-time consumer's topic: the main stream's shape (as many events per order, so as many
+        first checks), shorter. Its orders."""
         events = self.config.one_at_a_time_events
         orders = self.order_ids[: self._orders_for(events)]
-        topic = self._topic_fill(stream_make(orders, events, self.config.seed + 3))
-        return self._consumer_phase("consumer, one at a time", topic, events, orders, ONE_AT_A_TIME)
+        return self._topic_fill(stream_make(orders, events, self.config.seed + 3)), orders
+
+    def _one_at_a_time(self, topic: str, orders: list[str], latency: str) -> ConsumerFigures:
+        name = f"consumer, one at a time, {latency}"
+        return self._consumer_phase(name, topic, self.config.one_at_a_time_events, orders, ONE_AT_A_TIME)
+
+    def _backlog(self) -> ConsumerFigures:
+        """An outage's backlog: the main stream's events in the order of time, on every partition, all
+        produced before the consumer starts."""
+        config = self.config
+        topic = f"bench.backlog.{uuid4().hex}"
+        ensure_topics(self.bootstrap, topic)
+        payloads = backlog_stream_make(self.order_ids, config.events, config.seed + 4)
+        self.say(f"backlog: producing {len(payloads)} events in the order of time to {topic}")
+        StreamProducer(self.bootstrap).send_scattered(
+            topic, payloads, partition_count(self.bootstrap, topic), config.seed + 4
+        )
+        name = f"backlog, default, {config.order_latency_ms:g} ms"
+        return self._consumer_phase(name, topic, config.events, self.order_ids)
 
     def _orders_for(self, events: int) -> int:
         """How many orders `events` events are about, at the main stream's events per order."""
@@ -174,7 +215,7 @@ class Bench:
         state_reset()
         self.say(f"{name}: starting consume_orders {' '.join(args)}".rstrip())
         checks_before = self.simulator.requests().total
-        with self._consumer(topic, args) as consumer:
+        with self._consumer(topic, args) as consumer, PeakConnections(self.database) as connections:
             consumer.follow(events, self.say)
             usage = consumer.stop()
         checks = self.simulator.requests().total - checks_before
@@ -188,6 +229,9 @@ class Bench:
             events_per_second=throughput.per_second,
             order_checks=checks,
             order_checks_per_second=checks / throughput.seconds,
+            order_checks_per_order=checks / len(order_ids),
+            cpu_ms_per_check=usage.working_cpu_seconds * 1000 / checks if checks else 0.0,
+            peak_db_connections=connections.value,
             peak_rss_mb=usage.peak_rss_mb,
             cpu_seconds=usage.cpu_seconds,
         )

@@ -16,16 +16,40 @@ from sandbox.chaos import event
 ACTIVE_STATUSES = ("created", "pending", "confirmed", "cooking")
 
 
+# In an outage's backlog, the lives of about this many orders overlap: an order's events lie within the
+# stretch of the stream that this many orders' events take.
+BACKLOG_ORDERS_OVERLAPPING = 10
+
+
 def stream_make(order_ids: Sequence[str], events: int, seed: int) -> list[bytes]:
     """`events` events spread evenly over the orders: each order's lifecycle so far, then duplicates; shuffled."""
     rng = random.Random(seed)
+    payloads = [payload for _, payload in _lifecycles(order_ids, events, rng)]
+    rng.shuffle(payloads)  # duplicates and disorder across the whole stream
+    return payloads
+
+
+def backlog_stream_make(order_ids: Sequence[str], events: int, seed: int) -> list[bytes]:
+    """The same events in the order of time, as they pile up while the consumer is down.
+
+    Order i's events fall at moments drawn between i and i + BACKLOG_ORDERS_OVERLAPPING: each order's
+    events lie close together, among those of the orders living at the same time.
+    """
+    rng = random.Random(seed)
+    timed = []
+    for index, (order_index, payload) in enumerate(_lifecycles(order_ids, events, rng)):
+        timed.append((order_index + rng.uniform(0, BACKLOG_ORDERS_OVERLAPPING), index, payload))
+    return [payload for *_, payload in sorted(timed)]
+
+
+def _lifecycles(order_ids: Sequence[str], events: int, rng: random.Random) -> list[tuple[int, bytes]]:
+    """(order index, event): `events` events spread evenly over the orders, each order's lifecycle then duplicates."""
     created_at = datetime.now(UTC).isoformat().replace("+00:00", "Z")
     payloads = []
     for index, order_id in enumerate(order_ids):
         count = events // len(order_ids) + (index < events % len(order_ids))
         statuses = [*ACTIVE_STATUSES[:count], *rng.choices(ACTIVE_STATUSES, k=max(count - len(ACTIVE_STATUSES), 0))]
-        payloads.extend(event(order_id, status, created_at) for status in statuses)
-    rng.shuffle(payloads)  # duplicates and disorder across the whole stream
+        payloads.extend((index, event(order_id, status, created_at)) for status in statuses)
     return payloads
 
 
@@ -51,6 +75,14 @@ class StreamProducer:
             self._send(topic, payload)
         self._flush()
 
+    def send_scattered(self, topic: str, payloads: Sequence[bytes], partitions: int, seed: int) -> None:
+        """Each event to a partition drawn at random: events minutes apart in real life are not batched
+        to one partition, as a burst without keys is by librdkafka's sticky partitioner."""
+        rng = random.Random(seed)
+        for payload in payloads:
+            self._send(topic, payload, rng.randrange(partitions))
+        self._flush()
+
     def send_paced(self, topic: str, payloads: Sequence[bytes], rate: float) -> None:
         """One event every 1/rate seconds, on a schedule: a late send does not shift the ones after it."""
         started = time.monotonic()
@@ -62,14 +94,18 @@ class StreamProducer:
             self._producer.poll(0)
         self._flush()
 
-    def _send(self, topic: str, payload: bytes) -> None:
+    def _send(self, topic: str, payload: bytes, partition: int = -1) -> None:
         while True:
             # The time is set here and kept for the report: the mock broker's reports carry a fake
             # LogAppendTime (1234 ms) instead of the message's CreateTime.
             now = time.time()
             try:
                 self._producer.produce(
-                    topic, value=payload, timestamp=int(now * 1000), on_delivery=partial(self._delivered, now)
+                    topic,
+                    value=payload,
+                    partition=partition,  # -1: librdkafka's partitioner chooses
+                    timestamp=int(now * 1000),
+                    on_delivery=partial(self._delivered, now),
                 )
                 return
             except BufferError:  # the local queue is full: let deliveries drain it
@@ -85,6 +121,14 @@ class StreamProducer:
         left = self._producer.flush(60)
         if left or self.failed:
             raise RuntimeError(f"{left + self.failed} events not delivered to Kafka")
+
+
+def partition_count(bootstrap: str, topic: str) -> int:
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": f"bench-partitions-{uuid4().hex}"})
+    try:
+        return len(consumer.list_topics(topic, timeout=10).topics[topic].partitions)
+    finally:
+        consumer.close()
 
 
 def first_offsets(bootstrap: str, topic: str) -> list[int]:

@@ -415,3 +415,44 @@ class TestManualDispatch:
             None,
             None,
         )
+
+
+class TestSettledDeliveries:
+    """An event that cannot change the delivery costs one UPDATE of the reading, with no transaction around it."""
+
+    def test_a_duplicate_for_an_order_with_its_courier_is_one_update(
+        self, orders, make_courier, django_assert_num_queries
+    ):
+        make_courier()
+        orders.set("o1", "pending")
+        handle(orders, "o1", "created")
+        orders.set("o1", "cooking")
+
+        with django_assert_num_queries(1):
+            assert handle(orders, "o1", "cooking").outcome == Outcome.UNCHANGED
+        assert (delivery("o1").order_status, delivery("o1").status) == ("cooking", Delivery.Status.ASSIGNED)
+
+    def test_a_duplicate_of_the_end_is_one_update(self, orders, make_courier, django_assert_num_queries):
+        make_courier()
+        orders.set("o1", "completed")
+        handle(orders, "o1", "completed")
+
+        with django_assert_num_queries(1):
+            assert handle(orders, "o1", "completed").outcome == Outcome.UNCHANGED
+
+    def test_an_older_reading_does_not_overwrite_a_newer_one(self, orders, make_courier):
+        make_courier()
+        orders.set("o1", "cooking")
+        handle(orders, "o1", "created")
+        newer = timezone.now() + timedelta(seconds=5)
+        Delivery.objects.filter(order_id="o1").update(order_status="delivering", order_checked_at=newer)
+
+        assert handle(orders, "o1", "cooking").outcome == Outcome.UNCHANGED
+        assert (delivery("o1").order_status, delivery("o1").order_checked_at) == ("delivering", newer)
+
+    def test_a_waiting_order_still_looks_for_a_courier(self, orders, make_courier):
+        orders.set("o1", "cooking")
+        assert handle(orders, "o1", "created").outcome == Outcome.QUEUED
+        make_courier(status=Courier.Status.PAUSED)  # not available: the order keeps waiting
+        assert handle(orders, "o1", "cooking").outcome == Outcome.UNCHANGED
+        assert delivery("o1").status == Delivery.Status.AWAITING_COURIER

@@ -17,7 +17,10 @@ from django.conf import settings
 from sandbox.bench.consumer_process import EventLog
 from sandbox.bench.fleet import FinalState
 from sandbox.bench.measure import latency
-from sandbox.bench.stream import ACTIVE_STATUSES, Produced, stream_make
+from sandbox.bench.stream import ACTIVE_STATUSES, Produced, backlog_stream_make, stream_make
+from sandbox.latency import ResponseDelay
+
+BENCH_TIMEOUT = 480  # seconds: seven consumer runs, on a machine that may be busy with other work
 
 FIGURES = {
     "consumer_default": {
@@ -26,6 +29,9 @@ FIGURES = {
         "events_per_second",
         "order_checks",
         "order_checks_per_second",
+        "order_checks_per_order",
+        "cpu_ms_per_check",
+        "peak_db_connections",
         "peak_rss_mb",
         "cpu_seconds",
     },
@@ -36,9 +42,17 @@ FIGURES = {
         "default_vs_one_at_a_time_events_per_second",
         "default_vs_work_ceiling_orders_per_second",
         "default_vs_raw_read_events_per_second",
+        "default_at_latency_vs_default_events_per_second",
+        "default_vs_one_at_a_time_at_latency_events_per_second",
     },
 }
-FIGURES["consumer_one_at_a_time"] = FIGURES["consumer_default"]
+CONSUMER_PHASES = (
+    "consumer_one_at_a_time",
+    "consumer_default_at_latency",
+    "consumer_one_at_a_time_at_latency",
+    "backlog",
+)
+FIGURES.update(dict.fromkeys(CONSUMER_PHASES, FIGURES["consumer_default"]))
 
 
 def test_the_stream_gives_every_order_its_share_of_active_events_shuffled():
@@ -51,6 +65,32 @@ def test_the_stream_gives_every_order_its_share_of_active_events_shuffled():
     assert sorted(len(statuses) for statuses in per_order.values()) == [7, 7, 7, 7, 7, 7, 8]
     assert all(set(statuses) == set(ACTIVE_STATUSES) for statuses in per_order.values())
     assert [p["order_id"] for p in payloads[:7]] != orders, "not shuffled"
+
+
+def test_the_backlog_stream_holds_the_same_events_each_orders_close_together():
+    orders = [f"order-{i}" for i in range(100)]
+
+    shuffled = [json.loads(payload) for payload in stream_make(orders, 1000, seed=3)]
+    backlog = [json.loads(payload) for payload in backlog_stream_make(orders, 1000, seed=3)]
+
+    assert sorted((p["order_id"], p["status"]) for p in backlog) == sorted(
+        (p["order_id"], p["status"]) for p in shuffled
+    )
+    positions: dict[str, list[int]] = {}
+    for position, payload in enumerate(backlog):
+        positions.setdefault(payload["order_id"], []).append(position)
+    spans = sorted(max(p) - min(p) for p in positions.values())
+    assert spans[-1] < 200, "an order's ten events lie within about ten orders' share of the stream"
+
+
+def test_the_simulated_latency_has_the_median_asked_and_a_tail_five_times_longer():
+    delay = ResponseDelay(0.010, seed=1)
+
+    draws = sorted(delay.draw() for _ in range(20000))
+
+    assert 0.0095 < draws[10000] < 0.0105
+    assert 0.045 < draws[19800] < 0.055
+    assert ResponseDelay(0).draw() == 0
 
 
 def test_latency_joins_delivery_reports_to_the_consumers_log_lines():
@@ -70,14 +110,18 @@ def test_latency_joins_delivery_reports_to_the_consumers_log_lines():
 
 
 @pytest.mark.e2e
+@pytest.mark.timeout(BENCH_TIMEOUT + 120)
 def test_a_short_bench_reports_every_figure_and_processes_every_event(tmp_path):
     bench_db = f"courier_bench_test_{uuid4().hex[:8]}"
     options = ("--events", "1500", "--orders", "150", "--memory-check", "--bench-db", bench_db)
-    report, output = run_bench(tmp_path, "--quick", *options)
+    report, output = run_bench(tmp_path, "--quick", "--order-latency-ms", "10", "--backlog", *options)
 
+    on_postgresql = report["machine"]["database_vendor"] == "postgresql"
     for section, keys in FIGURES.items():
         assert set(report[section]) == keys, section
-        assert all(value > 0 for value in report[section].values()), (section, report[section])
+        figures = {k: v for k, v in report[section].items() if k != "peak_db_connections" or on_postgresql}
+        assert all(value > 0 for value in figures.values()), (section, report[section])
+    assert report["order_latency_ms"] == 10
     assert set(report["memory"]) == {"events", "rss_mb_early", "early_mark", "rss_mb_end", "growth_mb"}
     assert report["memory"]["events"] == 15000
     assert report["memory"]["rss_mb_early"] > 0
@@ -88,8 +132,11 @@ def test_a_short_bench_reports_every_figure_and_processes_every_event(tmp_path):
     assert report["raw_kafka_read"]["count"] == 1500
     assert report["work_ceiling"]["count"] == 150
     assert report["consumer_one_at_a_time"]["events"] >= 150
+    assert report["consumer_default_at_latency"]["events"] == 1500
+    assert report["backlog"]["events"] == 1500
     assert report["checks"] == {"all_events_processed": True, "all_orders_assigned": True}
-    assert "consumer, default" in output
+    assert "consumer, default, 10 ms" in output
+    assert "backlog, default, 10 ms" in output
     assert "latency at" in output
     assert "memory: RSS" in output
     assert not database_exists(bench_db), "the bench database was not dropped"
@@ -108,11 +155,11 @@ def run_bench(tmp_path: Path, *args: str) -> tuple[dict, str]:
         start_new_session=True,
     )
     try:
-        output, _ = process.communicate(timeout=240)
+        output, _ = process.communicate(timeout=BENCH_TIMEOUT)
     except subprocess.TimeoutExpired:
         os.killpg(process.pid, signal.SIGTERM)  # the bench unwinds: consumers stopped, database dropped
         output, _ = process.communicate(timeout=60)
-        pytest.fail(f"the bench did not finish within 240 s:\n{output[-4000:]}")
+        pytest.fail(f"the bench did not finish within {BENCH_TIMEOUT} s:\n{output[-4000:]}")
     assert process.returncode == 0, output[-4000:]
     return json.loads(report.read_text()), output
 

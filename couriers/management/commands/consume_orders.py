@@ -13,6 +13,7 @@ from prometheus_client import start_http_server
 
 from couriers.consumer.backoff import Backoff
 from couriers.consumer.batch import service_answers
+from couriers.consumer.connections import returning_connections
 from couriers.consumer.dead_letters import DeadLetters
 from couriers.consumer.kafka import Cluster, KafkaUnavailable, client_config, consumer_config, producer_config
 from couriers.consumer.loop import ConsumerOptions, OrderEventConsumer
@@ -70,7 +71,7 @@ class Command(BaseCommand):
         consumer = OrderEventConsumer(
             consumer=Consumer(consumer_config()),
             dead_letters=DeadLetters(Producer(producer_config()), settings.KAFKA_DLQ_TOPIC),
-            handle=partial(order_events_handle, client=client),
+            handle=returning_connections(partial(order_events_handle, client=client)),
             service_probe=partial(service_answers, client),
             options=ConsumerOptions(
                 topic=settings.KAFKA_TOPIC,

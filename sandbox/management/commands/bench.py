@@ -10,7 +10,7 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from couriers.management.arguments import positive_int
+from couriers.management.arguments import positive_float, positive_int
 from sandbox.bench.database import bench_database_refusal
 from sandbox.bench.errors import BenchError
 from sandbox.bench.report import table
@@ -36,6 +36,18 @@ class Command(BaseCommand):
         parser.add_argument("--orders", type=positive_int, help="orders they are about (default 2000)")
         parser.add_argument("--quick", action="store_true", help=f"a short run: {QUICK_EVENTS} events (for CI)")
         parser.add_argument("--skip-latency", action="store_true", help="leave out the paced latency run")
+        parser.add_argument(
+            "--order-latency-ms",
+            type=positive_float,
+            default=0.0,
+            metavar="MS",
+            help="also run both consumers with service-order answering after this median (p99 five times it)",
+        )
+        parser.add_argument(
+            "--backlog",
+            action="store_true",
+            help="also drain an outage's backlog: the stream in the order of time, all produced before the consumer starts",
+        )
         parser.add_argument(
             "--memory-check",
             action="store_true",
@@ -86,4 +98,6 @@ def _config(options: dict[str, Any]) -> BenchConfig:
         user_database=dict(settings.DATABASES["default"]),
         bench_database=options["bench_db"],
         seed=options["seed"],
+        order_latency_ms=options["order_latency_ms"],
+        backlog=options["backlog"],
     )
