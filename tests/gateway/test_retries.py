@@ -58,6 +58,13 @@ def upper_bound_jitter(monkeypatch):
     return bounds
 
 
+def test_proxy_settings_of_the_environment_are_not_used(service, client, monkeypatch):
+    monkeypatch.setenv("HTTP_PROXY", refused_url())  # through it, every call would be refused
+    service.answer(ORDER)
+
+    assert client().get_order(OID).status == "cooking"
+
+
 # --- what is retried ---------------------------------------------------------------------------
 
 
