@@ -115,11 +115,14 @@ else:
     # A process's threads share this many connections, each taken for a transaction and given back after it
     # (the consumer's threads mostly wait on service-order). 0: one persistent connection per thread.
     DB_POOL_MAX_SIZE = env.non_negative_int("DB_POOL_MAX_SIZE", default=4)
+    # A thread waits this long for a pooled connection; past it the database counts as unreachable (a
+    # transaction takes milliseconds: a long wait means the server is gone, and outage handling takes over).
+    DB_POOL_TIMEOUT = env.positive_float("DB_POOL_TIMEOUT", default=10.0)
     if DB_POOL_MAX_SIZE:
         DATABASES["default"]["CONN_MAX_AGE"] = 0  # Django's pool replaces persistent connections
         DATABASES["default"]["OPTIONS"] = {
             **DATABASES["default"].get("OPTIONS", {}),
-            "pool": {"min_size": 1, "max_size": DB_POOL_MAX_SIZE},
+            "pool": {"min_size": 1, "max_size": DB_POOL_MAX_SIZE, "timeout": DB_POOL_TIMEOUT},
         }
 
 # --- Static files and security ----------------------------------------------
@@ -295,5 +298,10 @@ LOGGING = {
     },
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT}},
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
-    "loggers": {"django": {"handlers": ["console"], "level": "WARNING", "propagate": False}},
+    "loggers": {
+        "django": {"handlers": ["console"], "level": "WARNING", "propagate": False},
+        # The pool warns at each of its reconnection attempts: during an outage, a line every second or so. The
+        # consumer and the web say once that the database is down, and when it is back.
+        "psycopg.pool": {"handlers": ["console"], "level": "ERROR", "propagate": False},
+    },
 }

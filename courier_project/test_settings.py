@@ -8,6 +8,8 @@ os.environ["LOCAL_ENV_FILE"] = ""
 os.environ.setdefault("SECRET_KEY", "test-key-of-the-suite-" + "0123456789abcdefghijklmnopqrstuvwxyz")
 # demo and bench are sandbox commands, and the tests run them.
 os.environ.setdefault("SANDBOX_ENABLED", "true")
+# The database outages the tests make are noticed within seconds, not after the production wait.
+os.environ.setdefault("DB_POOL_TIMEOUT", "5")
 
 from courier_project.settings import *  # noqa: F403
 

@@ -28,10 +28,17 @@ def database_down() -> Iterator[None]:
     else:
         unreachable = {"HOST": "127.0.0.1", "PORT": str(closed_port())}
     saved = {key: settings_dict[key] for key in unreachable}
-    connections.close_all()
+    _close_all(connection)
     settings_dict.update(unreachable)
     try:
         yield
     finally:
-        connections.close_all()
+        _close_all(connection)
         settings_dict.update(saved)
+
+
+def _close_all(connection) -> None:
+    """Every connection closed, the pool's too (DB_POOL_MAX_SIZE): the next one is opened with the settings then."""
+    connections.close_all()
+    if hasattr(connection, "close_pool"):
+        connection.close_pool()

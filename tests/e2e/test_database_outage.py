@@ -66,6 +66,7 @@ def test_a_database_outage_is_waited_out_with_a_handful_of_log_lines(
     make_fleet(make_courier, 10)
     with Simulator(bootstrap=kafka_broker, topic=pipeline_topic, time_scale=0.01, chaos=CHAOS, seed=31) as simulator:
         consumer_env["ORDER_SERVICE_URL"] = simulator.url
+        consumer_env["DB_POOL_TIMEOUT"] = "2"  # the pool's wait for a connection ends well within the outage
         simulator.create_orders(80, over=8.0)
         group = [consumers.start("--idle-exit", "10") for _ in range(2)]
         wait_until(lambda: Delivery.objects.count() >= 10, 90, "work under way")
