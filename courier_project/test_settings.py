@@ -10,6 +10,8 @@ os.environ.setdefault("SECRET_KEY", "test-key-of-the-suite-" + "0123456789abcdef
 os.environ.setdefault("SANDBOX_ENABLED", "true")
 # The database outages the tests make are noticed within seconds, not after the production wait.
 os.environ.setdefault("DB_POOL_TIMEOUT", "5")
+# A test's own connection and those of the threads it starts at once (tests/e2e sets consumers to the default).
+os.environ.setdefault("DB_POOL_MAX_SIZE", "12")
 
 from courier_project.settings import *  # noqa: F403
 

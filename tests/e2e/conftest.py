@@ -115,6 +115,7 @@ def consumer_env(kafka_broker: str, pipeline_topic: str, transactional_db: None)
         "ORDER_SERVICE_READ_TIMEOUT": "2",
         "CONSUMER_CONCURRENCY": "4",
         "DB_CONN_MAX_AGE": "0",
+        "DB_POOL_MAX_SIZE": "4",  # production's default, whatever the test process uses
     }
 
 

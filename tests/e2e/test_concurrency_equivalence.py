@@ -5,9 +5,9 @@ from uuid import uuid4
 import pytest
 
 from couriers.models import Courier, Delivery
-from sandbox.broker import ensure_topics
 from sandbox.simulator import Simulator
 from sandbox.verify import verify
+from tests.brokers import Broker, create_topics
 from tests.e2e.conftest import CHAOS, Consumers
 from tests.kafka_helpers import committed_lag
 
@@ -40,7 +40,7 @@ def consume_until_idle(consumers: Consumers, kafka_broker: str, topic: str, grou
     assert committed_lag(kafka_broker, topic, group) == 0, "events left unprocessed"
 
 
-def run(consumers: Consumers, kafka_broker: str, *args: str) -> tuple[dict[str, str], tuple[dict[str, str], int]]:
+def run(consumers: Consumers, kafka: Broker, *args: str) -> tuple[dict[str, str], tuple[dict[str, str], int]]:
     """The same two stages, on a stream of their own: the truth and the end state of the deliveries.
 
     The simulator's clock stands still, so only what the test does changes an order: every order is
@@ -48,7 +48,8 @@ def run(consumers: Consumers, kafka_broker: str, *args: str) -> tuple[dict[str, 
     """
     state_reset()
     topic, group = f"orders.{uuid4().hex}", f"group-{uuid4().hex}"
-    ensure_topics(kafka_broker, topic, f"{topic}.dlq")
+    create_topics(kafka, topic, f"{topic}.dlq")
+    kafka_broker = kafka.bootstrap_servers
     env = {"KAFKA_TOPIC": topic, "KAFKA_DLQ_TOPIC": f"{topic}.dlq"}
     with Simulator(bootstrap=kafka_broker, topic=topic, chaos=CHAOS, seed=5) as simulator:
         simulator.freeze()
@@ -69,12 +70,12 @@ def run(consumers: Consumers, kafka_broker: str, *args: str) -> tuple[dict[str, 
     return truth, final_state()
 
 
-def test_one_at_a_time_and_concurrent_consumers_end_in_the_same_state(kafka_broker, consumers, make_courier):
+def test_one_at_a_time_and_concurrent_consumers_end_in_the_same_state(kafka, consumers, make_courier):
     for i in range(COURIERS):
         make_courier(f"courier {i}", transport_type=("on_foot", "scooter", "car")[i % 3])
 
-    one_at_a_time = run(consumers, kafka_broker, "--concurrency", "1", "--batch-size", "1")
-    concurrent = run(consumers, kafka_broker)
+    one_at_a_time = run(consumers, kafka, "--concurrency", "1", "--batch-size", "1")
+    concurrent = run(consumers, kafka)
 
     assert one_at_a_time == concurrent
     _, (deliveries, assigned) = concurrent
