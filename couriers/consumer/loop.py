@@ -181,11 +181,12 @@ class OrderEventConsumer:
 
     def _owned(self, messages: list[Message]) -> list[Message]:
         """Only messages of partitions still ours: a revocation served inside consume() leaves messages whose
-        offsets can no longer be stored or sought (librdkafka raises _STATE); their new owner reads them again."""
+        offsets can no longer be stored or sought (librdkafka raises _STATE); their new owner reads them again.
+        Kafka's own notices (errors) stay, to be logged."""
         if not messages:
             return messages
         assigned = {(tp.topic, tp.partition) for tp in self.consumer.assignment()}
-        return [message for message in messages if (message.topic(), message.partition()) in assigned]
+        return [m for m in messages if m.error() is not None or (m.topic(), m.partition()) in assigned]
 
     def _idle_long_enough(self) -> bool:
         idle_exit, since = self.options.idle_exit, self.last_activity

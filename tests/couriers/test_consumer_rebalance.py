@@ -65,3 +65,14 @@ def test_messages_of_a_partition_revoked_while_the_batch_was_taken_are_left_to_t
     batch = [FakeMessage(b"{}", partition=0, offset=9), FakeMessage(b"{}", partition=1, offset=3)]
 
     assert [(m.partition(), m.offset()) for m in loop._owned(batch)] == [(1, 3)]
+
+
+def test_kafka_notices_are_kept_whatever_their_partition():
+    class Notice(FakeMessage):
+        def error(self) -> str:
+            return "unknown topic"
+
+    loop = loop_with_state(GroupMember([1]))
+    notice = Notice(None, partition=-1)
+
+    assert loop._owned([notice]) == [notice]
