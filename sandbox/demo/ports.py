@@ -12,6 +12,8 @@ NEARBY = 100  # ports after the default tried before asking the system for any f
 
 def port_is_free(port: int) -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        # As the web server binds: connections of a server just stopped, still in TIME_WAIT, do not hold the port.
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             probe.bind((HOST, port))
         except OSError:

@@ -1,11 +1,13 @@
 """The whole path from a Kafka event to a committed assignment, under the chaos the mission is about."""
 
+import json
 import signal
 from collections import Counter
 
 import pytest
 
 from couriers.models import Delivery
+from sandbox.publisher import KafkaSink
 from sandbox.simulator import Simulator
 from sandbox.verify import verify
 from tests.e2e.conftest import CHAOS, wait_until
@@ -49,12 +51,21 @@ def test_a_chaotic_stream_ends_consistent_with_service_order(
     assert committed_lag(kafka_broker, pipeline_topic, consumer_env["KAFKA_GROUP_ID"]) == 0
 
 
+class CreatedOnly(KafkaSink):
+    """Publishes only the `created` events: each order's one chance of a courier is an event already behind it."""
+
+    def send(self, payload: bytes) -> None:
+        if json.loads(payload)["status"] == "created":  # no chaos here: every payload is a well-formed event
+            super().send(payload)
+
+
 def test_created_consumed_after_the_order_moved_on_still_gets_a_courier(
     kafka_broker, pipeline_topic, consumers, consumer_env, make_courier
 ):
     for i in range(5):
         make_courier(f"courier {i}")
-    with Simulator(bootstrap=kafka_broker, topic=pipeline_topic, time_scale=0.01, seed=1) as simulator:
+    sink = CreatedOnly(kafka_broker, pipeline_topic)
+    with Simulator(sink=sink, time_scale=0.01, seed=1) as simulator:
         consumer_env["ORDER_SERVICE_URL"] = simulator.url
         ids = simulator.create_orders(5)
         # The consumer comes late: every order is cooking before its `created` event is read.
