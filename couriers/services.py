@@ -5,7 +5,7 @@ and make the delivery match the order's actual phase, in one transaction with ro
 """
 
 import logging
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -56,35 +56,109 @@ def order_events_handle(*, order_id: str, event_statuses: Sequence[str], client:
 
     With no events at all it is a plain check of the order (the reconcile sweep).
     """
+    return order_reading_apply(reading=order_read(order_id=order_id, event_statuses=event_statuses, client=client))
+
+
+@dataclass(frozen=True)
+class Reading:
+    """What service-order said of an order when asked at `asked_at`, and what its events claimed."""
+
+    order_id: str
+    event_statuses: tuple[str, ...]
+    order_status: str | None  # None: service-order does not know the order
+    asked_at: datetime
+
+    @property
+    def phase(self) -> Phase | None:
+        return None if self.order_status is None else phase_of(self.order_status)
+
+    def is_stale(self) -> bool:
+        """Every event says the order ended, service-order says it is active: it lags behind its own event,
+        or the events are foreign. The sweep checks again later."""
+        return (
+            self.phase is Phase.ACTIVE
+            and bool(self.event_statuses)
+            and all(phase_of(status) in (Phase.DONE, Phase.CANCELLED) for status in self.event_statuses)
+        )
+
+
+def order_read(*, order_id: str, event_statuses: Sequence[str], client: OrderClient) -> Reading:
+    """Ask service-order for the order's actual status; no database. Raises the gateway's errors."""
     asked_at = timezone.now()
     try:
-        order = client.get_order(order_id)
+        order_status: str | None = client.get_order(order_id).status
     except OrderNotFound:
-        return EventResult(delivery_order_vanished(order_id=order_id, asked_at=asked_at), None)
-    phase = phase_of(order.status)
-    if phase is Phase.ACTIVE and event_statuses and _all_claim_finished(event_statuses):
-        # service-order lags behind its own event, or the event is foreign: the sweep checks again later.
-        return EventResult(Outcome.STALE, order.status)
-    outcome = delivery_sync(order_id=order_id, order_status=order.status, asked_at=asked_at)
-    return EventResult(outcome, order.status)
+        order_status = None
+    return Reading(order_id, tuple(event_statuses), order_status, asked_at)
 
 
-def _all_claim_finished(event_statuses: Sequence[str]) -> bool:
-    return all(phase_of(status) in (Phase.DONE, Phase.CANCELLED) for status in event_statuses)
+def order_reading_apply(*, reading: Reading, settled_checked: bool = False) -> EventResult:
+    """Make the order's delivery match one reading. `settled_checked`: order_readings_record_settled()
+    already found that this reading changes more than the record (it skips the shortcut here)."""
+    if reading.order_status is None:
+        return EventResult(delivery_order_vanished(order_id=reading.order_id, asked_at=reading.asked_at), None)
+    if reading.is_stale():
+        return EventResult(Outcome.STALE, reading.order_status)
+    outcome = delivery_sync(
+        order_id=reading.order_id,
+        order_status=reading.order_status,
+        asked_at=reading.asked_at,
+        shortcut=not settled_checked,
+    )
+    return EventResult(outcome, reading.order_status)
 
 
-def delivery_sync(*, order_id: str, order_status: str, asked_at: datetime, reopen: bool = False) -> Outcome:
+def order_readings_record_settled(*, readings: Sequence[Reading]) -> dict[str, EventResult]:
+    """Record at once the readings that cannot change their order's delivery; their results by order id.
+
+    Most events are duplicates about orders that already have their courier (or ended): for them the
+    reading is only recorded. Done for many orders at once, that is one short transaction per status read
+    instead of a statement per order. The readings left out need order_reading_apply(settled_checked=True).
+    """
+    by_status: dict[str, list[Reading]] = defaultdict(list)
+    for reading in readings:
+        if reading.phase not in (None, Phase.UNKNOWN) and not reading.is_stale():
+            by_status[reading.order_status].append(reading)
+    results = {}
+    for order_status, group in by_status.items():
+        for order_id in _record_settled(order_status, group):
+            results[order_id] = EventResult(Outcome.UNCHANGED, order_status)
+    return results
+
+
+def _record_settled(order_status: str, readings: list[Reading]) -> list[str]:
+    # The earliest asking time of the group: "no newer reading recorded yet" then holds for each of them.
+    asked_at = min(reading.asked_at for reading in readings)
+    settled = Delivery.objects.filter(
+        order_id__in=[reading.order_id for reading in readings],
+        status__in=_SETTLED_BY[phase_of(order_status)],
+        order_checked_at__lte=asked_at,
+    )
+    with transaction.atomic():
+        # Locked in one order, so that two consumers recording overlapping orders cannot deadlock.
+        order_ids = list(settled.select_for_update().order_by("order_id").values_list("order_id", flat=True))
+        if order_ids:
+            Delivery.objects.filter(order_id__in=order_ids).update(
+                order_status=order_status, order_checked_at=asked_at, updated_at=timezone.now()
+            )
+    return order_ids
+
+
+def delivery_sync(
+    *, order_id: str, order_status: str, asked_at: datetime, reopen: bool = False, shortcut: bool = True
+) -> Outcome:
     """Make the order's delivery match its actual status at service-order.
 
     A finished delivery is never reopened by an event: the order's terminal statuses are terminal,
     so an active status read after one was read earlier, by a slower worker. Only an operator
-    (reopen=True) brings a cancelled delivery back.
+    (reopen=True) brings a cancelled delivery back. `shortcut`: first try recording the reading alone, for
+    a delivery it cannot change (False when that was just tried).
     """
     phase = phase_of(order_status)
     if phase is Phase.UNKNOWN:
         logger.warning("order %s has unknown status %r: left as it is", order_id, order_status)
         return Outcome.UNKNOWN_STATUS
-    if not reopen and _record_observation_if_settled(order_id, phase, order_status, asked_at):
+    if shortcut and not reopen and _record_observation_if_settled(order_id, phase, order_status, asked_at):
         return Outcome.UNCHANGED
     with transaction.atomic():
         delivery, created = _locked_delivery(order_id, phase, order_status, asked_at)

@@ -1,7 +1,12 @@
 """Test doubles for what lies outside the project."""
 
+import threading
+from collections.abc import Sequence
+from datetime import UTC, datetime
+
 from confluent_kafka import KafkaError, KafkaException
 
+from couriers.services import EventResult, Outcome, Reading
 from gateway.orders import Order, OrderNotFound, OrderServiceError
 
 
@@ -26,6 +31,44 @@ class FakeOrderClient:
         if order_id not in self.statuses:
             raise OrderNotFound(order_id)
         return Order(id=order_id, status=self.statuses[order_id])
+
+
+class ScriptedChecks:
+    """A batch's service calls (couriers.consumer.batch.Checks) that fail on cue, and record their calls.
+
+    An error per order id, or `down` for every order: service-order's errors are raised when the order is
+    read, any other (the database's, a bug) when it is decided. Every order is "cooking" and unchanged.
+    """
+
+    def __init__(self, errors: dict[str, Exception] | None = None, down: Exception | None = None) -> None:
+        self.errors = errors or {}
+        self.down = down
+        self.settled_error: Exception | None = None  # raised by record_settled
+        self.settles = False  # record_settled takes every reading
+        self.read_calls: list[str] = []
+        self.applied: list[str] = []
+        self.lock = threading.Lock()
+
+    def read(self, order_id: str, event_statuses: Sequence[str]) -> Reading:
+        with self.lock:
+            self.read_calls.append(order_id)
+        self._raise(order_id, service_order=True)
+        return Reading(order_id, tuple(event_statuses), "cooking", datetime.now(UTC))
+
+    def record_settled(self, readings: Sequence[Reading]) -> dict[str, EventResult]:
+        if self.settled_error is not None:
+            raise self.settled_error
+        return {r.order_id: EventResult(Outcome.UNCHANGED, "cooking") for r in readings if self.settles}
+
+    def apply(self, reading: Reading) -> EventResult:
+        self.applied.append(reading.order_id)
+        self._raise(reading.order_id, service_order=False)
+        return EventResult(Outcome.UNCHANGED, "cooking")
+
+    def _raise(self, order_id: str, *, service_order: bool) -> None:
+        error = self.down or self.errors.get(order_id)
+        if error is not None and isinstance(error, OrderServiceError) == service_order:
+            raise error
 
 
 class FakeMessage:

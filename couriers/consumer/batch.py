@@ -1,4 +1,4 @@
-"""The orders of one batch, handled at once on worker threads, each result classified.
+"""The orders of one batch: service-order asked on worker threads, the decisions made after, each result classified.
 
 Whole-world failures are told apart from one order's failures here:
 - service-order: a call to retry later (unreachable, 5xx after the gateway's retries, a bad answer) is
@@ -6,7 +6,8 @@ Whole-world failures are told apart from one order's failures here:
   failed in a row, service-order is asked once more for the last order it answered: if that fails too,
   service-order is down (without such an order, it is taken as down: never dead-letter on a guess).
 - the database: an OperationalError or InterfaceError is about the order only if a fresh connection
-  still answers SELECT 1; otherwise the database is down.
+  still answers SELECT 1; otherwise the database is down. A failure to record readings together is
+  nobody's: those orders are decided one by one, where a failure is the order's.
 Once a whole-world failure is seen, orders not started yet are left for later, and nothing in the
 batch counts as an order's failure.
 """
@@ -20,11 +21,9 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Protocol
 
-from django.db import close_old_connections, connections
-
 from couriers import metrics
 from couriers.database import UNREACHABLE, database_answers
-from couriers.services import EventResult
+from couriers.services import EventResult, Reading, order_read, order_reading_apply, order_readings_record_settled
 from gateway.orders import RETRY_LATER, OrderClient, OrderRequestRejected, OrderServiceError
 
 logger = logging.getLogger(__name__)
@@ -32,10 +31,36 @@ logger = logging.getLogger(__name__)
 OUTAGE_STREAK = 3  # calls failing in a row, with no answer between them, that make service-order suspect
 
 
-class Handler(Protocol):
-    """The service call for one order's events (couriers.services.order_events_handle, client bound)."""
+class Checks(Protocol):
+    """The service calls of a batch: reading service-order, then deciding in the database."""
 
-    def __call__(self, *, order_id: str, event_statuses: Sequence[str]) -> EventResult: ...
+    def read(self, order_id: str, event_statuses: Sequence[str]) -> Reading:
+        """service-order's answer for one order; no database (called on worker threads)."""
+        ...
+
+    def record_settled(self, readings: Sequence[Reading]) -> dict[str, EventResult]:
+        """The readings that only need recording, recorded at once; their results by order id."""
+        ...
+
+    def apply(self, reading: Reading) -> EventResult:
+        """The decision for one reading that record_settled() left out: one transaction."""
+        ...
+
+
+@dataclass(frozen=True)
+class ServiceChecks:
+    """Checks by couriers.services, asking service-order through `client`."""
+
+    client: OrderClient
+
+    def read(self, order_id: str, event_statuses: Sequence[str]) -> Reading:
+        return order_read(order_id=order_id, event_statuses=event_statuses, client=self.client)
+
+    def record_settled(self, readings: Sequence[Reading]) -> dict[str, EventResult]:
+        return order_readings_record_settled(readings=readings)
+
+    def apply(self, reading: Reading) -> EventResult:
+        return order_reading_apply(reading=reading, settled_checked=True)
 
 
 class Verdict(StrEnum):
@@ -93,49 +118,57 @@ def service_answers(client: OrderClient, order_id: str) -> bool:
     return True
 
 
+@dataclass(frozen=True)
+class _Answered:
+    reading: Reading
+    seconds: float  # the call to service-order
+
+
 class BatchRunner:
+    """Reads service-order for the orders of a batch on worker threads, then decides on this thread.
+
+    Only the calls to service-order wait on the network: they run concurrently. The decisions are quick
+    database work, done here in one go: the readings that only need recording in one transaction per
+    status, then each of the others in its own. So the consumer holds one database connection, and the
+    worker threads none.
+    """
+
     def __init__(
         self,
-        handle: Handler,
+        checks: Checks,
         *,
         concurrency: int,
         service_probe: Callable[[str], bool] | None = None,
         database_probe: Callable[[], bool] = database_answers,
     ) -> None:
-        self.handle = handle
-        self.concurrency = concurrency
+        self.checks = checks
         self.service_probe = service_probe
         self.database_probe = database_probe
         self.pool = ThreadPoolExecutor(concurrency, thread_name_prefix="order") if concurrency > 1 else None
-        self.thread_state = threading.local()  # per worker thread: the batch its connection was refreshed for
         self.known_order: str | None = None  # the last order service-order answered for: the probe's
 
     def run(self, statuses: dict[str, list[str]]) -> BatchOutcome:
-        """Handle each order's events (order id -> statuses); never two calls for one order at once."""
+        """Handle each order's events (order id -> statuses); one call to service-order per order."""
         turn = _Turn()
+        read = self._read_all(statuses, turn)
+        self.known_order = turn.answered or self.known_order
+        handled = self._decide(read, turn)
+        return self._classify({order_id: handled[order_id] for order_id in statuses}, turn)
 
-        def one(order_id: str) -> Handled:
-            return self._one(order_id, statuses[order_id], turn)
+    def _read_all(self, statuses: dict[str, list[str]], turn: _Turn) -> dict[str, _Answered | Handled]:
+        def one(order_id: str) -> _Answered | Handled:
+            return self._read(order_id, statuses[order_id], turn)
 
         if self.pool is None:
-            handled = {order_id: one(order_id) for order_id in statuses}
-        else:
-            handled = dict(zip(statuses, self.pool.map(one, statuses), strict=True))
-        self.known_order = turn.answered or self.known_order
-        return self._classify(handled, turn)
+            return {order_id: one(order_id) for order_id in statuses}
+        return dict(zip(statuses, self.pool.map(one, statuses), strict=True))
 
-    def _one(self, order_id: str, statuses: list[str], turn: _Turn) -> Handled:
+    def _read(self, order_id: str, statuses: list[str], turn: _Turn) -> _Answered | Handled:
         if turn.stopped():
             return Handled(Verdict.LATER)
         started = time.monotonic()
         try:
-            self._refresh_connection(batch=turn)
-            result = self.handle(order_id=order_id, event_statuses=statuses)
-        except UNREACHABLE as exc:
-            if self.database_probe():
-                return Handled(Verdict.FAILED, error=exc, seconds=time.monotonic() - started)
-            turn.database_down = exc
-            return Handled(Verdict.LATER, error=exc)
+            reading = self.checks.read(order_id, statuses)
         except RETRY_LATER as exc:
             turn.fail()
             return Handled(Verdict.SUSPECT, error=exc, seconds=time.monotonic() - started)
@@ -145,9 +178,54 @@ class BatchRunner:
         except Exception as exc:
             logger.exception("order %s could not be processed", order_id, extra={"order_id": order_id})
             return Handled(Verdict.FAILED, error=exc, seconds=time.monotonic() - started)
-        seconds = time.monotonic() - started
-        metrics.EVENT_SECONDS.observe(seconds)
         turn.answer(order_id)
+        return _Answered(reading, time.monotonic() - started)
+
+    def _decide(self, read: dict[str, _Answered | Handled], turn: _Turn) -> dict[str, Handled]:
+        answered = {order_id: a for order_id, a in read.items() if isinstance(a, _Answered)}
+        handled = {order_id: h for order_id, h in read.items() if isinstance(h, Handled)}
+        started = time.monotonic()
+        settled = self._record_settled([a.reading for a in answered.values()], turn)
+        together = time.monotonic() - started
+        for order_id, answer in answered.items():
+            if order_id in settled:
+                handled[order_id] = self._done(settled[order_id], answer.seconds + together)
+            else:
+                handled[order_id] = self._apply(answer, turn)
+        return handled
+
+    def _record_settled(self, readings: list[Reading], turn: _Turn) -> dict[str, EventResult]:
+        if not readings:
+            return {}
+        try:
+            return self.checks.record_settled(readings)
+        except UNREACHABLE as exc:
+            if not self.database_probe():
+                turn.database_down = exc
+        except Exception:
+            logger.exception("%s readings could not be recorded together: each is decided alone", len(readings))
+        return {}  # each reading goes the long way, where a failure is its order's
+
+    def _apply(self, answer: _Answered, turn: _Turn) -> Handled:
+        if turn.database_down is not None:
+            return Handled(Verdict.LATER)
+        order_id = answer.reading.order_id
+        started = time.monotonic()
+        try:
+            result = self.checks.apply(answer.reading)
+        except UNREACHABLE as exc:
+            if self.database_probe():
+                return Handled(Verdict.FAILED, error=exc, seconds=answer.seconds + time.monotonic() - started)
+            turn.database_down = exc
+            return Handled(Verdict.LATER, error=exc)
+        except Exception as exc:
+            logger.exception("order %s could not be processed", order_id, extra={"order_id": order_id})
+            return Handled(Verdict.FAILED, error=exc, seconds=answer.seconds + time.monotonic() - started)
+        return self._done(result, answer.seconds + time.monotonic() - started)
+
+    @staticmethod
+    def _done(result: EventResult, seconds: float) -> Handled:
+        metrics.EVENT_SECONDS.observe(seconds)
         return Handled(Verdict.DONE, result=result, seconds=seconds)
 
     def _classify(self, handled: dict[str, Handled], turn: _Turn) -> BatchOutcome:
@@ -167,25 +245,6 @@ class BatchRunner:
             return False
         return self.service_probe(self.known_order)
 
-    def _refresh_connection(self, *, batch: object) -> None:
-        """close_old_connections() once per batch in each worker thread (each has its own connection).
-
-        With health checks on, Django pings the connection on its next use after that call: a round trip
-        worth paying once per batch, not once per order. `batch` is any object new with each batch.
-        """
-        if getattr(self.thread_state, "batch", None) is not batch:
-            self.thread_state.batch = batch
-            close_old_connections()  # outside any atomic block: the service opens its own
-
     def close(self) -> None:
-        if self.pool is None:
-            return
-        # Each worker thread holds a database connection: make every thread close its own.
-        barrier = threading.Barrier(self.concurrency)
-
-        def close_own(_: int) -> None:
-            barrier.wait(timeout=10)
-            connections.close_all()
-
-        list(self.pool.map(close_own, range(self.concurrency)))
-        self.pool.shutdown()
+        if self.pool is not None:
+            self.pool.shutdown()

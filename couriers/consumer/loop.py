@@ -1,4 +1,4 @@
-"""The consume loop: batches in, one service call per order, offsets stored only after the work.
+"""The consume loop: batches in, one check of service-order per order, offsets stored only after the work.
 
 At-least-once: an offset is stored only once every message before it in its partition was
 committed by the service layer (or dead-lettered). What cannot be done yet (service-order or the
@@ -20,7 +20,7 @@ from django.db import close_old_connections, connection
 
 from couriers import metrics
 from couriers.consumer.backoff import Backoff
-from couriers.consumer.batch import BatchOutcome, BatchRunner, Handled, Handler, Verdict
+from couriers.consumer.batch import BatchOutcome, BatchRunner, Checks, Handled, Verdict
 from couriers.consumer.dead_letters import DeadLetters, Letter
 from couriers.consumer.events import MalformedEvent, OrderEvent, parse_event
 from couriers.consumer.failures import OrderFailures
@@ -57,7 +57,7 @@ class OrderEventConsumer:
         *,
         consumer: Consumer,
         dead_letters: DeadLetters,
-        handle: Handler,
+        checks: Checks,
         options: ConsumerOptions,
         service_probe: Callable[[str], bool] | None = None,
     ) -> None:
@@ -65,7 +65,7 @@ class OrderEventConsumer:
         self.gather = Gatherer(consumer, batch_size=options.batch_size, poll_timeout=options.poll_timeout)
         self.dead_letters = dead_letters
         self.options = options
-        self.runner = BatchRunner(handle, concurrency=options.concurrency, service_probe=service_probe)
+        self.runner = BatchRunner(checks, concurrency=options.concurrency, service_probe=service_probe)
         self.failures = OrderFailures(options.max_attempts)
         self.pauses = PartitionPauses(consumer, options.backoff)
         self.service = Outage("service-order")

@@ -1,17 +1,16 @@
 """The consume loop against a real Kafka protocol broker (librdkafka's mock cluster)."""
 
-from functools import partial
 from uuid import uuid4
 
 import pytest
 from confluent_kafka import Consumer, Producer
 
 from couriers.consumer.backoff import Backoff
+from couriers.consumer.batch import ServiceChecks
 from couriers.consumer.dead_letters import ORIGINAL_OFFSET, ORIGINAL_TOPIC, REASON, DeadLetters
 from couriers.consumer.kafka import consumer_config, producer_config
 from couriers.consumer.loop import ConsumerOptions, OrderEventConsumer
 from couriers.models import Delivery
-from couriers.services import order_events_handle
 from gateway.orders import OrderServiceUnavailable
 from tests.fakes import FakeOrderClient
 from tests.kafka_helpers import committed_lag, produce, read_all
@@ -38,7 +37,7 @@ def run_consumer(bootstrap: str, topic: str, client: FakeOrderClient, *, group: 
     OrderEventConsumer(
         consumer=Consumer(consumer_config(**overrides)),
         dead_letters=DeadLetters(Producer(producer_config(**{"bootstrap.servers": bootstrap})), f"{topic}.dlq"),
-        handle=partial(order_events_handle, client=client),
+        checks=ServiceChecks(client),
         options=ConsumerOptions(
             topic=topic,
             max_event_bytes=1024,

@@ -27,7 +27,7 @@ def loop_with_state(consumer: GroupMember) -> OrderEventConsumer:
     """Partitions 0 and 1 both paused, each with a dead letter past its stored offset."""
     options = ConsumerOptions(topic="t", max_event_bytes=1024, batch_size=1, concurrency=1, backoff=Backoff(10, 10))
     loop = OrderEventConsumer(
-        consumer=consumer, dead_letters=DeadLetters(FakeProducer(), "dlq"), handle=None, options=options
+        consumer=consumer, dead_letters=DeadLetters(FakeProducer(), "dlq"), checks=None, options=options
     )
     loop.pauses.pause(("t", 0), 5)
     loop.pauses.pause(("t", 1), 7)

@@ -9,6 +9,7 @@ from couriers.errors import Conflict, NotFound
 from couriers.models import Courier, Delivery
 from couriers.services import (
     Outcome,
+    Reading,
     courier_delete,
     courier_make_available,
     courier_pause,
@@ -19,6 +20,9 @@ from couriers.services import (
     delivery_unassign,
     order_event_handle,
     order_events_handle,
+    order_read,
+    order_reading_apply,
+    order_readings_record_settled,
 )
 from gateway.orders import OrderServiceUnavailable
 from tests.couriers.factories import create_courier, create_delivery
@@ -456,3 +460,62 @@ class TestSettledDeliveries:
         make_courier(status=Courier.Status.PAUSED)  # not available: the order keeps waiting
         assert handle(orders, "o1", "cooking").outcome == Outcome.UNCHANGED
         assert delivery("o1").status == Delivery.Status.AWAITING_COURIER
+
+
+class TestReadingsRecordedTogether:
+    """A batch's readings that cannot change their deliveries are recorded in one transaction per status."""
+
+    def read(self, orders, *order_ids: str, events=("created",)) -> list[Reading]:
+        return [order_read(order_id=order_id, event_statuses=list(events), client=orders) for order_id in order_ids]
+
+    def test_orders_with_their_courier_are_recorded_in_one_transaction(
+        self, orders, make_courier, django_assert_num_queries
+    ):
+        for i in range(3):
+            make_courier(f"c{i}")
+            orders.set(f"o{i}", "cooking")
+            handle(orders, f"o{i}", "created")
+        orders.set("o1", "delivering")
+        readings = self.read(orders, "o0", "o1", "o2")
+
+        # Per status: a SELECT ... FOR UPDATE and an UPDATE, in a savepoint (a transaction outside tests).
+        with django_assert_num_queries(8):
+            results = order_readings_record_settled(readings=readings)
+
+        assert {order_id: result.outcome for order_id, result in results.items()} == dict.fromkeys(
+            ["o0", "o1", "o2"], Outcome.UNCHANGED
+        )
+        assert [delivery(f"o{i}").order_status for i in range(3)] == ["cooking", "delivering", "cooking"]
+        assert all(delivery(f"o{i}").order_checked_at == min(r.asked_at for r in readings[::2]) for i in (0, 2))
+
+    def test_what_a_reading_could_change_is_left_to_decide_alone(self, orders):
+        orders.set("waiting", "cooking")
+        handle(orders, "waiting", "created")  # no courier: it waits
+        orders.set("new", "cooking")
+        orders.set("unknown", "teleporting")
+        orders.set("stale", "cooking")
+        readings = self.read(orders, "waiting", "new", "unknown", "missing")
+        readings += self.read(orders, "stale", events=("delivered",))
+
+        assert order_readings_record_settled(readings=readings) == {}
+
+        results = {r.order_id: order_reading_apply(reading=r, settled_checked=True).outcome for r in readings}
+        assert results == {
+            "waiting": Outcome.UNCHANGED,  # still no courier
+            "new": Outcome.QUEUED,
+            "unknown": Outcome.UNKNOWN_STATUS,
+            "missing": Outcome.NOT_FOUND,
+            "stale": Outcome.STALE,
+        }
+
+    def test_an_older_reading_is_left_out(self, orders, make_courier):
+        make_courier()
+        orders.set("o1", "cooking")
+        handle(orders, "o1", "created")
+        [reading] = self.read(orders, "o1")
+        newer = timezone.now() + timedelta(seconds=5)
+        Delivery.objects.filter(order_id="o1").update(order_status="delivering", order_checked_at=newer)
+
+        assert order_readings_record_settled(readings=[reading]) == {}
+        assert order_reading_apply(reading=reading, settled_checked=True).outcome == Outcome.UNCHANGED
+        assert (delivery("o1").order_status, delivery("o1").order_checked_at) == ("delivering", newer)

@@ -2,7 +2,6 @@
 
 import logging
 import threading
-from functools import partial
 from uuid import uuid4
 
 from confluent_kafka import Consumer, Producer
@@ -13,6 +12,7 @@ from couriers.consumer.kafka import consumer_config, producer_config
 from couriers.consumer.loop import ConsumerOptions, OrderEventConsumer
 from couriers.consumer.watchdog import STALLED_EXIT_CODE, Watchdog
 from tests.deploy.conftest import last_line, manage, production_env
+from tests.fakes import ScriptedChecks
 from tests.kafka_helpers import produce
 
 
@@ -50,14 +50,15 @@ def test_a_silent_loop_ends_the_process_with_the_reason(caplog):
     assert "has not turned for 61s (CONSUMER_STALL_SECONDS=60)" in record.getMessage()
 
 
-def test_a_hanging_handler_is_caught_by_the_watchdog_thread(kafka_broker, topic, caplog):
+def test_a_hanging_call_is_caught_by_the_watchdog_thread(kafka_broker, topic, caplog):
     """The real loop, a handler that never returns: the watchdog exits, naming where it hangs."""
     released, exited = threading.Event(), threading.Event()
     exits = []
 
-    def hanging_handler(*, order_id, event_statuses):
-        released.wait(60)
-        raise RuntimeError("released by the test")
+    class HangingChecks(ScriptedChecks):
+        def read(self, order_id, event_statuses):
+            released.wait(60)  # a call to service-order that never ends
+            raise RuntimeError("released by the test")
 
     def exit(code: int) -> None:
         exits.append(code)
@@ -69,7 +70,7 @@ def test_a_hanging_handler_is_caught_by_the_watchdog_thread(kafka_broker, topic,
     loop = OrderEventConsumer(
         consumer=Consumer(consumer_config(**overrides)),
         dead_letters=DeadLetters(Producer(producer_config(**{"bootstrap.servers": kafka_broker})), f"{topic}.dlq"),
-        handle=partial(hanging_handler),
+        checks=HangingChecks(),
         options=ConsumerOptions(
             topic=topic,
             max_event_bytes=1024,
@@ -91,7 +92,7 @@ def test_a_hanging_handler_is_caught_by_the_watchdog_thread(kafka_broker, topic,
         watchdog.stop()
 
     assert exits == [STALLED_EXIT_CODE]
-    assert "in hanging_handler" in caplog.text
+    assert "released.wait(60)" in caplog.text, "the stack of the hanging call"
 
 
 def test_a_stall_limit_a_legitimate_batch_could_reach_stops_start_up(tmp_path):

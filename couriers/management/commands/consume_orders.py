@@ -12,15 +12,14 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from prometheus_client import start_http_server
 
 from couriers.consumer.backoff import Backoff
-from couriers.consumer.batch import service_answers
-from couriers.consumer.connections import returning_connections
+from couriers.consumer.batch import ServiceChecks, service_answers
 from couriers.consumer.dead_letters import DeadLetters
 from couriers.consumer.kafka import Cluster, KafkaUnavailable, client_config, consumer_config, producer_config
 from couriers.consumer.loop import ConsumerOptions, OrderEventConsumer
 from couriers.consumer.sweeper import Sweeper
 from couriers.consumer.watchdog import Watchdog
 from couriers.management.arguments import positive_float, positive_int
-from couriers.services import deliveries_reconcile, order_events_handle
+from couriers.services import deliveries_reconcile
 from gateway.client import default_order_client
 from gateway.orders import OrderClient
 
@@ -71,7 +70,7 @@ class Command(BaseCommand):
         consumer = OrderEventConsumer(
             consumer=Consumer(consumer_config()),
             dead_letters=DeadLetters(Producer(producer_config()), settings.KAFKA_DLQ_TOPIC),
-            handle=returning_connections(partial(order_events_handle, client=client)),
+            checks=ServiceChecks(client),
             service_probe=partial(service_answers, client),
             options=ConsumerOptions(
                 topic=settings.KAFKA_TOPIC,

@@ -10,29 +10,15 @@ from couriers.consumer.backoff import Backoff
 from couriers.consumer.dead_letters import ATTEMPTS, LAST_ERROR, REASON, DeadLetters
 from couriers.consumer.loop import ConsumerOptions, OrderEventConsumer
 from couriers.models import OrderFailure
-from couriers.services import EventResult, Outcome
 from gateway.orders import BadOrderAnswer, OrderServiceUnavailable
-from tests.fakes import FakeConsumer, FakeMessage, FakeProducer
+from tests.fakes import FakeConsumer, FakeMessage, FakeProducer, ScriptedChecks
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 MAX_ATTEMPTS = 3
 
 
-class Service:
-    def __init__(self) -> None:
-        self.errors: dict[str, Exception] = {}
-        self.down: Exception | None = None
-
-    def __call__(self, *, order_id: str, event_statuses: list[str]) -> EventResult:
-        if self.down is not None:
-            raise self.down
-        if order_id in self.errors:
-            raise self.errors[order_id]
-        return EventResult(Outcome.UNCHANGED, "cooking")
-
-
-def make_loop(service: Service) -> tuple[OrderEventConsumer, FakeConsumer, FakeProducer]:
+def make_loop(service: ScriptedChecks) -> tuple[OrderEventConsumer, FakeConsumer, FakeProducer]:
     consumer, producer = FakeConsumer(), FakeProducer()
     options = ConsumerOptions(
         topic="t", max_event_bytes=1024, batch_size=10, concurrency=1, backoff=Backoff(1, 1), max_attempts=MAX_ATTEMPTS
@@ -40,7 +26,7 @@ def make_loop(service: Service) -> tuple[OrderEventConsumer, FakeConsumer, FakeP
     loop = OrderEventConsumer(
         consumer=consumer,
         dead_letters=DeadLetters(producer, "t.dlq"),
-        handle=service,
+        checks=service,
         options=options,
         service_probe=lambda order_id: service.down is None,
     )
@@ -55,7 +41,7 @@ def batch(*order_ids: str) -> list[FakeMessage]:
 
 
 def test_a_poison_order_is_retried_then_dead_lettered_and_its_partition_moves_on(caplog):
-    service = Service()
+    service = ScriptedChecks()
     service.errors["poison"] = BadOrderAnswer("service-order answered without a status")
     loop, consumer, producer = make_loop(service)
 
@@ -79,7 +65,7 @@ def test_a_poison_order_is_retried_then_dead_lettered_and_its_partition_moves_on
     "failure", [OrderServiceUnavailable("connection refused"), OperationalError("server closed the connection")]
 )
 def test_an_outage_is_never_counted_nor_dead_lettered(caplog, failure):
-    service = Service()
+    service = ScriptedChecks()
     service.down = failure
     loop, consumer, producer = make_loop(service)
     loop.runner.database_probe = lambda: False
@@ -100,7 +86,7 @@ def test_an_outage_is_never_counted_nor_dead_lettered(caplog, failure):
 
 
 def test_partitions_wait_for_the_database_to_answer_before_resuming():
-    service = Service()
+    service = ScriptedChecks()
     service.down = OperationalError("server closed the connection")
     loop, consumer, _ = make_loop(service)
     loop.runner.database_probe = lambda: False
