@@ -162,7 +162,8 @@ def delivery_sync(
         return Outcome.UNCHANGED
     with transaction.atomic():
         delivery, created = _locked_delivery(order_id, phase, order_status, asked_at)
-        _record_observation(delivery, order_status, asked_at)
+        if not created:  # a new delivery was made with this reading
+            _record_observation(delivery, order_status, asked_at)
         if phase is Phase.ACTIVE:
             return _ensure_courier(delivery, created=created, reopen=reopen)
         if created:

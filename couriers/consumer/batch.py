@@ -17,9 +17,12 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import suppress
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Protocol
+
+from django.db import DatabaseError, connection
 
 from couriers import metrics
 from couriers.database import UNREACHABLE, database_answers
@@ -125,12 +128,12 @@ class _Answered:
 
 
 class BatchRunner:
-    """Reads service-order for the orders of a batch on worker threads, then decides on this thread.
+    """Reads service-order for the orders of a batch on worker threads, then decides.
 
-    Only the calls to service-order wait on the network: they run concurrently. The decisions are quick
-    database work, done here in one go: the readings that only need recording in one transaction per
-    status, then each of the others in its own. So the consumer holds one database connection, and the
-    worker threads none.
+    The readings that only need recording (most: duplicates about orders that have their courier) are
+    recorded together, on this thread, in one transaction per status. Each of the others is decided in a
+    transaction of its own, on the workers, each giving its connection back after it: a worker holds no
+    connection while it waits on service-order.
     """
 
     def __init__(
@@ -182,17 +185,34 @@ class BatchRunner:
         return _Answered(reading, time.monotonic() - started)
 
     def _decide(self, read: dict[str, _Answered | Handled], turn: _Turn) -> dict[str, Handled]:
-        answered = {order_id: a for order_id, a in read.items() if isinstance(a, _Answered)}
+        answered = [a for a in read.values() if isinstance(a, _Answered)]
         handled = {order_id: h for order_id, h in read.items() if isinstance(h, Handled)}
         started = time.monotonic()
-        settled = self._record_settled([a.reading for a in answered.values()], turn)
+        settled = self._record_settled([a.reading for a in answered], turn)
         together = time.monotonic() - started
-        for order_id, answer in answered.items():
-            if order_id in settled:
-                handled[order_id] = self._done(settled[order_id], answer.seconds + together)
-            else:
-                handled[order_id] = self._apply(answer, turn)
+        for answer in answered:
+            if answer.reading.order_id in settled:
+                handled[answer.reading.order_id] = self._done(
+                    settled[answer.reading.order_id], answer.seconds + together
+                )
+        rest = [answer for answer in answered if answer.reading.order_id not in settled]
+        for answer, decided in zip(rest, self._apply_all(rest, turn), strict=True):
+            handled[answer.reading.order_id] = decided
         return handled
+
+    def _apply_all(self, answers: list[_Answered], turn: _Turn) -> list[Handled]:
+        """Each on its own: first checks lock a courier, wait on the database; on workers, the waits overlap."""
+        if self.pool is None or len(answers) < 2:
+            return [self._apply(answer, turn) for answer in answers]
+
+        def on_worker(answer: _Answered) -> Handled:
+            try:
+                return self._apply(answer, turn)
+            finally:
+                with suppress(DatabaseError):  # a broken connection may fail to close; it is dropped all the same
+                    connection.close()  # to the pool: a worker holds a connection only for a transaction
+
+        return list(self.pool.map(on_worker, answers))
 
     def _record_settled(self, readings: list[Reading], turn: _Turn) -> dict[str, EventResult]:
         if not readings:

@@ -259,8 +259,10 @@ class Bench:
     def _latency(self, rate: float) -> LatencyFigures:
         assert self.config.latency_seconds is not None
         count = max(int(rate * self.config.latency_seconds), 1)
-        # The main stream's shape (events per order, hence first checks vs repeated ones) at a slower pace.
-        payloads = stream_make(self.order_ids[: self._orders_for(count)], count, self.config.seed + 1)
+        # Events in the order of time, as service-order emits them: new orders arrive at a steady rate. (The
+        # shuffled main stream starts nearly every order in its first seconds: a burst of first checks, each
+        # the dearest kind, at many times the paced rate.)
+        payloads = backlog_stream_make(self.order_ids[: self._orders_for(count)], count, self.config.seed + 1)
         topic = f"bench.latency.{uuid4().hex}"
         ensure_topics(self.bootstrap, topic)
         state_reset()

@@ -1,9 +1,12 @@
 """BatchRunner: a whole-world failure (service-order, the database) told from one order's failure."""
 
+import threading
+
 import pytest
-from django.db import IntegrityError, OperationalError
+from django.db import IntegrityError, OperationalError, connection
 
 from couriers.consumer.batch import OUTAGE_STREAK, BatchRunner, Verdict
+from couriers.models import Delivery
 from gateway.orders import BadOrderAnswer, OrderRequestRejected, OrderServiceUnavailable
 from tests.fakes import ScriptedChecks
 
@@ -140,3 +143,27 @@ def test_the_database_down_while_recording_together_leaves_the_batch_for_later()
     assert isinstance(outcome.database_down, OperationalError)
     assert set(verdicts(outcome).values()) == {Verdict.LATER}
     assert service.applied == []
+
+
+@pytest.mark.django_db(transaction=True)
+def test_workers_decide_the_rest_and_give_their_connection_back_after_each():
+    class Querying(ScriptedChecks):
+        def apply(self, reading):
+            Delivery.objects.count()  # the order's transaction
+            return super().apply(reading)
+
+    service = Querying()
+    batch_runner = runner(service, concurrency=2)
+
+    outcome = batch_runner.run(orders("a", "b", "c", "d"))
+
+    assert set(verdicts(outcome).values()) == {Verdict.DONE}
+    assert sorted(service.applied) == ["a", "b", "c", "d"]
+    together = threading.Barrier(2)  # one call on each worker thread
+
+    def holds_a_connection(_: int) -> bool:
+        together.wait(timeout=10)
+        return connection.connection is not None
+
+    assert list(batch_runner.pool.map(holds_a_connection, range(2))) == [False, False]
+    batch_runner.close()
