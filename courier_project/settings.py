@@ -113,7 +113,7 @@ else:
     DATABASES["default"]["CONN_MAX_AGE"] = env.non_negative_int("DB_CONN_MAX_AGE", default=60)
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
     # A process's threads share this many connections, each taken for a transaction and given back after it
-    # (the consumer's threads mostly wait on service-order). 0: one persistent connection per thread.
+    # (the consumer's threads mostly wait on service-order). 0: no pool, a connection per thread.
     DB_POOL_MAX_SIZE = env.non_negative_int("DB_POOL_MAX_SIZE", default=4)
     # A thread waits this long for a pooled connection; past it the database counts as unreachable (a
     # transaction takes milliseconds: a long wait means the server is gone, and outage handling takes over).
