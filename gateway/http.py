@@ -1,4 +1,8 @@
-"""OrderClient over HTTP: pooled, with timeouts, and urllib3's retries with full-jitter exponential backoff."""
+"""OrderClient over HTTP: pooled, with timeouts, and urllib3's retries with full-jitter exponential backoff.
+
+Each GET is a copy of one request prepared up front, sent by the session's adapter: requests' Session
+machinery (settings merged per call, hooks, a cookie jar) is skipped, and no cookie is kept or sent.
+"""
 
 import logging
 import time
@@ -92,6 +96,10 @@ class HttpOrderClient:
         self.session.headers["Accept"] = "application/json"
         if token:
             self.session.headers["Authorization"] = f"Bearer {token}"
+        # Every call copies this request (method, the session's headers) and sends it through the adapter.
+        # Session.request's per-call preparation (requests 2.34's isinstance checks against Protocols are
+        # slow) and Session.send (hooks, the cookie jar) made a GET cost 2.0 ms of CPU instead of 1.6 ms.
+        self._request = self.session.prepare_request(requests.Request("GET", self.base_url))
 
     @classmethod
     def from_settings(cls, **overrides: Any) -> "HttpOrderClient":
@@ -119,8 +127,13 @@ class HttpOrderClient:
     def _get(self, url: str, order_id: str) -> requests.Response:
         """The final answer after urllib3's retries; OrderServiceUnavailable when there is none worth reading."""
         attempt_started.set(time.monotonic())
+        request = self._request.copy()
         try:
-            response = self.session.get(url, timeout=self.timeout, allow_redirects=False)
+            # As Session.request does (same bytes on the wire): decodes order_path's %2E, lowercases the host.
+            request.prepare_url(url, None)
+            # The adapter follows no redirect and leaves the body unread: read here, for the errors below.
+            response = self.session.get_adapter(request.url).send(request, timeout=self.timeout)
+            response.content  # noqa: B018
         except (requests.exceptions.ChunkedEncodingError, requests.exceptions.ContentDecodingError) as exc:
             # The body broke after urllib3 handed the answer over, outside its retries: the event waits.
             report_attempt(self.on_attempt, "request error")

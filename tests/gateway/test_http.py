@@ -299,6 +299,18 @@ def test_hostile_id_stays_in_one_segment(mocked, sleep, order_id):
     assert unquote(segment) == order_id
 
 
+@pytest.mark.parametrize("base", [BASE, "http://Orders.TEST"])
+@pytest.mark.parametrize("order_id", [*HOSTILE_IDS, OID, "a.b"])
+def test_the_url_sent_is_the_one_requests_prepares(mocked, sleep, base, order_id):
+    # The request is prepared by the client, not by Session.request: the bytes on the wire must not change.
+    mocked.get(re.compile(".*"), json={"status": "cooking"})
+
+    make_client(sleep, base_url=base).get_order(order_id)
+
+    url = base + order_path(TEMPLATE, order_id)
+    assert mocked.calls[0].request.url == requests.Request("GET", url).prepare().url
+
+
 @pytest.mark.parametrize("order_id", [".", "..", ""])
 def test_id_that_cannot_be_a_segment_is_rejected_without_a_call(mocked, sleep, order_id):
     mocked.get(ANY_ORDER_URL, json={"status": "cooking"})
@@ -369,6 +381,13 @@ def test_a_built_url_off_the_configured_host_is_refused_without_a_call(mocked, s
 def test_a_client_that_could_leak_is_refused(sleep, kwargs, message):
     with pytest.raises(ValueError, match=re.escape(message)):
         make_client(sleep, **kwargs)
+
+
+@pytest.mark.parametrize("base_url", ["http://.orders.test", "http://orders test"])
+def test_a_base_url_requests_cannot_send_to_is_refused(sleep, base_url):
+    # The request is prepared once, with the base URL: an unusable one is found then, not at every call.
+    with pytest.raises(requests.exceptions.InvalidURL):
+        make_client(sleep, base_url=base_url)
 
 
 def test_a_token_over_http_when_explicitly_allowed(mocked, sleep):

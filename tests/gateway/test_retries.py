@@ -65,6 +65,21 @@ def test_proxy_settings_of_the_environment_are_not_used(service, client, monkeyp
     assert client().get_order(OID).status == "cooking"
 
 
+def test_a_cookie_from_service_order_is_not_sent_back(service, client):
+    # A service-to-service call: no session to keep, and a cookie would follow every later order check.
+    service.answer(Answer(body={"id": OID, "status": "cooking"}, headers={"Set-Cookie": "session=abc; Path=/"}))
+    gateway = client(token="tok", allow_insecure_token=True)
+
+    gateway.get_order(OID)
+    gateway.get_order(OID)
+
+    assert len(service.requests) == 2
+    for headers in service.requests:
+        assert not any(name.lower() == "cookie" for name in headers)
+        assert headers["Accept"] == "application/json"
+        assert headers["Authorization"] == "Bearer tok"
+
+
 # --- what is retried ---------------------------------------------------------------------------
 
 
