@@ -127,6 +127,9 @@ class EmbeddedBroker:
             self._process.kill()
             self._process.wait()
 
+    def create_topics(self, *names: str) -> None:
+        ensure_topics(self.bootstrap_servers, *names)
+
     def __enter__(self) -> "EmbeddedBroker":
         return self.start()
 

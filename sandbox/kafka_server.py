@@ -29,6 +29,8 @@ from types import FrameType, TracebackType
 from confluent_kafka import KafkaException
 from confluent_kafka.admin import AdminClient
 
+from couriers.consumer.topics import topics_ensure
+
 KAFKA_VERSION = "4.1.1"
 LOG4J_VERSION = "2.24.3"  # the log4j2 Kafka 4.1 is built with; its slf4j is 1.7, hence log4j-slf4j-impl
 CACHE = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "service-courier" / f"kafka-{KAFKA_VERSION}"
@@ -37,6 +39,8 @@ STOP_TIMEOUT = 30.0
 JVM_OPTIONS = ["-Xms128m", "-Xmx512m", "-XX:+UseG1GC", "-XX:MaxGCPauseMillis=20", "-Djava.awt.headless=true"]
 PR_SET_PDEATHSIG = 1
 SAN = ["-ext", "SAN=ip:127.0.0.1,dns:localhost"]  # the name clients check the certificate against
+INSTALL = "apt-get install --no-install-recommends openjdk-17-jdk-headless maven"
+PARTITIONS = 4  # what librdkafka's mock gives every topic: a topic has one shape on both brokers
 
 POM = f"""<project xmlns="http://maven.apache.org/POM/4.0.0">
   <modelVersion>4.0.0</modelVersion>
@@ -79,7 +83,7 @@ class KafkaServerError(RuntimeError):
 def fetch_jars(cache: Path = CACHE) -> Path:
     """The broker's classpath folder, downloaded by Maven the first time and reused after."""
     libs = cache / "libs"
-    if (libs / ".complete").exists():
+    if _jars_cached(cache):
         return libs
     if shutil.which("mvn") is None:
         raise KafkaServerError("the real Kafka broker needs Maven (`mvn`) to fetch its jars: apt-get install maven")
@@ -98,6 +102,16 @@ def fetch_jars(cache: Path = CACHE) -> Path:
     except OSError:  # another session finished first
         shutil.rmtree(partial, ignore_errors=True)
     return libs
+
+
+def _jars_cached(cache: Path) -> bool:
+    return (cache / "libs" / ".complete").exists()
+
+
+def missing_tools(cache: Path = CACHE) -> list[str]:
+    """The programs a broker start lacks on PATH: java always, mvn only while the jars are not cached."""
+    needed = ["java"] if _jars_cached(cache) else ["java", "mvn"]
+    return [name for name in needed if shutil.which(name) is None]
 
 
 def free_port() -> int:
@@ -222,6 +236,11 @@ class KafkaServer:
         if self._process is not None:
             self._process.kill()
             self._process.wait()
+
+    def create_topics(self, *names: str, partitions: int = PARTITIONS) -> None:
+        """As production does (this broker creates none on request); each is in the metadata on return."""
+        config = {"bootstrap.servers": self.bootstrap_servers}
+        topics_ensure(config, names, partitions=partitions, replication_factor=1)
 
     def __enter__(self) -> "KafkaServer":
         return self.start()

@@ -6,14 +6,12 @@ fixtures `kafka` and `kafka_broker` are overridden there, and each of its tests 
 
 import pytest
 
-from couriers.consumer.topics import topics_ensure
-from sandbox.broker import EmbeddedBroker, ensure_topics
-from sandbox.kafka_server import KafkaServer
+from sandbox.broker import EmbeddedBroker
+from sandbox.kafka_server import INSTALL, KafkaServer
 from tests.system_tools import requires
 
-REAL_KAFKA = requires("java", "mvn", install="apt-get install --no-install-recommends openjdk-17-jdk-headless maven")
+REAL_KAFKA = requires("java", "mvn", install=INSTALL)
 BOTH = ["embedded", pytest.param("real", marks=REAL_KAFKA)]
-PARTITIONS = 4  # what the mock gives every topic: both brokers alike
 
 Broker = EmbeddedBroker | KafkaServer
 
@@ -38,12 +36,3 @@ def on(*kinds: str) -> tuple[object, object]:
 
 
 ON_BOTH = on("embedded", "real")
-
-
-def create_topics(broker: Broker, *names: str) -> None:
-    """The real broker refuses auto-creation: topics are created as production does; the mock makes them on sight."""
-    if isinstance(broker, KafkaServer):
-        config = {"bootstrap.servers": broker.bootstrap_servers}
-        topics_ensure(config, names, partitions=PARTITIONS, replication_factor=1)
-    else:
-        ensure_topics(broker.bootstrap_servers, *names)

@@ -10,7 +10,7 @@ from couriers.models import Courier
 from couriers.services import courier_create
 from sandbox.broker import EmbeddedBroker
 from sandbox.kafka_server import KafkaServer
-from tests.brokers import Broker, create_topics
+from tests.brokers import Broker
 from tests.fakes import FakeOrderClient
 
 _phones = itertools.count(10_000_000_000)
@@ -52,7 +52,7 @@ def kafka_broker(kafka: Broker) -> str:
 def topic(kafka: Broker) -> str:
     """A fresh topic per test, so that no test reads another's events."""
     name = f"test.{uuid4().hex}"
-    create_topics(kafka, name)
+    kafka.create_topics(name)
     return name
 
 

@@ -7,6 +7,10 @@ from typing import Any
 
 import django
 
+from sandbox.kafka_server import KAFKA_VERSION
+
+BROKERS = {"embedded": "librdkafka's mock cluster", "real": f"Apache Kafka {KAFKA_VERSION}, one KRaft node"}
+
 
 @dataclass(frozen=True)
 class ConsumerFigures:
@@ -96,13 +100,14 @@ class Report:
         return {**asdict(self), "ratios": self.ratios}
 
 
-def machine_info(database_vendor: str) -> dict[str, Any]:
+def machine_info(database_vendor: str, broker: str) -> dict[str, Any]:
     return {
         "cpu_count": os.cpu_count(),
         "python": platform.python_version(),
         "django": django.get_version(),
         "platform": platform.platform(),
         "database_vendor": database_vendor,
+        "broker": broker,  # a key of BROKERS
     }
 
 
@@ -133,7 +138,9 @@ def table(report: Report) -> str:
         _rate_row("work ceiling, 8 threads", report.work_ceiling, "orders"),
     ]
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip() for row in rows]
+    broker = report.machine["broker"]
+    lines = [f"Kafka broker: {broker} ({BROKERS[broker]})"]
+    lines.extend("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip() for row in rows)
     lines.extend(_latency_lines(report.latency))
     lines.extend(_memory_lines(report.memory))
     ratios = report.ratios

@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 from uuid import uuid4
 
 from django.conf import settings
@@ -24,12 +24,15 @@ from sandbox.bench.raw_read import raw_read
 from sandbox.bench.report import ConsumerFigures, LatencyFigures, MemoryFigures, RateFigures, Report, machine_info
 from sandbox.bench.stream import StreamProducer, backlog_stream_make, first_offsets, partition_count, stream_make
 from sandbox.bench.work_ceiling import work_ceiling
-from sandbox.broker import EmbeddedBroker, ensure_topics
+from sandbox.broker import EmbeddedBroker
+from sandbox.kafka_server import KafkaServer
 from sandbox.simulator import Simulator
 
 ONE_AT_A_TIME = ("--concurrency", "1", "--batch-size", "1")
 CEILING_THREADS = 8
 TIME_SCALE = 0.01  # an order reaches `cooking` in 0.11 s and stays there for 3 s, long enough to freeze it
+
+BrokerKind = Literal["embedded", "real"]  # librdkafka's mock cluster, or Apache Kafka (sandbox.kafka_server)
 
 
 @dataclass(frozen=True)
@@ -44,11 +47,13 @@ class BenchConfig:
     seed: int = 1
     order_latency_ms: float = 0.0  # > 0: the consumers run again with service-order answering after this median
     backlog: bool = False  # also drain an outage's backlog
+    broker: BrokerKind = "embedded"
 
 
 class Bench:
     # Set up by run(), for the phases.
     database: BenchDatabase
+    broker: EmbeddedBroker | KafkaServer
     bootstrap: str
     simulator: Simulator
 
@@ -78,8 +83,9 @@ class Bench:
         with ExitStack() as stack:
             self.say("creating and migrating the bench database")
             self.database = stack.enter_context(BenchDatabase(config.user_database, name=config.bench_database))
-            self.say(f"bench database ready ({self.database.vendor}); starting the Kafka broker")
-            self.bootstrap = stack.enter_context(self._broker()).bootstrap_servers
+            self.say(f"bench database ready ({self.database.vendor}); starting the {config.broker} Kafka broker")
+            self.broker = stack.enter_context(self._broker())
+            self.bootstrap = self.broker.bootstrap_servers
             self.simulator = stack.enter_context(Simulator(time_scale=TIME_SCALE, seed=config.seed))
             self._orders_prepare()
             topic = self._topic_fill(stream_make(self.order_ids, config.events, config.seed))
@@ -104,7 +110,7 @@ class Bench:
             memory = self._memory_check() if config.memory_events else None
             self.say("done; cleaning up")
         return Report(
-            machine=machine_info(self.database.vendor),
+            machine=machine_info(self.database.vendor, config.broker),
             stream={"events": config.events, "orders": config.orders},
             order_latency_ms=config.order_latency_ms,
             consumer_default=default,
@@ -121,9 +127,15 @@ class Bench:
 
     # --- set-up -------------------------------------------------------------------
 
-    def _broker(self) -> AbstractContextManager[EmbeddedBroker]:
-        """The Kafka the phases run against: where a real broker (--broker real) would plug in."""
-        return EmbeddedBroker()
+    def _broker(self) -> AbstractContextManager[EmbeddedBroker | KafkaServer]:
+        """The Kafka the phases run against. A real one is a JVM: 4 s to start on two idle cores, 50 on busy ones."""
+        return KafkaServer() if self.config.broker == "real" else EmbeddedBroker()
+
+    def _new_topic(self, prefix: str) -> str:
+        """A fresh topic and its dead-letter topic, created: the real broker makes none on request."""
+        topic = f"{prefix}.{uuid4().hex}"
+        self.broker.create_topics(topic, f"{topic}.dlq")
+        return topic
 
     def _orders_prepare(self) -> None:
         """Orders in the simulator, frozen in an active status: every check of them says "active"."""
@@ -141,13 +153,13 @@ class Bench:
             raise BenchError("orders moved past their active statuses before the freeze: the machine is too slow")
 
     def _topic_fill(self, payloads: Sequence[bytes]) -> str:
-        topic = f"bench.{uuid4().hex}"
+        topic = self._new_topic("bench")
         self.say(f"producing {len(payloads)} events to {topic}")
         StreamProducer(self.bootstrap).send_all(topic, payloads)
         if any(first_offsets(self.bootstrap, topic)):
             raise BenchError(
-                f"the embedded broker dropped the oldest of {len(payloads)} events (it keeps about 5 MB "
-                "per partition): use fewer --events"
+                f"the broker dropped the oldest of {len(payloads)} events (the embedded one keeps about 5 MB "
+                "per partition, the real one all): use fewer --events"
             )
         return topic
 
@@ -195,8 +207,7 @@ class Bench:
         """An outage's backlog: the main stream's events in the order of time, on every partition, all
         produced before the consumer starts."""
         config = self.config
-        topic = f"bench.backlog.{uuid4().hex}"
-        ensure_topics(self.bootstrap, topic)
+        topic = self._new_topic("bench.backlog")
         payloads = backlog_stream_make(self.order_ids, config.events, config.seed + 4)
         self.say(f"backlog: producing {len(payloads)} events in the order of time to {topic}")
         StreamProducer(self.bootstrap).send_scattered(
@@ -263,8 +274,7 @@ class Bench:
         # shuffled main stream starts nearly every order in its first seconds: a burst of first checks, each
         # the dearest kind, at many times the paced rate.)
         payloads = backlog_stream_make(self.order_ids[: self._orders_for(count)], count, self.config.seed + 1)
-        topic = f"bench.latency.{uuid4().hex}"
-        ensure_topics(self.bootstrap, topic)
+        topic = self._new_topic("bench.latency")
         state_reset()
         self.say(f"latency: producing {count} events at {rate:.0f}/s to a running consumer")
         producer = StreamProducer(self.bootstrap)
@@ -284,8 +294,7 @@ class Bench:
         events = self.config.memory_events
         assert events is not None
         chunk = self.config.events
-        topic = f"bench.memory.{uuid4().hex}"
-        ensure_topics(self.bootstrap, topic)
+        topic = self._new_topic("bench.memory")
         payloads = stream_make(self.order_ids, events, self.config.seed + 2)
         state_reset()
         self.say(f"memory check: {events} events, resident memory after {chunk} and after all")

@@ -12,7 +12,7 @@ from django.core.management import CommandError, call_command
 
 from couriers.consumer.dead_letters import CONTENT, DEAD_LETTERED_AT, ORIGINAL_OFFSET, REASON
 from couriers.consumer.replay import ReplayFilter, replay_dead_letters
-from tests.brokers import ON_BOTH, create_topics
+from tests.brokers import ON_BOTH
 from tests.db_outage import closed_port
 from tests.deploy.conftest import REPO
 from tests.kafka_helpers import read_all
@@ -37,7 +37,7 @@ def dead_letter(bootstrap: str, topic: str, value: bytes, reason: str, at: datet
 @pytest.fixture
 def dlq(kafka, kafka_broker: str) -> str:
     topic = f"dlq.{uuid4().hex}"
-    create_topics(kafka, topic)
+    kafka.create_topics(topic)
     dead_letter(kafka_broker, topic, b'{"order_id": "a"}', "status is missing", NOW - timedelta(hours=2))
     dead_letter(kafka_broker, topic, b"garbage", "not JSON: Expecting value", NOW - timedelta(minutes=5))
     dead_letter(kafka_broker, topic, b'{"order_id": "b", "status": "x"}', "service-order rejected the order id", NOW)

@@ -14,7 +14,7 @@ from django.conf import settings
 from django.db import connection
 
 from sandbox.chaos import Chaos
-from tests.brokers import ON_BOTH, Broker, create_topics
+from tests.brokers import ON_BOTH, Broker
 
 ROOT = Path(settings.BASE_DIR)
 
@@ -92,7 +92,7 @@ kafka, kafka_broker = ON_BOTH
 def pipeline_topic(kafka: Broker) -> str:
     """A fresh topic and its DLQ, created up front as in production (no auto-creation there)."""
     topic = f"orders.{uuid4().hex}"
-    create_topics(kafka, topic, f"{topic}.dlq")
+    kafka.create_topics(topic, f"{topic}.dlq")
     return topic
 
 

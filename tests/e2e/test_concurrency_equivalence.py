@@ -7,7 +7,7 @@ import pytest
 from couriers.models import Courier, Delivery
 from sandbox.simulator import Simulator
 from sandbox.verify import verify
-from tests.brokers import Broker, create_topics
+from tests.brokers import Broker
 from tests.e2e.conftest import CHAOS, Consumers
 from tests.kafka_helpers import committed_lag
 
@@ -48,7 +48,7 @@ def run(consumers: Consumers, kafka: Broker, *args: str) -> tuple[dict[str, str]
     """
     state_reset()
     topic, group = f"orders.{uuid4().hex}", f"group-{uuid4().hex}"
-    create_topics(kafka, topic, f"{topic}.dlq")
+    kafka.create_topics(topic, f"{topic}.dlq")
     kafka_broker = kafka.bootstrap_servers
     env = {"KAFKA_TOPIC": topic, "KAFKA_DLQ_TOPIC": f"{topic}.dlq"}
     with Simulator(bootstrap=kafka_broker, topic=topic, chaos=CHAOS, seed=5) as simulator:

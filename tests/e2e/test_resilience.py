@@ -18,7 +18,6 @@ from sandbox.http_server import ORDER_PREFIX
 from sandbox.publisher import KafkaSink
 from sandbox.simulator import Simulator
 from sandbox.verify import courier_problems, verify
-from tests.brokers import create_topics
 from tests.e2e.conftest import CHAOS, ROOT, wait_until
 from tests.kafka_helpers import produce
 
@@ -167,7 +166,7 @@ def test_lost_events_are_repaired_by_one_sweep(kafka_broker, pipeline_topic, con
 def test_shutdown_is_bounded_when_the_broker_is_gone(kafka, consumers, consumer_env, pipeline_topic, gone):
     broker = type(kafka)().start()  # one of this run's kind, of its own: it is killed, or frozen
     try:
-        create_topics(broker, pipeline_topic, f"{pipeline_topic}.dlq")
+        broker.create_topics(pipeline_topic, f"{pipeline_topic}.dlq")
         consumer_env["KAFKA_BOOTSTRAP_SERVERS"] = broker.bootstrap_servers
         consumer_env["ORDER_SERVICE_URL"] = "http://127.0.0.1:9"
         consumer = consumers.start(CONSUMER_CLOSE_TIMEOUT="1")

@@ -2,6 +2,7 @@
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -13,12 +14,17 @@ from uuid import uuid4
 import psycopg
 import pytest
 from django.conf import settings
+from django.core.management.base import CommandError
 
 from sandbox.bench.consumer_process import EventLog
 from sandbox.bench.fleet import FinalState
 from sandbox.bench.measure import latency
+from sandbox.bench.runner import BenchConfig
 from sandbox.bench.stream import ACTIVE_STATUSES, Produced, backlog_stream_make, stream_make
+from sandbox.kafka_server import INSTALL
 from sandbox.latency import ResponseDelay
+from sandbox.management.commands import bench
+from tests.brokers import REAL_KAFKA
 
 BENCH_TIMEOUT = 480  # seconds: seven consumer runs, on a machine that may be busy with other work
 
@@ -126,7 +132,7 @@ def test_a_short_bench_reports_every_figure_and_processes_every_event(tmp_path):
     assert report["memory"]["events"] == 15000
     assert report["memory"]["rss_mb_early"] > 0
     assert report["memory"]["rss_mb_end"] > 0
-    assert set(report["machine"]) == {"cpu_count", "python", "django", "platform", "database_vendor"}
+    assert set(report["machine"]) == {"cpu_count", "python", "django", "platform", "database_vendor", "broker"}
     assert report["stream"] == {"events": 1500, "orders": 150}
     assert report["consumer_default"]["events"] == 1500
     assert report["raw_kafka_read"]["count"] == 1500
@@ -140,6 +146,44 @@ def test_a_short_bench_reports_every_figure_and_processes_every_event(tmp_path):
     assert "latency at" in output
     assert "memory: RSS" in output
     assert not database_exists(bench_db), "the bench database was not dropped"
+
+
+@REAL_KAFKA
+@pytest.mark.e2e
+@pytest.mark.timeout(BENCH_TIMEOUT + 120)
+def test_a_short_bench_on_the_real_broker_processes_every_event_and_names_the_broker(tmp_path):
+    options = ("--events", "300", "--orders", "30", "--bench-db", f"courier_bench_test_{uuid4().hex[:8]}")
+    report, output = run_bench(tmp_path, "--broker", "real", "--quick", "--skip-latency", *options)
+
+    assert report["machine"]["broker"] == "real"
+    assert report["consumer_default"]["events"] == 300
+    assert report["raw_kafka_read"]["count"] == 300
+    assert report["checks"] == {"all_events_processed": True, "all_orders_assigned": True}
+    assert "Kafka broker: real (Apache Kafka" in output
+
+
+def test_the_broker_option_reaches_the_config_embedded_by_default(monkeypatch):
+    monkeypatch.setattr(bench, "missing_tools", lambda: [])
+
+    assert bench_config().broker == "embedded"
+    assert bench_config("--broker", "real").broker == "real"
+
+
+def test_the_real_broker_without_java_is_refused_in_one_line_naming_what_to_install(monkeypatch):
+    monkeypatch.setattr(shutil, "which", lambda name: None)
+
+    with pytest.raises(CommandError) as refused:
+        bench_config("--broker", "real")
+
+    assert str(refused.value).startswith("--broker real needs java")
+    assert INSTALL in str(refused.value)
+    assert "\n" not in str(refused.value)
+
+
+def bench_config(*args: str) -> BenchConfig:
+    """The options as the command parses them, made into the bench's config."""
+    options = bench.Command().create_parser("manage.py", "bench").parse_args(args)
+    return bench._config(vars(options))
 
 
 def run_bench(tmp_path: Path, *args: str) -> tuple[dict, str]:

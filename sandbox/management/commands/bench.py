@@ -5,7 +5,7 @@ import signal
 import sys
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import Any, get_args
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
@@ -14,7 +14,8 @@ from couriers.management.arguments import positive_float, positive_int
 from sandbox.bench.database import bench_database_refusal
 from sandbox.bench.errors import BenchError
 from sandbox.bench.report import table
-from sandbox.bench.runner import Bench, BenchConfig
+from sandbox.bench.runner import Bench, BenchConfig, BrokerKind
+from sandbox.kafka_server import CACHE, INSTALL, KafkaServerError, missing_tools
 
 QUICK_EVENTS, QUICK_ORDERS, QUICK_LATENCY_SECONDS = 3000, 300, 4.0
 LATENCY_SECONDS = 10.0
@@ -27,8 +28,9 @@ def _interrupt(signum: int, frame: FrameType | None) -> None:
 
 class Command(BaseCommand):
     help = (
-        "Benchmark the pipeline on this machine (embedded Kafka, service-order simulator, consume_orders processes) "
-        "in a database of its own: throughput, latency, memory and CPU, against one-at-a-time and the work ceiling."
+        "Benchmark the pipeline on this machine (embedded or real Kafka, service-order simulator, consume_orders "
+        "processes) in a database of its own: throughput, latency, memory and CPU, against one-at-a-time and the "
+        "work ceiling."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -61,6 +63,12 @@ class Command(BaseCommand):
             help="PostgreSQL: the database to recreate and drop (default: DATABASE_URL's name + _bench)",
         )
         parser.add_argument("--seed", type=int, default=1)
+        parser.add_argument(
+            "--broker",
+            choices=get_args(BrokerKind),
+            default="embedded",
+            help="embedded: librdkafka's mock cluster; real: Apache Kafka in a JVM (Java 17, and Maven or its jars)",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         if not settings.DEBUG:
@@ -70,7 +78,7 @@ class Command(BaseCommand):
         bench = Bench(config, progress=lambda line: print(line, file=sys.stderr, flush=True))
         try:
             report = bench.run()
-        except BenchError as exc:
+        except (BenchError, KafkaServerError) as exc:
             raise CommandError(f"benchmark failed: {exc}") from exc
         except KeyboardInterrupt:
             raise CommandError("benchmark interrupted; its processes are stopped and its database dropped") from None
@@ -89,6 +97,11 @@ def _config(options: dict[str, Any]) -> BenchConfig:
         raise CommandError(f"--orders ({orders}) cannot exceed --events ({events}): every order needs an event")
     if refusal := bench_database_refusal(options["bench_db"], settings.DATABASES["default"]):
         raise CommandError(refusal)
+    if options["broker"] == "real" and (missing := missing_tools()):
+        raise CommandError(
+            f"--broker real needs {' and '.join(missing)} on PATH (Java 17 runs Kafka; Maven fetches its jars "
+            f"once into {CACHE}): {INSTALL}"
+        )
     return BenchConfig(
         events=events,
         orders=orders,
@@ -100,4 +113,5 @@ def _config(options: dict[str, Any]) -> BenchConfig:
         seed=options["seed"],
         order_latency_ms=options["order_latency_ms"],
         backlog=options["backlog"],
+        broker=options["broker"],
     )
