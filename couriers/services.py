@@ -144,6 +144,62 @@ def _record_settled(order_status: str, readings: list[Reading]) -> list[str]:
     return order_ids
 
 
+def order_readings_start(*, readings: Sequence[Reading]) -> dict[str, EventResult]:
+    """Start at once the deliveries of the active orders that have none yet; their results by order id.
+
+    An order's first check costs the most: a delivery created, a courier chosen and locked, both written.
+    Done for a batch's new orders together, it is one transaction of a few statements: the deliveries are
+    created, the free couriers that _pick_courier would take one after the other are taken at once, and
+    paired with the orders; the orders left without a courier wait. The readings of
+    orders that have a delivery already are left out (order_reading_apply).
+    """
+    active = {r.order_id: r for r in readings if r.phase is Phase.ACTIVE and not r.is_stale()}
+    if not active:
+        return {}
+    with transaction.atomic():
+        known = set(Delivery.objects.filter(order_id__in=list(active)).values_list("order_id", flat=True))
+        new = [reading for order_id, reading in active.items() if order_id not in known]
+        waiting = _created_waiting(new)
+        now = timezone.now()
+        couriers = _free_couriers(now, limit=len(waiting))
+        for delivery, courier in zip(waiting, couriers, strict=False):
+            _pair(delivery, courier, now)
+        Courier.objects.bulk_update(couriers, _TAKEN)
+        Delivery.objects.bulk_update(waiting[: len(couriers)], _ASSIGNED)
+        if len(couriers) < len(waiting):
+            _match_after_commit()
+    return {
+        d.order_id: EventResult(Outcome.ASSIGNED if d.courier_id else Outcome.QUEUED, active[d.order_id].order_status)
+        for d in waiting
+    }
+
+
+def _created_waiting(readings: list[Reading]) -> list[Delivery]:
+    """Deliveries waiting for a courier for these orders, created now, locked, oldest first.
+
+    An order another worker created a delivery for in the meantime is left out, unless it waits too. The rows
+    are inserted in the order of their ids, so that two workers inserting the same orders cannot deadlock.
+    """
+    if not readings:
+        return []
+    Delivery.objects.bulk_create(
+        [
+            Delivery(
+                order_id=reading.order_id,
+                status=Delivery.Status.AWAITING_COURIER,
+                order_status=reading.order_status,
+                order_checked_at=reading.asked_at,
+            )
+            for reading in sorted(readings, key=lambda reading: reading.order_id)
+        ],
+        ignore_conflicts=True,
+    )
+    waiting = Delivery.objects.select_for_update().filter(
+        order_id__in=[reading.order_id for reading in readings], status=Delivery.Status.AWAITING_COURIER
+    )
+    return list(waiting.order_by("created_at", "id"))
+
+
 def delivery_sync(
     *, order_id: str, order_status: str, asked_at: datetime, reopen: bool = False, shortcut: bool = True
 ) -> Outcome:
@@ -263,30 +319,45 @@ def _finish(delivery: Delivery, phase: Phase) -> Outcome:
 
 def _pick_courier(now: datetime, *, skip_locked: bool = True) -> Courier | None:
     """The free courier with the fewest deliveries today, ties to the one idle longest; row-locked."""
+    return next(iter(_free_couriers(now, limit=1, skip_locked=skip_locked)), None)
+
+
+def _free_couriers(now: datetime, *, limit: int, skip_locked: bool = True) -> list[Courier]:
+    """Up to `limit` free couriers, in the order _pick_courier takes them one by one; row-locked."""
     today = timezone.localdate(now)
     holds_delivery = Delivery.objects.filter(courier=OuterRef("pk"), status=Delivery.Status.ASSIGNED)
-    return (
+    return list(
         Courier.objects.select_for_update(skip_locked=skip_locked, of=("self",))
         .filter(status=Courier.Status.AVAILABLE)
         .exclude(Exists(holds_delivery))
         .annotate(load=Case(When(load_date=today, then=F("deliveries_on_load_date")), default=Value(0)))
-        .order_by("load", F("idle_since").asc(nulls_first=True), "id")
-        .first()
+        .order_by("load", F("idle_since").asc(nulls_first=True), "id")[:limit]
     )
 
 
+_TAKEN = ["status", "load_date", "deliveries_on_load_date", "updated_at"]  # what assigning changes of a courier
+_ASSIGNED = ["courier", "status", "assigned_at", "deadline", "finished_at", "updated_at"]  # and of a delivery
+
+
 def _assign(delivery: Delivery, courier: Courier, now: datetime) -> None:
+    _pair(delivery, courier, now)
+    courier.save(update_fields=_TAKEN)
+    delivery.save(update_fields=_ASSIGNED)
+
+
+def _pair(delivery: Delivery, courier: Courier, now: datetime) -> None:
+    """Give the delivery to the courier, in memory: the caller saves both."""
     today = timezone.localdate(now)
     courier.deliveries_on_load_date = (courier.deliveries_on_load_date if courier.load_date == today else 0) + 1
     courier.load_date = today
     courier.status = Courier.Status.BUSY
-    courier.save(update_fields=["status", "load_date", "deliveries_on_load_date", "updated_at"])
+    courier.updated_at = now
     delivery.courier = courier
     delivery.status = Delivery.Status.ASSIGNED
     delivery.assigned_at = now
     delivery.deadline = now + timedelta(minutes=settings.DELIVERY_MINUTES[courier.transport_type])
     delivery.finished_at = None
-    delivery.save(update_fields=["courier", "status", "assigned_at", "deadline", "finished_at", "updated_at"])
+    delivery.updated_at = now
     logger.debug("order %s assigned to courier %s", delivery.order_id, courier.pk)
 
 

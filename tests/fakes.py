@@ -60,6 +60,9 @@ class ScriptedChecks:
             raise self.settled_error
         return {r.order_id: EventResult(Outcome.UNCHANGED, "cooking") for r in readings if self.settles}
 
+    def start(self, readings: Sequence[Reading]) -> dict[str, EventResult]:
+        return {}  # every order has its delivery: each is decided alone (apply)
+
     def apply(self, reading: Reading) -> EventResult:
         self.applied.append(reading.order_id)
         self._raise(reading.order_id, service_order=False)

@@ -26,7 +26,14 @@ from django.db import DatabaseError, connection
 
 from couriers import metrics
 from couriers.database import UNREACHABLE, database_answers
-from couriers.services import EventResult, Reading, order_read, order_reading_apply, order_readings_record_settled
+from couriers.services import (
+    EventResult,
+    Reading,
+    order_read,
+    order_reading_apply,
+    order_readings_record_settled,
+    order_readings_start,
+)
 from gateway.orders import RETRY_LATER, OrderClient, OrderRequestRejected, OrderServiceError
 
 logger = logging.getLogger(__name__)
@@ -45,8 +52,12 @@ class Checks(Protocol):
         """The readings that only need recording, recorded at once; their results by order id."""
         ...
 
+    def start(self, readings: Sequence[Reading]) -> dict[str, EventResult]:
+        """The orders with no delivery yet, given their couriers at once; their results by order id."""
+        ...
+
     def apply(self, reading: Reading) -> EventResult:
-        """The decision for one reading that record_settled() left out: one transaction."""
+        """The decision for one reading that record_settled() and start() left out: one transaction."""
         ...
 
 
@@ -61,6 +72,9 @@ class ServiceChecks:
 
     def record_settled(self, readings: Sequence[Reading]) -> dict[str, EventResult]:
         return order_readings_record_settled(readings=readings)
+
+    def start(self, readings: Sequence[Reading]) -> dict[str, EventResult]:
+        return order_readings_start(readings=readings)
 
     def apply(self, reading: Reading) -> EventResult:
         return order_reading_apply(reading=reading, settled_checked=True)
@@ -130,10 +144,11 @@ class _Answered:
 class BatchRunner:
     """Reads service-order for the orders of a batch on worker threads, then decides.
 
-    The readings that only need recording (most: duplicates about orders that have their courier) are
-    recorded together, on this thread, in one transaction per status. Each of the others is decided in a
-    transaction of its own, on the workers, each giving its connection back after it: a worker holds no
-    connection while it waits on service-order.
+    On this thread, together: the readings that only need recording (most: duplicates about orders that have
+    their courier), in one transaction per status; then the orders seen for the first time, given their
+    couriers in one transaction. Each of the others (an order waiting for a courier, one that ended, ...) is
+    decided in a transaction of its own, on the workers, each giving its connection back after it: a worker
+    holds no connection while it waits on service-order.
     """
 
     def __init__(
@@ -185,17 +200,17 @@ class BatchRunner:
         return _Answered(reading, time.monotonic() - started)
 
     def _decide(self, read: dict[str, _Answered | Handled], turn: _Turn) -> dict[str, Handled]:
-        answered = [a for a in read.values() if isinstance(a, _Answered)]
+        """Together first (the readings only to record, then the new orders), then each of the rest alone."""
         handled = {order_id: h for order_id, h in read.items() if isinstance(h, Handled)}
-        started = time.monotonic()
-        settled = self._record_settled([a.reading for a in answered], turn)
-        together = time.monotonic() - started
-        for answer in answered:
-            if answer.reading.order_id in settled:
-                handled[answer.reading.order_id] = self._done(
-                    settled[answer.reading.order_id], answer.seconds + together
-                )
-        rest = [answer for answer in answered if answer.reading.order_id not in settled]
+        rest = [a for a in read.values() if isinstance(a, _Answered)]
+        for step in (self.checks.record_settled, self.checks.start):
+            started = time.monotonic()
+            results = self._together(step, [answer.reading for answer in rest], turn)
+            seconds = time.monotonic() - started
+            for answer in rest:
+                if (result := results.get(answer.reading.order_id)) is not None:
+                    handled[answer.reading.order_id] = self._done(result, answer.seconds + seconds)
+            rest = [answer for answer in rest if answer.reading.order_id not in results]
         for answer, decided in zip(rest, self._apply_all(rest, turn), strict=True):
             handled[answer.reading.order_id] = decided
         return handled
@@ -214,16 +229,18 @@ class BatchRunner:
 
         return list(self.pool.map(on_worker, answers))
 
-    def _record_settled(self, readings: list[Reading], turn: _Turn) -> dict[str, EventResult]:
-        if not readings:
+    def _together(
+        self, step: Callable[[Sequence[Reading]], dict[str, EventResult]], readings: list[Reading], turn: _Turn
+    ) -> dict[str, EventResult]:
+        if not readings or turn.database_down is not None:
             return {}
         try:
-            return self.checks.record_settled(readings)
+            return step(readings)
         except UNREACHABLE as exc:
             if not self.database_probe():
                 turn.database_down = exc
         except Exception:
-            logger.exception("%s readings could not be recorded together: each is decided alone", len(readings))
+            logger.exception("%s orders could not be decided together: each is decided alone", len(readings))
         return {}  # each reading goes the long way, where a failure is its order's
 
     def _apply(self, answer: _Answered, turn: _Turn) -> Handled:

@@ -13,7 +13,7 @@ from django.db import connection
 from django.db.models import Count, Q
 
 from couriers.models import Courier, Delivery
-from couriers.services import order_event_handle
+from couriers.services import order_event_handle, order_read, order_reading_apply, order_readings_start
 from sandbox.verify import idle_while_waiting
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -79,3 +79,33 @@ def test_completions_hand_couriers_down_the_queue_concurrently(orders, make_cour
     open_orders = Delivery.objects.filter(status__in=Delivery.OPEN)
     assert set(open_orders.values_list("order_id", flat=True)) == {f"o{i}" for i in range(1, 30, 2)}
     assert open_orders.filter(status="assigned").count() == 3
+
+
+def test_batches_starting_overlapping_new_orders_at_once_book_each_courier_once(orders, make_courier):
+    """Consumers whose batches share new orders (their events on several partitions) start them together."""
+    couriers = [make_courier(f"c{i}") for i in range(5)]
+    for i in range(40):
+        orders.set(f"o{i}", "cooking")
+    batches = [[f"o{i}" for i in range(start, start + 20)] for start in (0, 10, 20, 0, 15, 5, 20, 10)]
+    for seed, batch in enumerate(batches):
+        random.Random(seed).shuffle(batch)  # each in its own order, as their partitions had them
+    start = threading.Barrier(len(batches))
+
+    def start_batch(order_ids: list[str]) -> None:
+        readings = [order_read(order_id=o, event_statuses=["created"], client=orders) for o in order_ids]
+        start.wait(timeout=30)
+        try:
+            results = order_readings_start(readings=readings)
+            for reading in readings:
+                if reading.order_id not in results:  # created by another batch meanwhile: decided alone
+                    order_reading_apply(reading=reading, settled_checked=True)
+        finally:
+            connection.close()
+
+    with ThreadPoolExecutor(len(batches)) as pool:
+        for future in [pool.submit(start_batch, batch) for batch in batches]:
+            future.result()
+
+    assert_fleet_consistent()
+    assert Delivery.objects.count() == 40
+    assert Delivery.objects.filter(status="assigned").count() == len(couriers)

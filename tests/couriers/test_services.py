@@ -3,6 +3,7 @@
 from datetime import timedelta
 
 import pytest
+from django.conf import settings
 from django.utils import timezone
 
 from couriers.errors import Conflict, NotFound
@@ -23,6 +24,7 @@ from couriers.services import (
     order_read,
     order_reading_apply,
     order_readings_record_settled,
+    order_readings_start,
 )
 from gateway.orders import OrderServiceUnavailable
 from tests.couriers.factories import create_courier, create_delivery
@@ -519,3 +521,61 @@ class TestReadingsRecordedTogether:
         assert order_readings_record_settled(readings=[reading]) == {}
         assert order_reading_apply(reading=reading, settled_checked=True).outcome == Outcome.UNCHANGED
         assert (delivery("o1").order_status, delivery("o1").order_checked_at) == ("delivering", newer)
+
+
+class TestNewOrdersStartedTogether:
+    """A batch's first checks: deliveries created and couriers taken in one transaction, as one by one would."""
+
+    def read(self, orders, *order_ids: str, events=("created",)) -> list[Reading]:
+        return [order_read(order_id=order_id, event_statuses=list(events), client=orders) for order_id in order_ids]
+
+    def test_each_new_order_gets_the_courier_one_by_one_would_give_it(
+        self, orders, make_courier, django_assert_max_num_queries
+    ):
+        busiest, idle_longest, fresh = make_courier("busiest", "car"), make_courier("idle longest"), make_courier()
+        today = timezone.localdate()
+        Courier.objects.filter(pk=busiest.pk).update(load_date=today, deliveries_on_load_date=3)
+        Courier.objects.filter(pk=idle_longest.pk).update(idle_since=timezone.now() - timedelta(hours=1))
+        for order_id in ("o1", "o2", "o3"):
+            orders.set(order_id, "cooking")
+
+        with django_assert_max_num_queries(8):  # whatever the number of orders
+            results = order_readings_start(readings=self.read(orders, "o1", "o2", "o3"))
+
+        assert {order_id: r.outcome for order_id, r in results.items()} == dict.fromkeys(
+            ["o1", "o2", "o3"], Outcome.ASSIGNED
+        )
+        assert [delivery(o).courier for o in ("o1", "o2", "o3")] == [idle_longest, fresh, busiest]
+        assert delivery("o3").deadline == delivery("o3").assigned_at + timedelta(
+            minutes=settings.DELIVERY_MINUTES["car"]
+        )
+        assert Courier.objects.get(pk=busiest.pk).deliveries_on_load_date == 4
+        assert set(Courier.objects.values_list("status", flat=True)) == {Courier.Status.BUSY}
+
+    def test_orders_beyond_the_free_couriers_wait_in_the_batchs_order(
+        self, orders, make_courier, django_capture_on_commit_callbacks
+    ):
+        make_courier()
+        for order_id in ("o1", "o2", "o3"):
+            orders.set(order_id, "cooking")
+
+        with django_capture_on_commit_callbacks() as callbacks:
+            results = order_readings_start(readings=self.read(orders, "o1", "o2", "o3"))
+
+        assert [results[o].outcome for o in ("o1", "o2", "o3")] == [Outcome.ASSIGNED, Outcome.QUEUED, Outcome.QUEUED]
+        waiting = Delivery.objects.filter(status=Delivery.Status.AWAITING_COURIER).order_by("created_at", "id")
+        assert [d.order_id for d in waiting] == ["o2", "o3"]
+        assert callbacks, "the matching step runs after the commit (lost wake-up)"
+
+    def test_orders_with_a_delivery_or_not_active_are_left_out(self, orders, make_courier):
+        orders.set("waiting", "cooking")
+        handle(orders, "waiting", "created")  # no courier yet: it has a delivery, waiting
+        make_courier(status=Courier.Status.PAUSED)
+        orders.set("done", "delivered")
+        orders.set("stale", "cooking")
+        orders.set("unknown", "teleporting")
+        readings = self.read(orders, "waiting", "done", "unknown", "missing")
+        readings += self.read(orders, "stale", events=("delivered",))
+
+        assert order_readings_start(readings=readings) == {}
+        assert list(Delivery.objects.values_list("order_id", flat=True)) == ["waiting"]
