@@ -10,9 +10,10 @@ from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
+from itertools import zip_longest
 
 from django.conf import settings
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import Case, Exists, F, OuterRef, Value, When
 from django.utils import timezone
 
@@ -148,56 +149,59 @@ def order_readings_start(*, readings: Sequence[Reading]) -> dict[str, EventResul
     """Start at once the deliveries of the active orders that have none yet; their results by order id.
 
     An order's first check costs the most: a delivery created, a courier chosen and locked, both written.
-    Done for a batch's new orders together, it is one transaction of a few statements: the deliveries are
-    created, the free couriers that _pick_courier would take one after the other are taken at once, and
-    paired with the orders; the orders left without a courier wait. The readings of
-    orders that have a delivery already are left out (order_reading_apply).
+    Done for a batch's new orders together, it is one transaction of four statements: the free couriers
+    that _pick_courier would take one after the other are taken at once, the deliveries inserted already
+    paired with them (the orders left over wait), the couriers marked busy. The readings of orders that have
+    a delivery already are left out (order_reading_apply), and all of them are if another worker started
+    one of these orders meanwhile.
     """
     active = {r.order_id: r for r in readings if r.phase is Phase.ACTIVE and not r.is_stale()}
     if not active:
         return {}
-    with transaction.atomic():
-        known = set(Delivery.objects.filter(order_id__in=list(active)).values_list("order_id", flat=True))
-        new = [reading for order_id, reading in active.items() if order_id not in known]
-        waiting = _created_waiting(new)
-        now = timezone.now()
-        couriers = _free_couriers(now, limit=len(waiting))
-        for delivery, courier in zip(waiting, couriers, strict=False):
-            _pair(delivery, courier, now)
-        Courier.objects.bulk_update(couriers, _TAKEN)
-        Delivery.objects.bulk_update(waiting[: len(couriers)], _ASSIGNED)
-        if len(couriers) < len(waiting):
-            _match_after_commit()
-    return {
-        d.order_id: EventResult(Outcome.ASSIGNED if d.courier_id else Outcome.QUEUED, active[d.order_id].order_status)
-        for d in waiting
-    }
+    try:
+        with transaction.atomic():
+            known = _with_delivery(active)
+            started = _deliveries_start([r for order_id, r in active.items() if order_id not in known])
+    except IntegrityError:
+        return {}  # a delivery of one of them was created meanwhile: each order is decided alone
+    return {d.order_id: EventResult(_START_OUTCOMES[d.status], active[d.order_id].order_status) for d in started}
 
 
-def _created_waiting(readings: list[Reading]) -> list[Delivery]:
-    """Deliveries waiting for a courier for these orders, created now, locked, oldest first.
+_START_OUTCOMES = {Delivery.Status.ASSIGNED: Outcome.ASSIGNED, Delivery.Status.AWAITING_COURIER: Outcome.QUEUED}
 
-    An order another worker created a delivery for in the meantime is left out, unless it waits too. The rows
-    are inserted in the order of their ids, so that two workers inserting the same orders cannot deadlock.
-    """
+
+def _with_delivery(order_ids: Collection[str]) -> set[str]:
+    return set(Delivery.objects.filter(order_id__in=list(order_ids)).values_list("order_id", flat=True))
+
+
+def _deliveries_start(readings: list[Reading]) -> list[Delivery]:
+    """New deliveries for these orders, each with the next free courier, or waiting once there is none."""
     if not readings:
         return []
-    Delivery.objects.bulk_create(
-        [
-            Delivery(
-                order_id=reading.order_id,
-                status=Delivery.Status.AWAITING_COURIER,
-                order_status=reading.order_status,
-                order_checked_at=reading.asked_at,
-            )
-            for reading in sorted(readings, key=lambda reading: reading.order_id)
-        ],
-        ignore_conflicts=True,
+    now = timezone.now()
+    couriers = _free_couriers(now, limit=len(readings))
+    # In the order of the ids, so that two workers starting the same orders cannot deadlock on the inserts.
+    in_id_order = sorted(readings, key=lambda reading: reading.order_id)
+    deliveries = [
+        Delivery(
+            order_id=reading.order_id,
+            order_status=reading.order_status,
+            order_checked_at=reading.asked_at,
+            **(_assignment(courier, now) if courier else {"status": Delivery.Status.AWAITING_COURIER}),
+        )
+        for reading, courier in zip_longest(in_id_order, couriers)
+    ]
+    Delivery.objects.bulk_create(deliveries)
+    today = timezone.localdate(now)
+    Courier.objects.filter(pk__in=[courier.pk for courier in couriers]).update(
+        status=Courier.Status.BUSY,
+        deliveries_on_load_date=Case(When(load_date=today, then=F("deliveries_on_load_date") + 1), default=Value(1)),
+        load_date=today,
+        updated_at=now,
     )
-    waiting = Delivery.objects.select_for_update().filter(
-        order_id__in=[reading.order_id for reading in readings], status=Delivery.Status.AWAITING_COURIER
-    )
-    return list(waiting.order_by("created_at", "id"))
+    if len(couriers) < len(readings):
+        _match_after_commit()
+    return deliveries
 
 
 def delivery_sync(
@@ -335,30 +339,27 @@ def _free_couriers(now: datetime, *, limit: int, skip_locked: bool = True) -> li
     )
 
 
-_TAKEN = ["status", "load_date", "deliveries_on_load_date", "updated_at"]  # what assigning changes of a courier
-_ASSIGNED = ["courier", "status", "assigned_at", "deadline", "finished_at", "updated_at"]  # and of a delivery
-
-
 def _assign(delivery: Delivery, courier: Courier, now: datetime) -> None:
-    _pair(delivery, courier, now)
-    courier.save(update_fields=_TAKEN)
-    delivery.save(update_fields=_ASSIGNED)
-
-
-def _pair(delivery: Delivery, courier: Courier, now: datetime) -> None:
-    """Give the delivery to the courier, in memory: the caller saves both."""
     today = timezone.localdate(now)
     courier.deliveries_on_load_date = (courier.deliveries_on_load_date if courier.load_date == today else 0) + 1
     courier.load_date = today
     courier.status = Courier.Status.BUSY
-    courier.updated_at = now
-    delivery.courier = courier
-    delivery.status = Delivery.Status.ASSIGNED
-    delivery.assigned_at = now
-    delivery.deadline = now + timedelta(minutes=settings.DELIVERY_MINUTES[courier.transport_type])
-    delivery.finished_at = None
-    delivery.updated_at = now
+    courier.save(update_fields=["status", "load_date", "deliveries_on_load_date", "updated_at"])
+    for field, value in _assignment(courier, now).items():
+        setattr(delivery, field, value)
+    delivery.save(update_fields=["courier", "status", "assigned_at", "deadline", "finished_at", "updated_at"])
     logger.debug("order %s assigned to courier %s", delivery.order_id, courier.pk)
+
+
+def _assignment(courier: Courier, now: datetime) -> dict[str, object]:
+    """A delivery's fields once `courier` takes it."""
+    return {
+        "courier": courier,
+        "status": Delivery.Status.ASSIGNED,
+        "assigned_at": now,
+        "deadline": now + timedelta(minutes=settings.DELIVERY_MINUTES[courier.transport_type]),
+        "finished_at": None,
+    }
 
 
 def _wait_for_courier(delivery: Delivery) -> None:
