@@ -464,11 +464,22 @@ class TestSettledDeliveries:
         assert delivery("o1").status == Delivery.Status.AWAITING_COURIER
 
 
+def read(orders, *order_ids: str, events=("created",)) -> list[Reading]:
+    return [order_read(order_id=order_id, event_statuses=list(events), client=orders) for order_id in order_ids]
+
+
+def readings_to_decide_alone(orders) -> list[Reading]:
+    """Readings neither batch step takes: an order waiting for a courier, a status unknown, an order service-order
+    does not know, and a stale one (the events say delivered, service-order still says cooking)."""
+    orders.set("waiting", "cooking")
+    handle(orders, "waiting", "created")  # no courier: it waits
+    orders.set("unknown", "teleporting")
+    orders.set("stale", "cooking")
+    return read(orders, "waiting", "unknown", "missing") + read(orders, "stale", events=("delivered",))
+
+
 class TestReadingsRecordedTogether:
     """A batch's readings that cannot change their deliveries are recorded in one transaction per status."""
-
-    def read(self, orders, *order_ids: str, events=("created",)) -> list[Reading]:
-        return [order_read(order_id=order_id, event_statuses=list(events), client=orders) for order_id in order_ids]
 
     def test_orders_with_their_courier_are_recorded_in_one_transaction(
         self, orders, make_courier, django_assert_num_queries
@@ -478,7 +489,7 @@ class TestReadingsRecordedTogether:
             orders.set(f"o{i}", "cooking")
             handle(orders, f"o{i}", "created")
         orders.set("o1", "delivering")
-        readings = self.read(orders, "o0", "o1", "o2")
+        readings = read(orders, "o0", "o1", "o2")
 
         # Per status: a SELECT ... FOR UPDATE and an UPDATE, in a savepoint (a transaction outside tests).
         with django_assert_num_queries(8):
@@ -491,13 +502,8 @@ class TestReadingsRecordedTogether:
         assert all(delivery(f"o{i}").order_checked_at == min(r.asked_at for r in readings[::2]) for i in (0, 2))
 
     def test_what_a_reading_could_change_is_left_to_decide_alone(self, orders):
-        orders.set("waiting", "cooking")
-        handle(orders, "waiting", "created")  # no courier: it waits
         orders.set("new", "cooking")
-        orders.set("unknown", "teleporting")
-        orders.set("stale", "cooking")
-        readings = self.read(orders, "waiting", "new", "unknown", "missing")
-        readings += self.read(orders, "stale", events=("delivered",))
+        readings = readings_to_decide_alone(orders) + read(orders, "new")
 
         assert order_readings_record_settled(readings=readings) == {}
 
@@ -514,7 +520,7 @@ class TestReadingsRecordedTogether:
         make_courier()
         orders.set("o1", "cooking")
         handle(orders, "o1", "created")
-        [reading] = self.read(orders, "o1")
+        [reading] = read(orders, "o1")
         newer = timezone.now() + timedelta(seconds=5)
         Delivery.objects.filter(order_id="o1").update(order_status="delivering", order_checked_at=newer)
 
@@ -525,9 +531,6 @@ class TestReadingsRecordedTogether:
 
 class TestNewOrdersStartedTogether:
     """A batch's first checks: deliveries created and couriers taken in one transaction, as one by one would."""
-
-    def read(self, orders, *order_ids: str, events=("created",)) -> list[Reading]:
-        return [order_read(order_id=order_id, event_statuses=list(events), client=orders) for order_id in order_ids]
 
     def test_each_new_order_gets_the_courier_one_by_one_would_give_it(
         self, orders, make_courier, django_assert_max_num_queries
@@ -540,7 +543,7 @@ class TestNewOrdersStartedTogether:
             orders.set(order_id, "cooking")
 
         with django_assert_max_num_queries(8):  # whatever the number of orders
-            results = order_readings_start(readings=self.read(orders, "o1", "o2", "o3"))
+            results = order_readings_start(readings=read(orders, "o1", "o2", "o3"))
 
         assert {order_id: r.outcome for order_id, r in results.items()} == dict.fromkeys(
             ["o1", "o2", "o3"], Outcome.ASSIGNED
@@ -560,7 +563,7 @@ class TestNewOrdersStartedTogether:
             orders.set(order_id, "cooking")
 
         with django_capture_on_commit_callbacks() as callbacks:
-            results = order_readings_start(readings=self.read(orders, "o1", "o2", "o3"))
+            results = order_readings_start(readings=read(orders, "o1", "o2", "o3"))
 
         assert [results[o].outcome for o in ("o1", "o2", "o3")] == [Outcome.ASSIGNED, Outcome.QUEUED, Outcome.QUEUED]
         waiting = Delivery.objects.filter(status=Delivery.Status.AWAITING_COURIER).order_by("created_at", "id")
@@ -568,14 +571,10 @@ class TestNewOrdersStartedTogether:
         assert callbacks, "the matching step runs after the commit (lost wake-up)"
 
     def test_orders_with_a_delivery_or_not_active_are_left_out(self, orders, make_courier):
-        orders.set("waiting", "cooking")
-        handle(orders, "waiting", "created")  # no courier yet: it has a delivery, waiting
-        make_courier(status=Courier.Status.PAUSED)
         orders.set("done", "delivered")
-        orders.set("stale", "cooking")
-        orders.set("unknown", "teleporting")
-        readings = self.read(orders, "waiting", "done", "unknown", "missing")
-        readings += self.read(orders, "stale", events=("delivered",))
+        readings = readings_to_decide_alone(orders) + read(orders, "done")
+        make_courier("takes the waiting order")
+        make_courier("stays free")  # yet none of them is started
 
         assert order_readings_start(readings=readings) == {}
         assert list(Delivery.objects.values_list("order_id", flat=True)) == ["waiting"]
