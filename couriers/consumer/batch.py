@@ -216,7 +216,8 @@ class BatchRunner:
         return handled
 
     def _apply_all(self, answers: list[_Answered], turn: _Turn) -> list[Handled]:
-        """Each on its own: first checks lock a courier, wait on the database; on workers, the waits overlap."""
+        """Each on its own (an order that waits or ended: its delivery and a courier locked); on workers, the
+        transactions' waits on the database overlap."""
         if self.pool is None or len(answers) < 2:
             return [self._apply(answer, turn) for answer in answers]
 
