@@ -199,7 +199,8 @@ class KafkaServer:
         config = self._require_data() / "server.properties"
         config.write_text(self._server_properties())
         (self._require_data() / "log4j2.properties").write_text(LOG4J2.format(log=self.log_file))
-        self._java(libs, "kafka.tools.StorageTool", "format", "-t", _cluster_id(), "-c", str(config))
+        # "=": an id may begin with "-", which the tool would read as an option.
+        self._java(libs, "kafka.tools.StorageTool", "format", f"--cluster-id={_cluster_id()}", "-c", str(config))
         with (self._require_data() / "stdout.log").open("wb") as stdout:
             self._process = subprocess.Popen(
                 self._java_command(libs, "kafka.Kafka", str(config)),

@@ -3,8 +3,8 @@
 Whole-world failures are told apart from one order's failures here:
 - service-order: a call to retry later (unreachable, 5xx after the gateway's retries, a bad answer) is
   about that order when other calls of the batch were answered. When none was, or OUTAGE_STREAK calls
-  failed in a row, service-order is asked once more for the last order it answered: if that fails too,
-  service-order is down (without such an order, it is taken as down: never dead-letter on a guess).
+  failed in a row, service-order is asked once more for the last order it answered (before any, for an
+  order that does not exist: its not-found is an answer too): if that fails too, service-order is down.
 - the database: an OperationalError or InterfaceError is about the order only if a fresh connection
   still answers SELECT 1; otherwise the database is down. A failure to record readings together is
   nobody's: those orders are decided one by one, where a failure is the order's.
@@ -39,6 +39,7 @@ from gateway.orders import RETRY_LATER, OrderClient, OrderRequestRejected, Order
 logger = logging.getLogger(__name__)
 
 OUTAGE_STREAK = 3  # calls failing in a row, with no answer between them, that make service-order suspect
+PROBE_ORDER_ID = "service-courier-probe"  # asked for when no order was answered yet: not found is an answer
 
 
 class Checks(Protocol):
@@ -279,9 +280,9 @@ class BatchRunner:
         return outcome
 
     def _service_answers(self) -> bool:
-        if self.service_probe is None or self.known_order is None:
+        if self.service_probe is None:
             return False
-        return self.service_probe(self.known_order)
+        return self.service_probe(self.known_order or PROBE_ORDER_ID)
 
     def close(self) -> None:
         if self.pool is not None:

@@ -5,7 +5,7 @@ import threading
 import pytest
 from django.db import IntegrityError, OperationalError, connection
 
-from couriers.consumer.batch import OUTAGE_STREAK, BatchRunner, Verdict
+from couriers.consumer.batch import OUTAGE_STREAK, PROBE_ORDER_ID, BatchRunner, Verdict
 from couriers.models import Delivery
 from gateway.orders import BadOrderAnswer, OrderRequestRejected, OrderServiceUnavailable
 from tests.fakes import ScriptedChecks
@@ -62,11 +62,20 @@ def test_a_batch_of_only_a_poison_order_is_its_failure_when_service_order_still_
     assert outcome.service_down is None
 
 
-def test_a_batch_of_only_failures_with_nothing_to_probe_is_taken_as_an_outage():
-    outcome = runner(ScriptedChecks({"bad": BadOrderAnswer("garbage")})).run(orders("bad"))
+@pytest.mark.parametrize("answers", [True, False])
+def test_before_any_answer_the_probe_asks_for_an_order_that_does_not_exist(answers):
+    asked = []
+    batch_runner = BatchRunner(
+        ScriptedChecks({"bad": BadOrderAnswer("garbage")}),
+        concurrency=1,
+        service_probe=lambda order_id: asked.append(order_id) or answers,
+    )
 
-    assert verdicts(outcome) == {"bad": "later"}
-    assert outcome.service_down is not None
+    outcome = batch_runner.run(orders("bad"))
+
+    assert asked == [PROBE_ORDER_ID]
+    assert verdicts(outcome) == {"bad": "failed" if answers else "later"}
+    assert (outcome.service_down is None) == answers
 
 
 def test_the_probe_decides_when_the_batch_had_no_answer():
