@@ -140,7 +140,7 @@ def test_a_claimed_delivery_is_not_checked_twice(orders, make_courier, monkeypat
     # This copy of the sweep listed the delivery; another copy claimed it before this one could.
     due = delivery_due_for_check(older_than=timedelta(seconds=300), limit=10)
     Delivery.objects.update(order_checked_at=timezone.now())
-    monkeypatch.setattr("couriers.services.delivery_due_for_check", lambda **_: due)
+    monkeypatch.setattr("couriers.services.reconcile.delivery_due_for_check", lambda **_: due)
     orders.calls.clear()
 
     assert deliveries_reconcile(older_than=timedelta(seconds=300), client=orders) == {}

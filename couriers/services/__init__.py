@@ -1,0 +1,64 @@
+"""Dispatch decisions. Every change to couriers and deliveries goes through these functions.
+
+Rule of the house: never trust an event's status. Ask service-order (through an OrderClient)
+and make the delivery match the order's actual phase, in one transaction with row locks.
+
+One module per job, so that each rule has one obvious place:
+- readings: order events, service-order asked and its answer applied (alone or a batch's at once);
+- deliveries: one order's delivery made to match one reading;
+- queue: couriers chosen, released, and the waiting queue served first come;
+- failures: orders that keep failing, counted;
+- reconcile: the sweep that checks open deliveries again;
+- dispatch: operators' manual dispatch;
+- fleet: operators' couriers.
+Callers import from here; the modules import each other directly.
+"""
+
+from couriers.services.deliveries import delivery_order_vanished, delivery_sync
+from couriers.services.dispatch import delivery_assign, delivery_cancel, delivery_unassign
+from couriers.services.failures import order_failure_record, order_failures_clear
+from couriers.services.fleet import (
+    courier_create,
+    courier_delete,
+    courier_make_available,
+    courier_pause,
+    courier_update,
+)
+from couriers.services.outcomes import EventResult, Outcome
+from couriers.services.queue import deliveries_match_waiting
+from couriers.services.readings import (
+    Reading,
+    order_event_handle,
+    order_events_handle,
+    order_read,
+    order_reading_apply,
+    order_readings_record_settled,
+    order_readings_start,
+)
+from couriers.services.reconcile import deliveries_reconcile
+
+__all__ = [
+    "EventResult",
+    "Outcome",
+    "Reading",
+    "courier_create",
+    "courier_delete",
+    "courier_make_available",
+    "courier_pause",
+    "courier_update",
+    "deliveries_match_waiting",
+    "deliveries_reconcile",
+    "delivery_assign",
+    "delivery_cancel",
+    "delivery_order_vanished",
+    "delivery_sync",
+    "delivery_unassign",
+    "order_event_handle",
+    "order_events_handle",
+    "order_failure_record",
+    "order_failures_clear",
+    "order_read",
+    "order_reading_apply",
+    "order_readings_record_settled",
+    "order_readings_start",
+]
