@@ -20,6 +20,7 @@ from couriers import selectors, services
 from couriers.api.filters import CourierFilter, DeliveryFilter, OrderingFilter, SearchFilter
 from couriers.api.parsers import PARSER_CLASSES
 from couriers.api.permissions import ADD_COURIER, CHANGE_COURIER, DELETE_COURIER, DISPATCH, ReadOrModelPermission
+from couriers.api.query import StrictQueryParameters
 from couriers.api.schema import BODY, error_responses
 from couriers.api.serializers import (
     ApiRootSerializer,
@@ -34,8 +35,8 @@ from couriers.order_ids import validate_order_id
 from gateway.client import default_order_client
 
 
-class ApiPolicy(ThrottleUnauthenticatedFirst):
-    """What every /api/v1/ view shares: who may do what, how often, and which bodies it reads."""
+class ApiPolicy(StrictQueryParameters, ThrottleUnauthenticatedFirst):
+    """What every /api/v1/ view shares: who may do what, how often, which bodies and query strings it reads."""
 
     permission_classes = [ReadOrModelPermission]
     write_permissions: dict[str, str] = {}
