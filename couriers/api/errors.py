@@ -15,7 +15,7 @@ from rest_framework.views import exception_handler as drf_exception_handler
 
 from couriers.database import UNREACHABLE
 from couriers.errors import Conflict, DispatchError, NotFound
-from gateway.orders import BadOrderAnswer, OrderRequestRejected, OrderServiceUnavailable
+from gateway.orders import BadOrderAnswer, OrderServiceUnavailable
 
 logger = logging.getLogger(__name__)
 
@@ -32,7 +32,6 @@ class ApiError(exceptions.APIException):
 _GATEWAY_ERRORS: list[tuple[type[Exception], int, str, str]] = [
     (OrderServiceUnavailable, 503, "order_service_unavailable", "service-order is unavailable: try again later"),
     (BadOrderAnswer, 502, "bad_order_answer", "service-order answered with something that is not an order"),
-    (OrderRequestRejected, 400, "order_request_rejected", "service-order refused to look up this order id"),
 ]
 
 

@@ -31,6 +31,15 @@ class StrictSerializer(serializers.Serializer):
         return value
 
 
+class StringField(serializers.CharField):
+    """A JSON string only: DRF's CharField would take 123 as "123" and 1e400 as "inf"."""
+
+    def to_internal_value(self, data: Any) -> str:
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
 class CourierSerializer(serializers.ModelSerializer):
     active_delivery = serializers.IntegerField(
         read_only=True, allow_null=True, help_text="Id of the delivery the courier is on, or null."
@@ -45,8 +54,8 @@ class CourierSerializer(serializers.ModelSerializer):
 class CourierInputSerializer(StrictSerializer):
     """A courier's writable fields. The view passes `instance` on update, for the uniqueness check."""
 
-    name = serializers.CharField(max_length=200)
-    phone = serializers.CharField(
+    name = StringField(max_length=200)
+    phone = StringField(
         max_length=16,
         validators=[E164, UniqueValidator(Courier.objects.all(), message="A courier with this phone already exists.")],
         help_text="E.164: + and 10 to 15 digits. Unique.",
@@ -120,7 +129,7 @@ class DeliverySerializer(serializers.ModelSerializer):
 
 class OrderRefSerializer(StrictSerializer):
     # Order ids are service-order's, taken exactly as given: no trimming.
-    order_id = serializers.CharField(
+    order_id = StringField(
         trim_whitespace=False,
         validators=[validate_order_id],
         help_text=f"service-order's id of the order: 1-{MAX_ORDER_ID_LENGTH} printable characters.",

@@ -5,6 +5,7 @@ from typing import Any
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import QuerySet
+from django.http import Http404
 from django.urls import reverse
 from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
@@ -30,6 +31,7 @@ from couriers.api.serializers import (
     OrderRefSerializer,
 )
 from couriers.api.throttling import ThrottleUnauthenticatedFirst
+from couriers.errors import NotFound as DomainNotFound
 from couriers.models import Courier, Delivery
 from couriers.order_ids import validate_order_id
 from gateway.client import default_order_client
@@ -41,6 +43,19 @@ class ApiPolicy(StrictQueryParameters, ThrottleUnauthenticatedFirst):
     permission_classes = [ReadOrModelPermission]
     write_permissions: dict[str, str] = {}
     parser_classes = PARSER_CLASSES
+
+
+class NamedNotFound:
+    """An unknown id answers `<noun>_not_found`, as an unknown order's delivery does, not a bare not_found."""
+
+    noun: str
+
+    def get_object(self) -> Any:
+        try:
+            return super().get_object()  # type: ignore[misc]
+        except Http404 as exc:
+            pk = self.kwargs["pk"]  # type: ignore[attr-defined]
+            raise DomainNotFound(f"{self.noun} {pk} does not exist", code=f"{self.noun}_not_found") from exc
 
 
 LIST_400 = (
@@ -114,7 +129,8 @@ class CourierListView(ApiPolicy, generics.ListAPIView):
 @extend_schema_view(
     get=extend_schema(summary="Get a courier", responses={200: CourierSerializer, **error_responses(404)}),
 )
-class CourierDetailView(ApiPolicy, generics.RetrieveAPIView):
+class CourierDetailView(ApiPolicy, NamedNotFound, generics.RetrieveAPIView):
+    noun = "courier"
     write_permissions = {"PUT": CHANGE_COURIER, "PATCH": CHANGE_COURIER, "DELETE": DELETE_COURIER}
     serializer_class = CourierSerializer
 
@@ -175,7 +191,8 @@ class DeliveryListView(ApiPolicy, generics.ListAPIView):
 @extend_schema_view(
     get=extend_schema(summary="Get a delivery", responses={200: DeliverySerializer, **error_responses(404)}),
 )
-class DeliveryDetailView(ApiPolicy, generics.RetrieveAPIView):
+class DeliveryDetailView(ApiPolicy, NamedNotFound, generics.RetrieveAPIView):
+    noun = "delivery"
     serializer_class = DeliverySerializer
 
     def get_queryset(self) -> QuerySet[Delivery]:

@@ -165,8 +165,19 @@ def test_detail(reader: APIClient) -> None:
     assert response.json()["order_id"] == "A-1"
 
 
-@pytest.mark.parametrize("path", ["999999/", "abc/", "1.5/"])
-def test_detail_of_an_unknown_or_malformed_id_is_404(reader: APIClient, path: str) -> None:
+def test_detail_of_an_unknown_id_is_404_delivery_not_found(reader: APIClient) -> None:
+    response = reader.get(LIST + "999999/")
+
+    assert response.status_code == 404
+    assert response.json()["error"] == {
+        "code": "delivery_not_found",
+        "message": "delivery 999999 does not exist",
+        "fields": {},
+    }
+
+
+@pytest.mark.parametrize("path", ["abc/", "1.5/"])
+def test_detail_of_a_malformed_id_is_a_path_the_api_does_not_have(reader: APIClient, path: str) -> None:
     response = reader.get(LIST + path)
 
     assert response.status_code == 404
@@ -283,12 +294,33 @@ def test_assign_of_an_order_unknown_to_service_order_is_404(
     assert response.json()["error"]["code"] == "order_not_found"
 
 
+def test_assign_of_an_id_service_order_refuses_is_404_as_an_unknown_order(
+    dispatcher: APIClient, fake_orders: FakeOrderClient
+) -> None:
+    fake_orders.fail("not-a-uuid", OrderRequestRejected("400 bad_request"))
+
+    response = dispatcher.post(ASSIGN, {"order_id": "not-a-uuid"}, format="json")
+
+    assert response.status_code == 404
+    assert response.json()["error"]["code"] == "order_not_found"
+
+
+@pytest.mark.parametrize("value", [123, 1e300, True, None, ["A-1"], {"id": "A-1"}])
+def test_an_order_id_that_is_not_a_json_string_is_refused(
+    dispatcher: APIClient, fake_orders: FakeOrderClient, value: object
+) -> None:
+    response = dispatcher.post(ASSIGN, {"order_id": value}, format="json")
+
+    assert response.status_code == 400
+    assert list(response.json()["error"]["fields"]) == ["order_id"]
+    assert fake_orders.calls == []
+
+
 @pytest.mark.parametrize(
     ("failure", "status_code", "code"),
     [
         (OrderServiceUnavailable("down, see http://internal:8083"), 503, "order_service_unavailable"),
         (BadOrderAnswer("html"), 502, "bad_order_answer"),
-        (OrderRequestRejected("400"), 400, "order_request_rejected"),
     ],
 )
 def test_assign_when_service_order_fails(
