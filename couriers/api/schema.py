@@ -1,6 +1,6 @@
 """OpenAPI helpers: the error answers every endpoint documents."""
 
-from drf_spectacular.utils import OpenApiResponse
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse
 
 from couriers.api.serializers import ErrorSerializer
 
@@ -12,6 +12,8 @@ _MEANINGS = {
     "(the `dispatchers` group holds what dispatchers need).",
     404: "Nothing with that id (or the path is not one of the API's).",
     409: "Refused by the current state; `error.code` and `error.message` say why.",
+    412: "`If-Match` does not name the current ETag: someone changed it since; read it again (code "
+    "precondition_failed).",
     413: "The body is larger than the server accepts.",
     415: "The body is not JSON (nor a form).",
     429: "Too many requests (per user, or per address without valid credentials): retry after the number of "
@@ -33,3 +35,17 @@ def error_responses(*statuses: int, **meanings: str) -> dict[int, OpenApiRespons
     return {
         code: OpenApiResponse(ErrorSerializer, description=meanings.get(f"e{code}", _MEANINGS[code])) for code in wanted
     }
+
+
+ETAG = OpenApiParameter(
+    "ETag", str, OpenApiParameter.HEADER, response=[200, 201, 202, 304], description="The representation's tag."
+)
+IF_NONE_MATCH = OpenApiParameter(
+    "If-None-Match", str, OpenApiParameter.HEADER, description="ETags held: 304 without a body if one is current."
+)
+IF_MATCH = OpenApiParameter(
+    "If-Match", str, OpenApiParameter.HEADER, description="The ETag the change is based on: 412 if it changed since."
+)
+CONDITIONAL_READ = [IF_NONE_MATCH, ETAG]
+CONDITIONAL_WRITE = [IF_MATCH, ETAG]
+NOT_MODIFIED = {304: OpenApiResponse(description="Not modified: `If-None-Match` names the current ETag.")}

@@ -4,6 +4,7 @@ couriers.api.errors.exception_handler, so no view catches anything."""
 from typing import Any
 
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import transaction
 from django.db.models import QuerySet
 from django.http import Http404
 from django.urls import reverse
@@ -11,18 +12,26 @@ from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import generics, status
 from rest_framework.exceptions import NotFound, ValidationError
-from rest_framework.permissions import IsAuthenticated
+from rest_framework.permissions import SAFE_METHODS, IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.serializers import Serializer
 from rest_framework.views import APIView
 
 from couriers import selectors, services
+from couriers.api.conditional import check_if_match, read_answer, tagged
 from couriers.api.filters import CourierFilter, DeliveryFilter, OrderingFilter, SearchFilter
 from couriers.api.parsers import PARSER_CLASSES
 from couriers.api.permissions import ADD_COURIER, CHANGE_COURIER, DELETE_COURIER, DISPATCH, ReadOrModelPermission
 from couriers.api.query import StrictQueryParameters
-from couriers.api.schema import BODY, error_responses
+from couriers.api.schema import (
+    BODY,
+    CONDITIONAL_READ,
+    CONDITIONAL_WRITE,
+    IF_MATCH,
+    NOT_MODIFIED,
+    error_responses,
+)
 from couriers.api.serializers import (
     ApiRootSerializer,
     CourierInputSerializer,
@@ -72,13 +81,21 @@ def _validated(serializer: Serializer) -> dict[str, Any]:
 def _courier_answer(courier_id: int, status_code: int = status.HTTP_200_OK) -> Response:
     # Read back through the selector: a write may have handed the courier a delivery.
     courier = selectors.courier_list().get(pk=courier_id)
-    return Response(CourierSerializer(courier).data, status=status_code)
+    return tagged(CourierSerializer(courier).data, status_code)
 
 
 def _delivery_answer(order_id: str, status_code: int = status.HTTP_200_OK) -> Response:
     # Read back through the selector, for the courier, `overdue` and `queue_position`.
     delivery = selectors.delivery_get_for_order(order_id=order_id)
-    return Response(DeliverySerializer(delivery).data, status=status_code)
+    return tagged(DeliverySerializer(delivery).data, status_code)
+
+
+def _check_delivery_if_match(request: Request, order_id: str) -> None:
+    """If-Match against the order's delivery, locked until the caller's transaction ends. No delivery: the
+    service's 404 comes first (a precondition never turns a 404 into a 412)."""
+    delivery = selectors.delivery_list().select_for_update(of=("self",)).filter(order_id=order_id).first()
+    if delivery is not None:
+        check_if_match(request, DeliverySerializer(delivery).data)
 
 
 def _checked_order_id(order_id: str) -> str:
@@ -127,7 +144,11 @@ class CourierListView(ApiPolicy, generics.ListAPIView):
 
 
 @extend_schema_view(
-    get=extend_schema(summary="Get a courier", responses={200: CourierSerializer, **error_responses(404)}),
+    get=extend_schema(
+        summary="Get a courier",
+        parameters=CONDITIONAL_READ,
+        responses={200: CourierSerializer, **NOT_MODIFIED, **error_responses(404)},
+    ),
 )
 class CourierDetailView(ApiPolicy, NamedNotFound, generics.RetrieveAPIView):
     noun = "courier"
@@ -135,13 +156,22 @@ class CourierDetailView(ApiPolicy, NamedNotFound, generics.RetrieveAPIView):
     serializer_class = CourierSerializer
 
     def get_queryset(self) -> QuerySet[Courier]:
-        return selectors.courier_list()
+        couriers = selectors.courier_list()
+        # A write locks the row it checks If-Match against, until it commits.
+        return couriers if self.request.method in SAFE_METHODS else couriers.select_for_update(of=("self",))
+
+    def get(self, request: Request, pk: int) -> Response:
+        return read_answer(request, self.get_serializer(self.get_object()).data)
 
     @extend_schema(
         summary="Replace a courier's details",
         description="name, phone and transport_type are required; status is optional (available or paused).",
         request=CourierInputSerializer,
-        responses={200: CourierSerializer, **error_responses(*BODY, 403, 404, 409, e409="Pausing a busy courier.")},
+        parameters=CONDITIONAL_WRITE,
+        responses={
+            200: CourierSerializer,
+            **error_responses(*BODY, 403, 404, 409, 412, e409="Pausing a busy courier."),
+        },
     )
     def put(self, request: Request, pk: int) -> Response:
         return self._update(request, partial=False)
@@ -149,7 +179,11 @@ class CourierDetailView(ApiPolicy, NamedNotFound, generics.RetrieveAPIView):
     @extend_schema(
         summary="Change some of a courier's details or its status",
         request=CourierInputSerializer,
-        responses={200: CourierSerializer, **error_responses(*BODY, 403, 404, 409, e409="Pausing a busy courier.")},
+        parameters=CONDITIONAL_WRITE,
+        responses={
+            200: CourierSerializer,
+            **error_responses(*BODY, 403, 404, 409, 412, e409="Pausing a busy courier."),
+        },
     )
     def patch(self, request: Request, pk: int) -> Response:
         return self._update(request, partial=True)
@@ -157,17 +191,26 @@ class CourierDetailView(ApiPolicy, NamedNotFound, generics.RetrieveAPIView):
     @extend_schema(
         summary="Delete a courier",
         description="Only a courier that never had a delivery: the others keep their history (pause them).",
-        responses={204: None, **error_responses(403, 404, 409, e409="The courier has deliveries.")},
+        parameters=[IF_MATCH],
+        responses={204: None, **error_responses(403, 404, 409, 412, e409="The courier has deliveries.")},
     )
+    @transaction.atomic
     def delete(self, request: Request, pk: int) -> Response:
-        services.courier_delete(courier_id=pk)
+        services.courier_delete(courier_id=self._current(request).pk)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
     def _update(self, request: Request, *, partial: bool) -> Response:
-        courier = self.get_object()
-        data = _validated(CourierInputSerializer(courier, data=request.data, partial=partial))
-        services.courier_update(courier_id=courier.pk, **data)
+        with transaction.atomic():
+            courier = self._current(request)
+            data = _validated(CourierInputSerializer(courier, data=request.data, partial=partial))
+            services.courier_update(courier_id=courier.pk, **data)
         return _courier_answer(courier.pk)
+
+    def _current(self, request: Request) -> Courier:
+        """The courier about to be written, locked, once If-Match (if sent) matches it."""
+        courier = self.get_object()
+        check_if_match(request, self.get_serializer(courier).data)
+        return courier
 
 
 @extend_schema_view(
@@ -189,7 +232,11 @@ class DeliveryListView(ApiPolicy, generics.ListAPIView):
 
 
 @extend_schema_view(
-    get=extend_schema(summary="Get a delivery", responses={200: DeliverySerializer, **error_responses(404)}),
+    get=extend_schema(
+        summary="Get a delivery",
+        parameters=CONDITIONAL_READ,
+        responses={200: DeliverySerializer, **NOT_MODIFIED, **error_responses(404)},
+    ),
 )
 class DeliveryDetailView(ApiPolicy, NamedNotFound, generics.RetrieveAPIView):
     noun = "delivery"
@@ -197,6 +244,9 @@ class DeliveryDetailView(ApiPolicy, NamedNotFound, generics.RetrieveAPIView):
 
     def get_queryset(self) -> QuerySet[Delivery]:
         return selectors.delivery_list()
+
+    def get(self, request: Request, pk: int) -> Response:
+        return read_answer(request, self.get_serializer(self.get_object()).data)
 
 
 ORDER_ID_PATH = OpenApiParameter(
@@ -211,16 +261,18 @@ class OrderDeliveryView(ApiPolicy, APIView):
     @extend_schema(
         summary="Get the delivery of an order",
         description="Who brings order X, and by when: the delivery with its courier embedded.",
-        parameters=[ORDER_ID_PATH],
+        parameters=[ORDER_ID_PATH, *CONDITIONAL_READ],
         responses={
             200: DeliverySerializer,
+            **NOT_MODIFIED,
             **error_responses(
                 400, 404, e400="The order id breaks the rule of order ids.", e404="The order has no delivery."
             ),
         },
     )
     def get(self, request: Request, order_id: str) -> Response:
-        return _delivery_answer(_checked_order_id(order_id))
+        delivery = selectors.delivery_get_for_order(order_id=_checked_order_id(order_id))
+        return read_answer(request, DeliverySerializer(delivery).data)
 
 
 _ORDER_REF_400 = "Invalid body (`error.fields.order_id` says why: empty, over 255 characters, not printable)."
@@ -228,7 +280,7 @@ _ORDER_REF_400 = "Invalid body (`error.fields.order_id` says why: empty, over 25
 
 def _delivery_errors(e409: str) -> dict[int, OpenApiResponse]:
     """The errors of a write naming an order that has a delivery."""
-    return error_responses(*BODY, 403, 404, 409, e400=_ORDER_REF_400, e404="The order has no delivery.", e409=e409)
+    return error_responses(*BODY, 403, 404, 409, 412, e400=_ORDER_REF_400, e404="The order has no delivery.", e409=e409)
 
 
 def _dispatch_answer(delivery: Delivery) -> Response:
@@ -244,8 +296,8 @@ _ASSIGN_ERRORS = error_responses(
     409,
     502,
     503,
-    e400=_ORDER_REF_400 + " Or service-order refused the order id.",
-    e404="service-order does not know the order.",
+    e400=_ORDER_REF_400,
+    e404="service-order has no such order (order_not_found).",
     e409="The order is not active (the message gives its status).",
 )
 
@@ -282,6 +334,7 @@ class DeliveryUnassignView(ApiPolicy, APIView):
         "awaiting_courier, `queue_position`). The courier taken off is paused; make it available when it can "
         "take orders again. This never cancels: cancelling is `POST /api/v1/deliveries/cancel/`.",
         request=OrderRefSerializer,
+        parameters=CONDITIONAL_WRITE,
         responses={
             200: OpenApiResponse(DeliverySerializer, description="Another courier took the order at once."),
             202: OpenApiResponse(DeliverySerializer, description="The order waits for a courier, at `queue_position`."),
@@ -292,7 +345,10 @@ class DeliveryUnassignView(ApiPolicy, APIView):
     )
     def post(self, request: Request) -> Response:
         data = _validated(OrderRefSerializer(data=request.data))
-        return _dispatch_answer(services.delivery_unassign(order_id=data["order_id"]))
+        with transaction.atomic():
+            _check_delivery_if_match(request, data["order_id"])
+            delivery = services.delivery_unassign(order_id=data["order_id"])
+        return _dispatch_answer(delivery)
 
 
 class DeliveryCancelView(ApiPolicy, APIView):
@@ -303,6 +359,7 @@ class DeliveryCancelView(ApiPolicy, APIView):
         description="The delivery ends as cancelled, whatever service-order says of the order, and its courier "
         "takes the oldest waiting order. A later assign brings it back if the order is still active.",
         request=OrderRefSerializer,
+        parameters=CONDITIONAL_WRITE,
         responses={
             200: DeliverySerializer,
             **_delivery_errors("The delivery is already finished."),
@@ -310,7 +367,9 @@ class DeliveryCancelView(ApiPolicy, APIView):
     )
     def post(self, request: Request) -> Response:
         data = _validated(OrderRefSerializer(data=request.data))
-        delivery = services.delivery_cancel(order_id=data["order_id"])
+        with transaction.atomic():
+            _check_delivery_if_match(request, data["order_id"])
+            delivery = services.delivery_cancel(order_id=data["order_id"])
         return _delivery_answer(delivery.order_id)
 
 
