@@ -1,10 +1,13 @@
 from django.urls import include, path
+from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from couriers import views
 from couriers.api.health import HealthzView, ReadyzView
 
 urlpatterns = [
+    path("", views.landing, name="landing"),
+    path("api/", RedirectView.as_view(pattern_name="api-root")),
     path("api/v1/", include("couriers.api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     # Split: Swagger UI's start-up script is a file of its own, so the docs need no inline script (CSP).

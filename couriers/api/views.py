@@ -6,8 +6,8 @@ from typing import Any
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import transaction
 from django.db.models import QuerySet
-from django.http import Http404
-from django.urls import reverse
+from django.http import Http404, HttpResponse, HttpResponsePermanentRedirect
+from django.urls import Resolver404, resolve, reverse
 from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import generics, status
@@ -399,10 +399,32 @@ class ApiRootView(ApiPolicy, APIView):
 
 @extend_schema(exclude=True)
 class NotFoundView(ThrottleUnauthenticatedFirst, APIView):
-    """Any other path under /api/v1/: the API's 404 (after authentication), not Django's HTML page."""
+    """Any other path under /api/v1/: the API's 404 (after authentication), not Django's HTML page. A path
+    that only lacks its final slash is redirected on a read, and named in the 404 of any other method (a
+    redirected POST would lose its body with many clients)."""
 
     permission_classes = [IsAuthenticated]
 
     def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
         super().initial(request, *args, **kwargs)
-        raise NotFound()  # here rather than in a handler, so that every method gets it
+        slashed = _slashed_path(request)
+        if slashed is None:
+            raise NotFound()  # here rather than in a handler, so that every method gets it
+        if request.method not in ("GET", "HEAD"):
+            raise NotFound(f"Not found: the URL is {slashed} (with the final slash).")
+
+    def get(self, request: Request, *args: Any, **kwargs: Any) -> HttpResponse:
+        """Reached only by a read of a path that lacks its final slash (initial refuses the rest)."""
+        return HttpResponsePermanentRedirect(request.get_full_path(force_append_slash=True))
+
+
+def _slashed_path(request: Request) -> str | None:
+    """The path with a final slash, if that one is the API's; else None."""
+    path = request.path_info
+    if path.endswith("/"):
+        return None
+    try:
+        match = resolve(path + "/")
+    except Resolver404:
+        return None
+    return None if getattr(match.func, "view_class", None) is NotFoundView else request.path + "/"
