@@ -4,7 +4,7 @@ from typing import Any
 
 import django_filters
 from django import forms
-from django.db.models import QuerySet
+from django.db.models import F, OrderBy, QuerySet
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import filters, serializers
@@ -62,9 +62,19 @@ class SearchFilter(filters.SearchFilter):
             raise serializers.ValidationError({self.search_param: exc.detail}) from exc
 
 
+def _nulls_last(term: str) -> OrderBy:
+    """Rows without a value (no deadline yet, no queue position) last either way, on every database (SQLite
+    would put them first when ascending, PostgreSQL last)."""
+    field = F(term.removeprefix("-"))
+    return field.desc(nulls_last=True) if term.startswith("-") else field.asc(nulls_last=True)
+
+
 class OrderingFilter(filters.OrderingFilter):
-    """DRF's, with an unknown field a 400 naming the valid ones (DRF ignores it silently), and the id as the
-    last key so that pages never overlap on ties."""
+    """DRF's, with an unknown field a 400 naming the valid ones (DRF ignores it silently), the id as the
+    last key so that pages never overlap on ties, and nulls last."""
+
+    def filter_queryset(self, request: Request, queryset: QuerySet[Any], view: APIView) -> QuerySet[Any]:
+        return queryset.order_by(*map(_nulls_last, self.get_ordering(request, queryset, view)))
 
     def get_ordering(self, request: Request, queryset: QuerySet[Any], view: APIView) -> list[str]:
         ordering = list(super().get_ordering(request, queryset, view) or [])

@@ -216,7 +216,8 @@ class CourierDetailView(ApiPolicy, NamedNotFound, generics.RetrieveAPIView):
 @extend_schema_view(
     get=extend_schema(
         summary="List deliveries",
-        description="Paginated, newest first; filter by status, courier, order_id and overdue.",
+        description="Paginated, newest first; with `status=awaiting_courier`, the waiting queue in the order it "
+        "is served (`queue_position` 1 first). Filter by status, courier, order_id and overdue.",
         responses={200: DeliverySerializer(many=True), **error_responses(400, e400=LIST_400)},
     ),
 )
@@ -224,8 +225,22 @@ class DeliveryListView(ApiPolicy, generics.ListAPIView):
     serializer_class = DeliverySerializer
     filter_backends = [DjangoFilterBackend, OrderingFilter]
     filterset_class = DeliveryFilter
-    ordering_fields = ["id", "status", "assigned_at", "deadline", "finished_at", "created_at", "updated_at"]
-    ordering = ["-id"]
+    ordering_fields = [
+        "id",
+        "status",
+        "queue_position",
+        "assigned_at",
+        "deadline",
+        "finished_at",
+        "created_at",
+        "updated_at",
+    ]
+
+    @property
+    def ordering(self) -> list[str]:
+        """Newest first; the waiting orders alone in the order they will be served."""
+        waiting = self.request.query_params.get("status") == Delivery.Status.AWAITING_COURIER
+        return ["queue_position"] if waiting else ["-id"]
 
     def get_queryset(self) -> QuerySet[Delivery]:
         return selectors.delivery_list()

@@ -101,6 +101,32 @@ def test_filter_by_status(reader: APIClient) -> None:
     assert ids(reader.get(LIST, {"status": "awaiting_courier"})) == [waiting.pk]
 
 
+def test_the_waiting_queue_lists_in_serving_order(reader: APIClient) -> None:
+    first, second, third = create_delivery(), create_delivery(), create_delivery()
+    create_delivery(courier=create_courier())
+
+    rows = reader.get(LIST, {"status": "awaiting_courier"}).json()["results"]
+
+    assert [(row["id"], row["queue_position"]) for row in rows] == [(first.pk, 1), (second.pk, 2), (third.pk, 3)]
+
+
+def test_ordering_by_queue_position_puts_the_orders_not_waiting_last(reader: APIClient) -> None:
+    assigned = create_delivery(courier=create_courier())
+    first, second = create_delivery(), create_delivery()
+
+    assert ids(reader.get(LIST, {"ordering": "queue_position"})) == [first.pk, second.pk, assigned.pk]
+    assert ids(reader.get(LIST, {"ordering": "-queue_position"})) == [second.pk, first.pk, assigned.pk]
+
+
+def test_rows_without_a_deadline_come_last_either_way(reader: APIClient) -> None:
+    waiting = create_delivery()
+    soon = create_delivery(courier=create_courier(), deadline=timezone.now() + timedelta(minutes=1))
+    later = create_delivery(courier=create_courier(), deadline=timezone.now() + timedelta(minutes=9))
+
+    assert ids(reader.get(LIST, {"ordering": "deadline"})) == [soon.pk, later.pk, waiting.pk]
+    assert ids(reader.get(LIST, {"ordering": "-deadline"})) == [later.pk, soon.pk, waiting.pk]
+
+
 def test_filter_by_courier(reader: APIClient) -> None:
     courier = create_courier()
     mine = create_delivery(courier=courier)
