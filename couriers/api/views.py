@@ -110,6 +110,8 @@ def _checked_order_id(order_id: str) -> str:
 @extend_schema_view(
     get=extend_schema(
         summary="List couriers",
+        operation_id="listCouriers",
+        tags=["couriers"],
         description="Paginated; filter by status and transport type, search name and phone, order by any listed field.",
         responses={200: CourierSerializer(many=True), **error_responses(400, e400=LIST_400)},
     ),
@@ -128,6 +130,8 @@ class CourierListView(ApiPolicy, generics.ListAPIView):
 
     @extend_schema(
         summary="Create a courier",
+        operation_id="createCourier",
+        tags=["couriers"],
         description="A new courier is available (and takes the oldest waiting order at once) or paused.",
         request=CourierInputSerializer,
         responses={
@@ -146,6 +150,10 @@ class CourierListView(ApiPolicy, generics.ListAPIView):
 @extend_schema_view(
     get=extend_schema(
         summary="Get a courier",
+        operation_id="getCourier",
+        tags=["couriers"],
+        description="With its `ETag`: send it back in `If-None-Match` to be told 304 if nothing changed, or in "
+        "`If-Match` on a change so that it fails (412) if someone changed the courier in between.",
         parameters=CONDITIONAL_READ,
         responses={200: CourierSerializer, **NOT_MODIFIED, **error_responses(404)},
     ),
@@ -165,6 +173,8 @@ class CourierDetailView(ApiPolicy, NamedNotFound, generics.RetrieveAPIView):
 
     @extend_schema(
         summary="Replace a courier's details",
+        operation_id="replaceCourier",
+        tags=["couriers"],
         description="name, phone and transport_type are required; status is optional (available or paused).",
         request=CourierInputSerializer,
         parameters=CONDITIONAL_WRITE,
@@ -178,6 +188,9 @@ class CourierDetailView(ApiPolicy, NamedNotFound, generics.RetrieveAPIView):
 
     @extend_schema(
         summary="Change some of a courier's details or its status",
+        operation_id="updateCourier",
+        tags=["couriers"],
+        description="Only the fields given change. Making a courier available hands it the oldest waiting order.",
         request=CourierInputSerializer,
         parameters=CONDITIONAL_WRITE,
         responses={
@@ -190,6 +203,8 @@ class CourierDetailView(ApiPolicy, NamedNotFound, generics.RetrieveAPIView):
 
     @extend_schema(
         summary="Delete a courier",
+        operation_id="deleteCourier",
+        tags=["couriers"],
         description="Only a courier that never had a delivery: the others keep their history (pause them).",
         parameters=[IF_MATCH],
         responses={204: None, **error_responses(403, 404, 409, 412, e409="The courier has deliveries.")},
@@ -216,6 +231,13 @@ class CourierDetailView(ApiPolicy, NamedNotFound, generics.RetrieveAPIView):
 @extend_schema_view(
     get=extend_schema(
         summary="List deliveries",
+        operation_id="listDeliveries",
+        tags=["deliveries"],
+        parameters=[
+            OpenApiParameter(
+                "courier", int, description="Only the deliveries of the courier with this id (current and past)."
+            )
+        ],
         description="Paginated, newest first; with `status=awaiting_courier`, the waiting queue in the order it "
         "is served (`queue_position` 1 first). Filter by status, courier, order_id and overdue.",
         responses={200: DeliverySerializer(many=True), **error_responses(400, e400=LIST_400)},
@@ -249,6 +271,9 @@ class DeliveryListView(ApiPolicy, generics.ListAPIView):
 @extend_schema_view(
     get=extend_schema(
         summary="Get a delivery",
+        operation_id="getDelivery",
+        tags=["deliveries"],
+        description="With its `ETag`, as for a courier; the same tag as the order's delivery.",
         parameters=CONDITIONAL_READ,
         responses={200: DeliverySerializer, **NOT_MODIFIED, **error_responses(404)},
     ),
@@ -275,6 +300,8 @@ ORDER_ID_PATH = OpenApiParameter(
 class OrderDeliveryView(ApiPolicy, APIView):
     @extend_schema(
         summary="Get the delivery of an order",
+        operation_id="getOrderDelivery",
+        tags=["deliveries"],
         description="Who brings order X, and by when: the delivery with its courier embedded.",
         parameters=[ORDER_ID_PATH, *CONDITIONAL_READ],
         responses={
@@ -314,6 +341,8 @@ _ASSIGN_ERRORS = error_responses(
     e400=_ORDER_REF_400,
     e404="service-order has no such order (order_not_found).",
     e409="The order is not active (the message gives its status).",
+    e503="service-order (order_service_unavailable) or the database (database_unavailable) is unavailable: "
+    "try again later.",
 )
 
 
@@ -322,6 +351,8 @@ class DeliveryAssignView(ApiPolicy, APIView):
 
     @extend_schema(
         summary="Give an order a courier",
+        operation_id="assignDelivery",
+        tags=["dispatch"],
         description="Asks service-order for the order's status first. An active order gets the least loaded free "
         "courier (200, status assigned), or waits for one: 202, status awaiting_courier and its `queue_position` "
         "(first come first served). An order that already has a courier keeps it (200).",
@@ -344,6 +375,8 @@ class DeliveryUnassignView(ApiPolicy, APIView):
 
     @extend_schema(
         summary="Take the courier off an order",
+        operation_id="unassignDelivery",
+        tags=["dispatch"],
         description="The order goes back to the queue and keeps its place there (first come first served by "
         "arrival): it gets another courier at once if one is free (200, assigned), else it waits (202, "
         "awaiting_courier, `queue_position`). The courier taken off is paused; make it available when it can "
@@ -371,6 +404,8 @@ class DeliveryCancelView(ApiPolicy, APIView):
 
     @extend_schema(
         summary="Cancel an order's delivery",
+        operation_id="cancelDelivery",
+        tags=["dispatch"],
         description="The delivery ends as cancelled, whatever service-order says of the order, and its courier "
         "takes the oldest waiting order. A later assign brings it back if the order is still active.",
         request=OrderRefSerializer,
@@ -391,6 +426,8 @@ class DeliveryCancelView(ApiPolicy, APIView):
 class ApiRootView(ApiPolicy, APIView):
     @extend_schema(
         summary="The API's resources",
+        operation_id="getApiRoot",
+        tags=["api"],
         description="Each resource's URL; the schema and its documentation.",
         responses={200: ApiRootSerializer, **error_responses()},
     )
