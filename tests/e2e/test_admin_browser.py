@@ -318,7 +318,7 @@ def test_a_dispatcher_serves_the_queue_from_the_admin(browser, live_server, shoo
     assert list(queue) == ["order-waiting-2", "order-waiting-3"]
     assert [row.find_element(By.CSS_SELECTOR, ".field-queue b").text for row in queue.values()] == ["1", "2"]
 
-    browser.find_element(By.CSS_SELECTOR, "#user-tools a[href=\"/\"]").click()  # View site
+    browser.find_element(By.CSS_SELECTOR, '#user-tools a[href="/"]').click()  # View site
     shoot("07-view-site")
     assert browser.find_element(By.TAG_NAME, "h1").text == "service-courier"
     assert csp_refusals(browser) == []
