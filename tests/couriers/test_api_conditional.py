@@ -1,12 +1,20 @@
 """ETag on a courier and a delivery; If-None-Match answers 304, If-Match refuses a stale write with 412."""
 
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
 import pytest
+from django.contrib.auth.models import Permission, User
+from django.db import connection
+from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from couriers.models import Courier, Delivery
 from tests.couriers.factories import create_courier, create_delivery
 
 pytestmark = pytest.mark.django_db
+
+WRITERS = 6
 
 
 def courier_url(courier: Courier) -> str:
@@ -140,3 +148,36 @@ def test_a_cancel_with_the_current_if_match_cancels(dispatcher: APIClient) -> No
     response = dispatcher.post("/api/v1/deliveries/cancel/", {"order_id": "A-1"}, format="json", HTTP_IF_MATCH=etag)
 
     assert (response.status_code, response.json()["status"]) == (200, "cancelled")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_of_concurrent_writes_based_on_one_etag_exactly_one_applies() -> None:
+    """The If-Match check and the write hold the courier's row lock together (SQLite: one writer at a time)."""
+    writer = User.objects.create_user("writer")
+    writer.user_permissions.add(Permission.objects.get(codename="change_courier"))  # no group: flushed by now
+    token = Token.objects.create(user=writer).key
+    courier = create_courier(name="Ann")
+    etag = APIClient().get(courier_url(courier), HTTP_AUTHORIZATION=f"Token {token}")["ETag"]
+    start = threading.Barrier(WRITERS)
+
+    def write(n: int) -> int:
+        client = APIClient()
+        start.wait(timeout=30)
+        try:
+            response = client.patch(
+                courier_url(courier),
+                {"name": f"Writer {n}"},
+                format="json",
+                HTTP_AUTHORIZATION=f"Token {token}",
+                HTTP_IF_MATCH=etag,
+            )
+            return response.status_code
+        finally:
+            connection.close()
+
+    with ThreadPoolExecutor(WRITERS) as pool:
+        statuses = sorted(pool.map(write, range(WRITERS)))
+
+    assert statuses == [200] + [412] * (WRITERS - 1)
+    courier.refresh_from_db()
+    assert courier.name.startswith("Writer ")
