@@ -6,6 +6,8 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from django.contrib.auth.models import Permission, User
 from django.db import connection
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
@@ -181,3 +183,27 @@ def test_of_concurrent_writes_based_on_one_etag_exactly_one_applies() -> None:
     assert statuses == [200] + [412] * (WRITERS - 1)
     courier.refresh_from_db()
     assert courier.name.startswith("Writer ")
+
+
+HEADER_VALUES = st.text(st.characters(min_codepoint=0x20, max_codepoint=0x7E), max_size=60)
+
+
+@settings(max_examples=40, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(header=HEADER_VALUES.filter(lambda value: "*" not in value))
+def test_any_if_match_but_the_current_tag_is_refused(dispatcher: APIClient, header: str) -> None:
+    courier = Courier.objects.first() or create_courier(name="Ann")
+
+    response = dispatcher.patch(courier_url(courier), {"name": "Changed"}, format="json", HTTP_IF_MATCH=header)
+
+    assert response.status_code == 412
+    assert Courier.objects.get(pk=courier.pk).name == "Ann"
+
+
+@settings(max_examples=40, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(header=HEADER_VALUES.filter(lambda value: "*" not in value))
+def test_any_if_none_match_but_the_current_tag_gets_the_body(reader: APIClient, header: str) -> None:
+    courier = Courier.objects.first() or create_courier(name="Ann")
+
+    response = reader.get(courier_url(courier), HTTP_IF_NONE_MATCH=header)
+
+    assert (response.status_code, response.json()["name"]) == (200, "Ann")
