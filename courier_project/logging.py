@@ -17,6 +17,15 @@ class JsonFormatter(logging.Formatter):
             "message": record.getMessage(),
         }
         line.update({key: value for key, value in record.__dict__.items() if key not in _STANDARD})
+        if "request" in line and (request := _request(line.pop("request"))) is not None:
+            line["request"] = request
         if record.exc_info:
             line["exception"] = self.formatException(record.exc_info)
         return json.dumps(line, default=str)
+
+
+def _request(request: object) -> str | None:
+    """Django's loggers pass the request: an HttpRequest ("GET /path"), or runserver's socket, which says
+    nothing a log reader wants ("<socket.socket fd=6 ...>"): the line's message already names the request."""
+    method, path = getattr(request, "method", None), getattr(request, "path", None)
+    return f"{method} {path}" if method and path else None

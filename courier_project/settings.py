@@ -194,6 +194,14 @@ SPECTACULAR_SETTINGS = {
     # Swagger UI from the project's own static files (drf-spectacular-sidecar): the docs work offline.
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "ENUM_NAME_OVERRIDES": {"ErrorCodeEnum": "couriers.api.errors.ERROR_CODES"},
+    "TAGS": [
+        {"name": "couriers", "description": "The fleet: create, change, pause and delete couriers."},
+        {"name": "deliveries", "description": "Who brings which order, and by when."},
+        {"name": "dispatch", "description": "A dispatcher's actions on an order's delivery."},
+        {"name": "api", "description": "The API's resources."},
+        {"name": "health", "description": "Probes for the orchestrator."},
+    ],
 }
 if env.bool("API_DOCS_REQUIRE_AUTH", default=False):
     SPECTACULAR_SETTINGS["SERVE_PERMISSIONS"] = ["rest_framework.permissions.IsAuthenticated"]

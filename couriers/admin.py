@@ -1,7 +1,9 @@
 """The operators' admin: reads through selectors, every change through the services."""
 
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any
 
 from django.contrib import admin, messages
@@ -14,7 +16,7 @@ from django.forms.models import BaseInlineFormSet
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
-from django.urls import reverse
+from django.urls import URLPattern, path, reverse
 from django.utils import formats, timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
@@ -37,6 +39,8 @@ INLINE_DELIVERIES = 20
 # Order ids are often UUIDs: the list shows their start, the full id is in the tooltip and the page.
 ORDER_ID_SHOWN = 8
 CHANGELIST_TEMPLATE = "admin/couriers/change_list.html"
+# The couriers' list after the overdue ones: the free (to hand orders to), the busy, the paused.
+ATTENTION = [Courier.Status.AVAILABLE, Courier.Status.BUSY, Courier.Status.PAUSED]
 
 
 def _label(text: str, colour: str) -> SafeString:
@@ -105,10 +109,7 @@ def _deadline_cell(delivery: Delivery) -> SafeString | str:
     if delivery.status == Delivery.Status.ASSIGNED and delivery.deadline is not None:
         return _due(delivery.deadline, overdue=delivery.is_overdue)
     if delivery.status == Delivery.Status.AWAITING_COURIER:
-        waited = _span(timezone.now() - delivery.created_at)
-        return format_html(
-            quiet, f"no deadline before a courier; waiting since {_when(delivery.created_at)}", f"waiting {waited}"
-        )
+        return format_html(quiet, "no deadline before a courier: its place in the queue is in the queue column", "—")
     if delivery.status == Delivery.Status.COMPLETED and delivery.deadline and delivery.finished_at:
         late = delivery.finished_at - delivery.deadline
         title = f"deadline {_when(delivery.deadline)}, delivered {_when(delivery.finished_at)}"
@@ -222,7 +223,16 @@ class CourierAdmin(admin.ModelAdmin):
                 default=Value(False),
                 output_field=BooleanField(),
             ),
+            attention=Case(
+                When(active_overdue=True, then=Value(0)),
+                *(When(status=status, then=Value(rank)) for rank, status in enumerate(ATTENTION, start=1)),
+                default=Value(len(ATTENTION) + 1),
+            ),
         )
+
+    def get_ordering(self, request: HttpRequest) -> list[str]:
+        # What needs a dispatcher first: overdue couriers, then the free ones, then the busy, then the paused.
+        return ["attention", "name"]
 
     def get_inlines(self, request: HttpRequest, obj: Courier | None) -> list[type[admin.TabularInline]]:
         return [RecentDeliveryInline] if obj else []
@@ -319,32 +329,38 @@ class CourierAdmin(admin.ModelAdmin):
 
     @admin.action(description="Pause the selected couriers", permissions=["change"])
     def pause(self, request: HttpRequest, queryset: QuerySet[Courier]) -> None:
-        done = self._each(request, queryset, services.courier_pause)
-        if done:
-            self.message_user(request, f"Paused {len(done)} courier(s).", messages.SUCCESS)
+        changed, unchanged = self._each(request, queryset, services.courier_pause, already=Courier.Status.PAUSED)
+        self._report(request, f"Paused {len(changed)} courier(s)", unchanged, "paused")
 
     @admin.action(description="Make the selected couriers available", permissions=["change"])
     def make_available(self, request: HttpRequest, queryset: QuerySet[Courier]) -> None:
-        done = self._each(request, queryset, services.courier_make_available)
-        if done:
-            took = sum(courier.status == Courier.Status.BUSY for courier in done)
-            self.message_user(
-                request,
-                f"Made {len(done)} courier(s) available; {took} took a waiting order at once.",
-                messages.SUCCESS,
-            )
+        changed, unchanged = self._each(
+            request, queryset, services.courier_make_available, already=Courier.Status.AVAILABLE
+        )
+        took = sum(courier.status == Courier.Status.BUSY for courier in changed)
+        done = f"Made {len(changed)} courier(s) available ({took} took a waiting order at once)"
+        self._report(request, done, unchanged, "available")
+
+    def _report(self, request: HttpRequest, done: str, unchanged: int, state: str) -> None:
+        if unchanged:
+            done += f"; {unchanged} already {state}, left as they were"
+        self.message_user(request, done + ".", messages.SUCCESS if not unchanged else messages.INFO)
 
     def _each(
-        self, request: HttpRequest, queryset: QuerySet[Courier], service: Callable[..., Courier]
-    ) -> list[Courier]:
-        """Apply a service to each courier on its own: one refusal neither stops nor undoes the others."""
-        done = []
-        for courier_id, name in queryset.values_list("pk", "name"):
+        self, request: HttpRequest, queryset: QuerySet[Courier], service: Callable[..., Courier], *, already: str
+    ) -> tuple[list[Courier], int]:
+        """Apply a service to each courier on its own: one refusal neither stops nor undoes the others.
+        Returns the couriers it changed and how many were `already` so (the service leaves them as they are)."""
+        changed, unchanged = [], 0
+        for courier_id, name, status in queryset.values_list("pk", "name", "status"):
+            if status == already:
+                unchanged += 1
+                continue
             try:
-                done.append(service(courier_id=courier_id))
+                changed.append(service(courier_id=courier_id))
             except DispatchError as exc:
                 self.message_user(request, f"{name}: {exc.message}", messages.WARNING)
-        return done
+        return changed, unchanged
 
 
 def _refusal_messages(refusal: Exception) -> list[str]:
@@ -371,12 +387,58 @@ class OverdueFilter(admin.SimpleListFilter):
         return queryset
 
 
+@dataclass(frozen=True)
+class PageAction:
+    """A dispatcher's action on one delivery, from its page, after a confirmation page."""
+
+    slug: str
+    title: str
+    consequence: str
+    service: Callable[..., Delivery]
+    statuses: tuple[str, ...]  # the delivery's statuses the action applies to
+    done: Callable[[Delivery], str]  # what happened, for the message
+
+
+def _unassigned(delivery: Delivery) -> str:
+    taken_off = f"Took the courier off order {delivery.order_id} (the courier is paused)"
+    if delivery.status == Delivery.Status.ASSIGNED:
+        return f"{taken_off}; {delivery.courier} took it at once."
+    return f"{taken_off}; the order waits in the queue in its place."
+
+
+def _cancelled(delivery: Delivery) -> str:
+    return f"Cancelled the delivery of order {delivery.order_id}; its courier, if it had one, is free."
+
+
+PAGE_ACTIONS = [
+    PageAction(
+        "take-courier-off",
+        "Take the courier off",
+        "The courier is paused and the order goes back to the queue in its place: another free courier takes "
+        "it at once, if there is one.",
+        services.delivery_unassign,
+        (Delivery.Status.ASSIGNED,),
+        _unassigned,
+    ),
+    PageAction(
+        "cancel",
+        "Cancel the delivery",
+        "The delivery ends as cancelled, whatever service-order says of the order; its courier, if any, takes "
+        "the oldest waiting order.",
+        services.delivery_cancel,
+        (Delivery.Status.AWAITING_COURIER, Delivery.Status.ASSIGNED),
+        _cancelled,
+    ),
+]
+
+
 @admin.register(Delivery)
 class DeliveryAdmin(admin.ModelAdmin):
-    """Read-only: deliveries change through dispatch, and here only through the cancel action."""
+    """Read-only: deliveries change through dispatch, and here only through the dispatcher's actions (on the
+    list, or on a delivery's page after a confirmation)."""
 
     # Fits a 1366 px screen beside the filters: short order ids, the courier's name, overdue in the deadline.
-    list_display = ["order", "courier_name", "status_label", "order_status", "deadline_cell"]
+    list_display = ["order", "courier_name", "status_label", "queue", "order_status", "deadline_cell"]
     list_select_related = ["courier"]
     list_filter = [("status", StatusFilter), OverdueFilter]
     search_fields = ["order_id"]
@@ -385,6 +447,7 @@ class DeliveryAdmin(admin.ModelAdmin):
         "order_id",
         "courier",
         "status_label",
+        "queue",
         "overdue",
         "order_status",
         "order_checked_at",
@@ -397,6 +460,54 @@ class DeliveryAdmin(admin.ModelAdmin):
     readonly_fields = fields
     actions = ["take_courier_off", "cancel_and_release"]
     change_list_template = CHANGELIST_TEMPLATE
+    change_form_template = "admin/couriers/delivery/change_form.html"
+
+    def get_urls(self) -> list[URLPattern]:
+        page_actions = [
+            path(
+                f"<path:object_id>/{action.slug}/",
+                self.admin_site.admin_view(partial(self.page_action_view, action=action)),
+                name=f"couriers_delivery_{action.slug.replace('-', '_')}",
+            )
+            for action in PAGE_ACTIONS
+        ]
+        return page_actions + super().get_urls()
+
+    def change_view(
+        self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: dict | None = None
+    ) -> HttpResponse:
+        delivery = self.get_object(request, object_id)
+        offered = self._offered(request, delivery) if delivery else []
+        links = [(reverse(f"admin:couriers_delivery_{a.slug.replace('-', '_')}", args=[object_id]), a) for a in offered]
+        return super().change_view(request, object_id, form_url, {**(extra_context or {}), "page_actions": links})
+
+    def page_action_view(self, request: HttpRequest, object_id: str, *, action: PageAction) -> HttpResponse:
+        """GET: the confirmation page; POST: the action, then back to the delivery's page with what happened."""
+        delivery = self.get_object(request, object_id)
+        if delivery is None:
+            return self._get_obj_does_not_exist_redirect(request, self.opts, object_id)
+        if not self.has_dispatch_permission(request):
+            raise PermissionDenied
+        if request.method == "POST":
+            try:
+                self.message_user(request, action.done(action.service(order_id=delivery.order_id)), messages.SUCCESS)
+            except DispatchError as exc:
+                self.message_user(request, f"Order {delivery.order_id}: {exc.message}", messages.WARNING)
+            return redirect("admin:couriers_delivery_change", object_id)
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "title": f"{action.title}: order {delivery.order_id}?",
+            "delivery": delivery,
+            "action": action,
+            "offered": action in self._offered(request, delivery),
+        }
+        return TemplateResponse(request, "admin/couriers/delivery/confirm_action.html", context)
+
+    def _offered(self, request: HttpRequest, delivery: Delivery) -> list[PageAction]:
+        if not self.has_dispatch_permission(request):
+            return []
+        return [action for action in PAGE_ACTIONS if delivery.status in action.statuses]
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Delivery]:
         return selectors.delivery_list()
@@ -435,9 +546,28 @@ class DeliveryAdmin(admin.ModelAdmin):
     def deadline_cell(self, delivery: Delivery) -> SafeString | str:
         return _deadline_cell(delivery)
 
+    @admin.display(description="queue", ordering="queue_position")
+    def queue(self, delivery: Delivery) -> SafeString | str:
+        """The place in the queue (1: served next) and how long the order has waited."""
+        if delivery.queue_position is None:
+            return "—"
+        waited = _span(timezone.now() - delivery.created_at)
+        return format_html(
+            '<span title="waiting since {}" style="white-space:nowrap"><b>{}</b> <span class="quiet">{}</span></span>',
+            _when(delivery.created_at),
+            delivery.queue_position,
+            waited,
+        )
+
     @admin.display(description="overdue", ordering="is_overdue")
     def overdue(self, delivery: Delivery) -> SafeString | str:
-        return _overdue_label() if delivery.is_overdue else ""
+        return _overdue_label() if delivery.is_overdue else "no"
+
+    def get_ordering(self, request: HttpRequest) -> list[str]:
+        # The waiting orders alone: in the order they will be served, the next one on top of the first page.
+        if request.GET.get("status__exact") == Delivery.Status.AWAITING_COURIER:
+            return ["queue_position"]
+        return super().get_ordering(request)
 
     @admin.action(description="Take the courier off (the order goes back to the queue)", permissions=["dispatch"])
     def take_courier_off(self, request: HttpRequest, queryset: QuerySet[Delivery]) -> None:

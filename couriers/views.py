@@ -1,12 +1,19 @@
-"""Plain Django views outside the API: the Prometheus scrape endpoint."""
+"""Plain Django views outside the API: the landing page and the Prometheus scrape endpoint."""
 
 import hmac
 import ipaddress
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
 from django.views.decorators.http import require_GET
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
+
+
+@require_GET
+def landing(request: HttpRequest) -> HttpResponse:
+    """/ (and the admin's "View site"): where the admin, the API and its documentation are."""
+    return render(request, "couriers/landing.html")
 
 
 @require_GET

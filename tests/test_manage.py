@@ -78,3 +78,10 @@ def test_the_settings_option_is_honoured(local_env: dict[str, str]) -> None:
     result = manage("check", "--settings", "courier_project.test_settings", env=local_env)
 
     assert result.returncode == 0, result.stderr
+
+
+def test_shell_c_prints_only_what_the_command_prints(local_env: dict[str, str]) -> None:
+    result = manage("shell", "-c", "print(Courier.__name__)", env={**local_env, "DEBUG": "true"})
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "Courier\n"  # the automatic imports still work, silently

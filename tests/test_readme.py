@@ -3,13 +3,12 @@
 In a copy of the project, the demo runs once as `make demo ARGS=--no-serve` runs it; then, from a shell that
 sets nothing, every ```sh block of the local sections below runs as a script, and every curl line of the
 other sections too, against a live web server of the copy; every curl must get a 2xx answer. The only
-changes to what the README says: the server's address, and a real order for ORDER-ID.
+change to what the README says: the server's address.
 Covered elsewhere: `make demo` (tests/e2e/test_demo.py), `make test` (CI), the benchmark (tests/sandbox).
 """
 
 import re
 import shutil
-import sqlite3
 import subprocess
 import sys
 import time
@@ -25,7 +24,7 @@ from tests.deploy.conftest import REPO, base_env
 
 pytestmark = [pytest.mark.e2e, system_tools.CURL]
 
-LOCAL_SECTIONS = ("The API in brief",)
+LOCAL_SECTIONS = ("For other teams: the API in five minutes",)
 README_SERVER = "http://127.0.0.1:8000"
 SMALL_DEMO = ("--no-serve", "--orders", "20", "--spread", "1", "--time-scale", "0.01", "--seed", "3")
 CURL_WITH_STATUS = 'curl() { command curl --write-out "\\nHTTP %{http_code}\\n" "$@"; }\n'
@@ -54,9 +53,9 @@ def curl_lines(blocks: dict[str, list[str]]) -> list[str]:
     ]
 
 
-def as_run_here(script: str, server: str, order_id: str) -> str:
+def as_run_here(script: str, server: str) -> str:
     """The script against `server`, each curl also writing its answer's HTTP status on a line of its own."""
-    return CURL_WITH_STATUS + script.replace(README_SERVER, server).replace("ORDER-ID", order_id)
+    return CURL_WITH_STATUS + script.replace(README_SERVER, server)
 
 
 def http_statuses(output: str) -> list[str]:
@@ -128,12 +127,6 @@ def wait_until_ready(url: str, server: subprocess.Popen, log: Path, timeout: flo
         time.sleep(0.3)
 
 
-def an_order_id(project: Path) -> str:
-    with sqlite3.connect(project / "db.sqlite3") as db:
-        (order_id,) = db.execute("SELECT order_id FROM couriers_delivery ORDER BY id LIMIT 1").fetchone()
-    return order_id
-
-
 def run_script(script: str, project: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         ["bash", "-euo", "pipefail", "-c", script], cwd=project, env=env, capture_output=True, text=True, timeout=60
@@ -155,7 +148,7 @@ def test_the_commands_of_a_local_section_work_as_written(
     title: str, after_the_demo: Path, web_server: str, newcomer: dict[str, str]
 ) -> None:
     for block in BLOCKS[title]:
-        script = as_run_here(block, web_server, an_order_id(after_the_demo))
+        script = as_run_here(block, web_server)
 
         result = run_script(script, after_the_demo, newcomer)
 
@@ -169,7 +162,7 @@ def test_the_commands_of_a_local_section_work_as_written(
 
 @pytest.mark.parametrize("line", curl_lines(BLOCKS))
 def test_the_curl_examples_of_the_readme_work(line: str, after_the_demo: Path, web_server: str, newcomer) -> None:
-    command = as_run_here(line, web_server, an_order_id(after_the_demo))
+    command = as_run_here(line, web_server)
 
     result = run_script(command, after_the_demo, newcomer)
 

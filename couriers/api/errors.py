@@ -15,9 +15,38 @@ from rest_framework.views import exception_handler as drf_exception_handler
 
 from couriers.database import UNREACHABLE
 from couriers.errors import Conflict, DispatchError, NotFound
-from gateway.orders import BadOrderAnswer, OrderRequestRejected, OrderServiceUnavailable
+from gateway.orders import BadOrderAnswer, OrderServiceUnavailable
 
 logger = logging.getLogger(__name__)
+
+# Every `error.code` the API answers, with what it means: the schema publishes them as an enum.
+ERROR_CODES = {
+    "invalid": "a field or query parameter is invalid; `error.fields` says which and why",
+    "parse_error": "the body is not valid JSON",
+    "request_too_large": "the body is larger than the server accepts",
+    "unsupported_media_type": "the body is neither JSON nor a form",
+    "not_authenticated": "no credentials",
+    "authentication_failed": "invalid credentials",
+    "permission_denied": "the user lacks the permission this write needs",
+    "not_found": "the path is not one of the API's",
+    "courier_not_found": "no courier with this id",
+    "delivery_not_found": "no delivery with this id, or the order has none",
+    "order_not_found": "service-order has no such order",
+    "method_not_allowed": "the path does not take this method",
+    "not_acceptable": "the Accept header asks for something other than JSON",
+    "precondition_failed": "If-Match does not name the current ETag",
+    "courier_busy": "the courier is on a delivery",
+    "courier_has_deliveries": "a courier with deliveries is paused, not deleted",
+    "invalid_status": "a status the client may not set",
+    "order_not_active": "the order is not active at service-order",
+    "delivery_finished": "the delivery is already completed or cancelled",
+    "delivery_not_assigned": "the delivery waits for a courier: there is none to take off",
+    "conflict": "a concurrent change won: retry",
+    "throttled": "too many requests: retry after Retry-After seconds",
+    "bad_order_answer": "service-order answered with something that is not an order",
+    "order_service_unavailable": "service-order is unavailable: try again later",
+    "database_unavailable": "the database is unavailable: try again later",
+}
 
 
 class ApiError(exceptions.APIException):
@@ -32,7 +61,6 @@ class ApiError(exceptions.APIException):
 _GATEWAY_ERRORS: list[tuple[type[Exception], int, str, str]] = [
     (OrderServiceUnavailable, 503, "order_service_unavailable", "service-order is unavailable: try again later"),
     (BadOrderAnswer, 502, "bad_order_answer", "service-order answered with something that is not an order"),
-    (OrderRequestRejected, 400, "order_request_rejected", "service-order refused to look up this order id"),
 ]
 
 

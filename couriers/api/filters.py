@@ -4,7 +4,7 @@ from typing import Any
 
 import django_filters
 from django import forms
-from django.db.models import QuerySet
+from django.db.models import F, OrderBy, QuerySet
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import filters, serializers
@@ -25,8 +25,8 @@ class IntegerFilter(django_filters.NumberFilter):
 
 
 class CourierFilter(django_filters.FilterSet):
-    status = ChoiceFilter(choices=Courier.Status.choices)
-    transport_type = ChoiceFilter(choices=Courier.Transport.choices)
+    status = ChoiceFilter(choices=Courier.Status.choices, help_text="Only the couriers with this status.")
+    transport_type = ChoiceFilter(choices=Courier.Transport.choices, help_text="Only the couriers moving so.")
 
     class Meta:
         model = Courier
@@ -34,10 +34,12 @@ class CourierFilter(django_filters.FilterSet):
 
 
 class DeliveryFilter(django_filters.FilterSet):
-    status = ChoiceFilter(choices=Delivery.Status.choices)
+    status = ChoiceFilter(choices=Delivery.Status.choices, help_text="Only the deliveries with this status.")
     # An integer filter, not a model choice: an unknown courier lists nothing rather than failing.
     courier = IntegerFilter(field_name="courier_id", min_value=1, max_value=BIGINT_MAX)
-    order_id = django_filters.CharFilter(validators=[validate_order_id])
+    order_id = django_filters.CharFilter(
+        validators=[validate_order_id], help_text="Only the delivery of this order (service-order's id), exactly."
+    )
     overdue = ChoiceFilter(
         choices=[("true", "true"), ("false", "false")],
         method="filter_overdue",
@@ -61,16 +63,52 @@ class SearchFilter(filters.SearchFilter):
         except serializers.ValidationError as exc:
             raise serializers.ValidationError({self.search_param: exc.detail}) from exc
 
+    def get_schema_operation_parameters(self, view: APIView) -> list[dict[str, Any]]:
+        searched = " and ".join(getattr(view, "search_fields", []))
+        description = (
+            f"Words to find in {searched}, case-insensitive: a row matches when each word is in one of them "
+            '(space-separated; "quoted words" for one with spaces).'
+        )
+        return [
+            {**parameter, "description": description} for parameter in super().get_schema_operation_parameters(view)
+        ]
+
+
+def _nulls_last(term: str) -> OrderBy:
+    """Rows without a value (no deadline yet, no queue position) last either way, on every database (SQLite
+    would put them first when ascending, PostgreSQL last)."""
+    field = F(term.removeprefix("-"))
+    return field.desc(nulls_last=True) if term.startswith("-") else field.asc(nulls_last=True)
+
 
 class OrderingFilter(filters.OrderingFilter):
-    """DRF's, with an unknown field a 400 naming the valid ones (DRF ignores it silently), and the id as the
-    last key so that pages never overlap on ties."""
+    """DRF's, with an unknown field a 400 naming the valid ones (DRF ignores it silently), the id as the
+    last key so that pages never overlap on ties, and nulls last."""
+
+    def filter_queryset(self, request: Request, queryset: QuerySet[Any], view: APIView) -> QuerySet[Any]:
+        return queryset.order_by(*map(_nulls_last, self.get_ordering(request, queryset, view)))
 
     def get_ordering(self, request: Request, queryset: QuerySet[Any], view: APIView) -> list[str]:
         ordering = list(super().get_ordering(request, queryset, view) or [])
         if not {"id", "-id"} & set(ordering):
             ordering.append("id")
         return ordering
+
+    def get_schema_operation_parameters(self, view: APIView) -> list[dict[str, Any]]:
+        fields = [name for name, _ in self.get_valid_fields(None, view, {})]
+        terms = [term for name in fields for term in (name, f"-{name}")]
+        return [
+            {
+                "name": self.ordering_param,
+                "required": False,
+                "in": "query",
+                "description": f"Fields to order by, comma-separated, each with - before it for descending "
+                f"(e.g. `{fields[1]},-id`); ties are broken by id.",
+                "style": "form",
+                "explode": False,
+                "schema": {"type": "array", "items": {"type": "string", "enum": terms}},
+            }
+        ]
 
     def remove_invalid_fields(
         self, queryset: QuerySet[Any], fields: list[str], view: APIView, request: Request

@@ -36,7 +36,13 @@ class ProbeView(APIView):
 
 
 class HealthzView(ProbeView):
-    @extend_schema(summary="Liveness: the process answers", auth=[], responses={200: HealthSerializer})
+    @extend_schema(
+        summary="Liveness: the process answers",
+        operation_id="getLiveness",
+        tags=["health"],
+        auth=[],
+        responses={200: HealthSerializer},
+    )
     def get(self, request: Request) -> Response:
         return Response({"status": "ok"})
 
@@ -44,6 +50,8 @@ class HealthzView(ProbeView):
 class ReadyzView(ProbeView):
     @extend_schema(
         summary="Readiness: the database answers",
+        operation_id="getReadiness",
+        tags=["health"],
         auth=[],
         responses={
             200: HealthSerializer,

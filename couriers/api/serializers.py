@@ -3,10 +3,12 @@
 from collections.abc import Mapping
 from typing import Any
 
+from drf_spectacular.utils import extend_schema_serializer
 from rest_framework import serializers
 from rest_framework.validators import UniqueValidator
 
 from couriers.api.choices import ChoiceField
+from couriers.api.errors import ERROR_CODES
 from couriers.models import E164, Courier, Delivery
 from couriers.order_ids import MAX_LENGTH as MAX_ORDER_ID_LENGTH
 from couriers.order_ids import validate_order_id
@@ -15,7 +17,7 @@ CLIENT_STATUSES = [Courier.Status.AVAILABLE, Courier.Status.PAUSED]  # busy is t
 
 
 class StrictSerializer(serializers.Serializer):
-    """Rejects fields it does not know, naming them, instead of silently dropping them."""
+    """A field not listed here is refused, by name (400), rather than ignored."""
 
     def to_internal_value(self, data: Any) -> dict[str, Any]:
         unknown = sorted(set(data) - set(self.fields)) if isinstance(data, Mapping) else []
@@ -31,6 +33,15 @@ class StrictSerializer(serializers.Serializer):
         return value
 
 
+class StringField(serializers.CharField):
+    """A JSON string only: DRF's CharField would take 123 as "123" and 1e400 as "inf"."""
+
+    def to_internal_value(self, data: Any) -> str:
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
 class CourierSerializer(serializers.ModelSerializer):
     active_delivery = serializers.IntegerField(
         read_only=True, allow_null=True, help_text="Id of the delivery the courier is on, or null."
@@ -42,11 +53,10 @@ class CourierSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
+# A courier's writable fields. The view passes `instance` on update, for the uniqueness check.
 class CourierInputSerializer(StrictSerializer):
-    """A courier's writable fields. The view passes `instance` on update, for the uniqueness check."""
-
-    name = serializers.CharField(max_length=200)
-    phone = serializers.CharField(
+    name = StringField(max_length=200)
+    phone = StringField(
         max_length=16,
         validators=[E164, UniqueValidator(Courier.objects.all(), message="A courier with this phone already exists.")],
         help_text="E.164: + and 10 to 15 digits. Unique.",
@@ -60,9 +70,8 @@ class CourierInputSerializer(StrictSerializer):
     )
 
 
+# Who brings the order: enough to call the courier without a second request.
 class DeliveryCourierSerializer(serializers.ModelSerializer):
-    """Who brings the order: enough to call the courier without a second request."""
-
     class Meta:
         model = Courier
         fields = ["id", "name", "phone", "transport_type"]
@@ -120,20 +129,25 @@ class DeliverySerializer(serializers.ModelSerializer):
 
 class OrderRefSerializer(StrictSerializer):
     # Order ids are service-order's, taken exactly as given: no trimming.
-    order_id = serializers.CharField(
+    order_id = StringField(
         trim_whitespace=False,
         validators=[validate_order_id],
         help_text=f"service-order's id of the order: 1-{MAX_ORDER_ID_LENGTH} printable characters.",
     )
 
 
+# The error body, documented for the schema (the exception handler writes it).
+@extend_schema_serializer(component_name="ErrorBody")
 class ErrorBodySerializer(serializers.Serializer):
-    """Documents the error body (for the schema only)."""
-
     def get_fields(self) -> dict[str, serializers.Field]:
         # Declared here because a class attribute named `fields` would hide Serializer.fields.
         return {
-            "code": serializers.CharField(help_text="Machine-readable, e.g. invalid, not_found, courier_busy."),
+            "code": serializers.ChoiceField(
+                choices=list(ERROR_CODES),
+                help_text="Machine-readable: "
+                + "; ".join(f"`{code}`: {meaning}" for code, meaning in ERROR_CODES.items())
+                + ".",
+            ),
             "message": serializers.CharField(help_text="What went wrong, for a human."),
             "fields": serializers.DictField(
                 child=serializers.ListField(child=serializers.CharField()),
@@ -146,9 +160,8 @@ class ErrorSerializer(serializers.Serializer):
     error = ErrorBodySerializer()
 
 
+# The resources of /api/v1/, documented for the schema.
 class ApiRootSerializer(serializers.Serializer):
-    """Documents /api/v1/ (for the schema only)."""
-
     couriers = serializers.URLField()
     deliveries = serializers.URLField()
     order_delivery = serializers.CharField(help_text="A URL template: put in the percent-encoded order id.")

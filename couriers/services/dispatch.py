@@ -9,7 +9,7 @@ from couriers.phases import Phase, phase_of
 from couriers.services.deliveries import delivery_sync, ensure_courier, finish
 from couriers.services.fleet import locked_courier
 from couriers.services.queue import wait_for_courier
-from gateway.orders import OrderClient, OrderNotFound
+from gateway.orders import OrderClient, OrderNotFound, OrderRequestRejected
 
 
 def delivery_assign(*, order_id: str, client: OrderClient) -> Delivery:
@@ -17,7 +17,8 @@ def delivery_assign(*, order_id: str, client: OrderClient) -> Delivery:
     asked_at = timezone.now()
     try:
         order = client.get_order(order_id)
-    except OrderNotFound as exc:
+    except (OrderNotFound, OrderRequestRejected) as exc:
+        # A refused id (not a UUID, say) names no order either: the same answer as an unknown one.
         raise NotFound(f"order {order_id} does not exist at service-order", code="order_not_found") from exc
     if phase_of(order.status) is not Phase.ACTIVE:
         raise Conflict(f"order {order_id} is {order.status}: only active orders get a courier", code="order_not_active")

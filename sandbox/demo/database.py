@@ -1,18 +1,21 @@
-"""The database before a run: schema, the demo user and its token, the fleet, no deliveries of earlier runs."""
+"""The database before a run: schema, the demo's users and their tokens, the fleet, no deliveries of earlier runs."""
 
 import secrets
 from dataclasses import dataclass
 
-from django.contrib.auth.models import User
+from django.contrib.auth.models import Group, User
 from django.core.management import call_command
 from django.db import connection, transaction
 from django.utils import timezone
 from rest_framework.authtoken.models import Token
 
+from couriers.api.permissions import DISPATCHERS_GROUP
 from couriers.models import Courier, Delivery
 from couriers.services import courier_create
 
 USERNAME = "demo"
+DISPATCHER = "dispatcher"
+READER = "reader"
 # 555-01XX numbers are reserved for fiction: no demo courier ever has a real person's phone.
 PHONE_FORMAT = "+1555{:07d}"
 FIRST_NAMES = ("Anna", "Boris", "Chen", "Dina", "Emil", "Farah", "Gleb", "Hana", "Ivan", "Julia")
@@ -23,7 +26,8 @@ TRANSPORTS = tuple(Courier.Transport.values)
 @dataclass(frozen=True)
 class DemoUser:
     username: str
-    password: str
+    role: str  # what the user shows, as the demo says it
+    password: str  # empty: the user only has a token (no admin)
     token: str
     existed: bool  # its password was reset
 
@@ -52,15 +56,29 @@ def migrate() -> None:
     call_command("migrate", interactive=False, verbosity=0)
 
 
-def demo_user() -> DemoUser:
-    """The staff superuser `demo` with a new password each run, and its API token."""
-    password = secrets.token_urlsafe(9)
-    user, created = User.objects.get_or_create(username=USERNAME)
-    user.is_staff = user.is_superuser = user.is_active = True
-    user.set_password(password)
+def demo_users() -> list[DemoUser]:
+    """`demo`, a superuser; `dispatcher`, in the dispatchers group (what a dispatcher sees and may do); `reader`,
+    a token for another team's reads. New passwords each run; tokens are kept."""
+    return [
+        _user(USERNAME, "superuser", superuser=True),
+        _user(DISPATCHER, "the dispatchers group", group=DISPATCHERS_GROUP),
+        _user(READER, "API reads only", staff=False),
+    ]
+
+
+def _user(username: str, role: str, *, superuser: bool = False, group: str = "", staff: bool = True) -> DemoUser:
+    user, created = User.objects.get_or_create(username=username)
+    user.is_staff, user.is_superuser, user.is_active = staff, superuser, True
+    password = secrets.token_urlsafe(9) if staff else ""
+    if staff:
+        user.set_password(password)
+    else:
+        user.set_unusable_password()
     user.save()
+    if group:
+        user.groups.add(Group.objects.get(name=group))
     token, _ = Token.objects.get_or_create(user=user)
-    return DemoUser(USERNAME, password, token.key, existed=not created)
+    return DemoUser(username, role, password, token.key, existed=not created)
 
 
 def clear_deliveries() -> Cleared:

@@ -85,13 +85,15 @@ class DemoRun:
             f"{fleet.total} in the database: the demo's {self.options.couriers} on foot, by scooter and by car "
             f"({fleet.created} created, {fleet.reused} reused) and {others} more",
         )
-        user = database.demo_user()
-        reset = " (the user existed: its password was reset)" if user.existed else ""
-        self._say("admin user", f"{user.username} / password {user.password}{reset}")
-        if port is None:
-            self._say("API token", f"{user.token} (no web server with --no-serve)")
-        else:
-            self._say("API token", f'curl -H "Authorization: Token {user.token}" http://{HOST}:{port}/api/v1/couriers/')
+        users = database.demo_users()
+        for n, user in enumerate(users):
+            label = "users" if n == 0 else ""
+            reset = " (it existed: its password was reset)" if user.existed and user.password else ""
+            password = f"password {user.password}, " if user.password else ""
+            self._say(label, f"{user.username} ({user.role}): {password}API token {user.token}{reset}")
+        if port is not None:
+            reader = users[-1]
+            self._say("API", f'curl -H "Authorization: Token {reader.token}" http://{HOST}:{port}/api/v1/couriers/')
         self._say("local env", write_local_env())
 
     # --- the orders ---------------------------------------------------------------
@@ -155,7 +157,11 @@ class DemoRun:
         return result
 
     def _serve(self, web: Child, url: str) -> None:
-        self._say("admin", f"{url}/admin/ (user {database.USERNAME}, password above)")
+        self._say(
+            "admin",
+            f"{url}/admin/ (user {database.USERNAME}, or {database.DISPATCHER} to see what a dispatcher sees; "
+            "passwords above)",
+        )
         self._say("API docs", f"{url}/api/docs/")
         # Started in the background (`make demo &`), it never sees a Ctrl-C: SIGTERM stops it the same way.
         self.console.print(f"Running until Ctrl-C, or SIGTERM (kill {os.getpid()}) when in the background.")

@@ -153,6 +153,7 @@ def test_the_deliveries_list_fits_overdue_into_the_deadline_and_shortens_long_id
         "order id",
         "courier",
         "status",
+        "queue",
         "order status",
         "deadline",
     ]
@@ -162,7 +163,9 @@ def test_the_deliveries_list_fits_overdue_into_the_deadline_and_shortens_long_id
     assert "deadline " in late  # the absolute time, as a tooltip
     assert ">in 12 min</span>" in in_time
     assert "overdue" not in in_time
-    assert ">waiting <1 min</span>" in waiting.replace("&lt;", "<")
+    assert ">—</span>" in waiting  # no deadline before a courier: the queue column says where it stands
+    assert "<b>1</b>" in cell(html, "queue", 2)
+    assert cell(html, "queue", 0) == "—"
     assert ">on time</span>" in done
     assert f'title="{uuid}"' in cell(html, "order", 0)
     assert ">b644f2ae…</span>" in cell(html, "order", 0)
@@ -211,7 +214,7 @@ def test_the_couriers_list_marks_an_overdue_current_delivery(admin_client: Clien
 
     html = admin_client.get(COURIERS).content.decode()
 
-    late_cell, on_time_cell, free_cell = (cell(html, "current_delivery", row) for row in range(3))
+    late_cell, free_cell, on_time_cell = (cell(html, "current_delivery", row) for row in range(3))
     assert ">7 min late</span>" in late_cell
     assert ">overdue</span>" in late_cell
     assert 'title="c0ffee00-616f-4b6d-8439-29e8de9b9f57"' in late_cell
@@ -219,6 +222,19 @@ def test_the_couriers_list_marks_an_overdue_current_delivery(admin_client: Clien
     assert ">in 9 min</span>" in on_time_cell
     assert "overdue" not in on_time_cell
     assert free_cell == "—"
+
+
+def test_the_couriers_list_puts_what_needs_a_dispatcher_first(admin_client: Client) -> None:
+    now = timezone.now()
+    create_courier(name="A paused", status=Courier.Status.PAUSED)
+    create_delivery(courier=create_courier(name="B busy"), deadline=now + timedelta(minutes=9))
+    create_courier(name="C free")
+    create_delivery(courier=create_courier(name="D overdue"), deadline=now - timedelta(minutes=1))
+    create_courier(name="E free")
+
+    names = [courier.name for courier in admin_client.get(COURIERS).context["cl"].result_list]
+
+    assert names == ["D overdue", "C free", "E free", "B busy", "A paused"]
 
 
 def test_the_couriers_list_sorts_by_the_current_deadline(admin_client: Client) -> None:
@@ -402,7 +418,27 @@ def test_make_available_action_hands_the_oldest_waiting_order(admin_client: Clie
 
     oldest.refresh_from_db()
     assert oldest.courier == courier
-    assert "Made 1 courier(s) available; 1 took a waiting order at once." in texts(response)
+    assert "Made 1 courier(s) available (1 took a waiting order at once)." in texts(response)
+
+
+def test_pausing_a_paused_courier_counts_no_change(admin_client: Client) -> None:
+    paused = create_courier(name="Already", status=Courier.Status.PAUSED)
+    free = create_courier(name="Free")
+
+    response = act(admin_client, COURIERS, "pause", paused, free)
+
+    assert texts(response) == ["Paused 1 courier(s); 1 already paused, left as they were."]
+    assert texts(act(admin_client, COURIERS, "pause", paused)) == [
+        "Paused 0 courier(s); 1 already paused, left as they were."
+    ]
+
+
+def test_making_an_available_courier_available_counts_no_change(admin_client: Client) -> None:
+    response = act(admin_client, COURIERS, "make_available", create_courier())
+
+    assert texts(response) == [
+        "Made 0 courier(s) available (0 took a waiting order at once); 1 already available, left as they were."
+    ]
 
 
 # --- deliveries -----------------------------------------------------------------
@@ -430,6 +466,103 @@ def test_cancel_action_reports_finished_deliveries(admin_client: Client) -> None
     done.refresh_from_db()
     assert done.status == Delivery.Status.COMPLETED
     assert "Order A-1: delivery of order A-1 is already completed" in texts(response)
+
+
+def test_the_waiting_orders_list_in_serving_order_with_their_place(admin_client: Client) -> None:
+    first, second, third = create_delivery(order_id="first"), create_delivery(order_id="second"), create_delivery()
+
+    response = admin_client.get(f"{DELIVERIES}?status__exact=awaiting_courier")
+
+    assert list(response.context["cl"].result_list) == [first, second, third]
+    html = response.content.decode()
+    assert [re.search(r"<b>(\d+)</b>", cell(html, "queue", row))[1] for row in range(3)] == ["1", "2", "3"]
+
+
+def test_a_delivery_page_says_no_when_not_overdue(admin_client: Client) -> None:
+    delivery = create_delivery(courier=create_courier())
+
+    html = admin_client.get(change_url(delivery)).content.decode()
+
+    assert re.search(r'field-overdue.*?<div class="readonly">no</div>', html, re.S)
+
+
+def action_url(delivery: Delivery, slug: str) -> str:
+    return reverse(f"admin:couriers_delivery_{slug}", args=[delivery.pk])
+
+
+def test_a_delivery_page_offers_the_actions_that_apply(admin_client: Client) -> None:
+    assigned = create_delivery(courier=create_courier())
+    waiting = create_delivery()
+    done = create_delivery(courier=create_courier(), status=Delivery.Status.COMPLETED)
+
+    def offered(delivery: Delivery) -> list[str]:
+        return re.findall(r'class="page-action">([^<]+)<', admin_client.get(change_url(delivery)).content.decode())
+
+    assert offered(assigned) == ["Take the courier off", "Cancel the delivery"]
+    assert offered(waiting) == ["Cancel the delivery"]
+    assert offered(done) == []
+
+
+@pytest.mark.parametrize("slug", ["cancel", "take_courier_off"])
+def test_a_delivery_action_asks_for_confirmation_first(admin_client: Client, slug: str) -> None:
+    delivery = create_delivery(order_id="A-1", courier=create_courier())
+
+    response = admin_client.get(action_url(delivery, slug))
+
+    assert response.status_code == 200
+    assert 'type="submit" value="Yes,' in response.content.decode()
+    delivery.refresh_from_db()
+    assert delivery.status == Delivery.Status.ASSIGNED
+
+
+def test_cancelling_from_the_page_cancels_and_says_so(admin_client: Client) -> None:
+    delivery = create_delivery(order_id="A-1", courier=create_courier())
+
+    response = admin_client.post(action_url(delivery, "cancel"), follow=True)
+
+    assert response.redirect_chain[-1][0] == change_url(delivery)
+    delivery.refresh_from_db()
+    assert delivery.status == Delivery.Status.CANCELLED
+    assert texts(response) == ["Cancelled the delivery of order A-1; its courier, if it had one, is free."]
+
+
+def test_taking_the_courier_off_from_the_page_queues_the_order(admin_client: Client) -> None:
+    courier = create_courier()
+    delivery = create_delivery(order_id="A-1", courier=courier)
+
+    response = admin_client.post(action_url(delivery, "take_courier_off"), follow=True)
+
+    delivery.refresh_from_db()
+    courier.refresh_from_db()
+    assert (delivery.status, courier.status) == (Delivery.Status.AWAITING_COURIER, Courier.Status.PAUSED)
+    assert texts(response) == [
+        "Took the courier off order A-1 (the courier is paused); the order waits in the queue in its place."
+    ]
+
+
+def test_an_action_that_no_longer_applies_is_refused_with_the_reason(admin_client: Client) -> None:
+    delivery = create_delivery(order_id="A-1", courier=create_courier(), status=Delivery.Status.COMPLETED)
+
+    page = admin_client.get(action_url(delivery, "cancel")).content.decode()
+    response = admin_client.post(action_url(delivery, "cancel"), follow=True)
+
+    assert "does not apply" in page
+    assert 'value="Yes,' not in page
+    assert texts(response) == ["Order A-1: delivery of order A-1 is already completed"]
+
+
+def test_page_actions_need_the_dispatch_permission(client: Client) -> None:
+    viewer = User.objects.create_user("viewer", password="pw", is_staff=True)
+    viewer.user_permissions.add(Permission.objects.get(codename="view_delivery"))
+    client.force_login(viewer)
+    delivery = create_delivery(courier=create_courier())
+
+    page = client.get(change_url(delivery)).content.decode()
+
+    assert "page-action" not in page
+    assert client.post(action_url(delivery, "cancel")).status_code == 403
+    delivery.refresh_from_db()
+    assert delivery.status == Delivery.Status.ASSIGNED
 
 
 def test_deliveries_cannot_be_added_or_edited(admin_client: Client) -> None:

@@ -1,6 +1,8 @@
 """/api/v1/couriers/: listing, filters, writes through the services, and their refusals."""
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from rest_framework.test import APIClient
 
 from couriers.models import Courier, Delivery
@@ -274,12 +276,51 @@ def test_retrieve(reader: APIClient) -> None:
     assert response.json()["name"] == "Ann"
 
 
-@pytest.mark.parametrize("path", ["999999/", "abc/", "99999999999999999999999999/", "-1/"])
-def test_an_unknown_or_non_numeric_id_is_404_in_the_error_shape(reader: APIClient, path: str) -> None:
+@pytest.mark.parametrize("path", ["999999/", "99999999999999999999999999/"])
+def test_an_unknown_id_is_404_courier_not_found(reader: APIClient, path: str) -> None:
+    response = reader.get(LIST + path)
+
+    assert response.status_code == 404
+    assert response.json()["error"]["code"] == "courier_not_found"
+
+
+@pytest.mark.parametrize("path", ["abc/", "-1/"])
+def test_a_non_numeric_id_is_a_path_the_api_does_not_have(reader: APIClient, path: str) -> None:
     response = reader.get(LIST + path)
 
     assert response.status_code == 404
     assert response.json()["error"]["code"] == "not_found"
+
+
+@pytest.mark.parametrize("field", ["name", "phone"])
+@pytest.mark.parametrize("value", [123, 79990000001, 1.5, True, ["Ann"]])
+def test_a_text_field_takes_only_a_json_string(dispatcher: APIClient, field: str, value: object) -> None:
+    response = dispatcher.post(LIST, {**NEW, field: value}, format="json")
+
+    assert response.status_code == 400
+    assert response.json()["error"]["fields"] == {field: ["Not a valid string."]}
+    assert not Courier.objects.exists()
+
+
+@settings(max_examples=50, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    value=st.one_of(
+        st.integers(), st.floats(allow_nan=False, allow_infinity=False), st.booleans(), st.lists(st.text(), max_size=2)
+    )
+)
+def test_any_json_value_but_a_string_is_refused_as_a_name(dispatcher: APIClient, value: object) -> None:
+    response = dispatcher.post(LIST, {**NEW, "name": value}, format="json")
+
+    assert response.json()["error"]["fields"] == {"name": ["Not a valid string."]}
+
+
+def test_a_number_too_large_for_a_float_is_not_taken_as_the_name_inf(dispatcher: APIClient) -> None:
+    body = '{"name": 1e400, "phone": "+79990000009", "transport_type": "car"}'
+
+    response = dispatcher.post(LIST, body, content_type="application/json")
+
+    assert response.status_code == 400
+    assert response.json()["error"]["fields"] == {"name": ["Not a valid string."]}
 
 
 def test_patch_changes_only_what_is_given(dispatcher: APIClient) -> None:

@@ -101,6 +101,32 @@ def test_filter_by_status(reader: APIClient) -> None:
     assert ids(reader.get(LIST, {"status": "awaiting_courier"})) == [waiting.pk]
 
 
+def test_the_waiting_queue_lists_in_serving_order(reader: APIClient) -> None:
+    first, second, third = create_delivery(), create_delivery(), create_delivery()
+    create_delivery(courier=create_courier())
+
+    rows = reader.get(LIST, {"status": "awaiting_courier"}).json()["results"]
+
+    assert [(row["id"], row["queue_position"]) for row in rows] == [(first.pk, 1), (second.pk, 2), (third.pk, 3)]
+
+
+def test_ordering_by_queue_position_puts_the_orders_not_waiting_last(reader: APIClient) -> None:
+    assigned = create_delivery(courier=create_courier())
+    first, second = create_delivery(), create_delivery()
+
+    assert ids(reader.get(LIST, {"ordering": "queue_position"})) == [first.pk, second.pk, assigned.pk]
+    assert ids(reader.get(LIST, {"ordering": "-queue_position"})) == [second.pk, first.pk, assigned.pk]
+
+
+def test_rows_without_a_deadline_come_last_either_way(reader: APIClient) -> None:
+    waiting = create_delivery()
+    soon = create_delivery(courier=create_courier(), deadline=timezone.now() + timedelta(minutes=1))
+    later = create_delivery(courier=create_courier(), deadline=timezone.now() + timedelta(minutes=9))
+
+    assert ids(reader.get(LIST, {"ordering": "deadline"})) == [soon.pk, later.pk, waiting.pk]
+    assert ids(reader.get(LIST, {"ordering": "-deadline"})) == [later.pk, soon.pk, waiting.pk]
+
+
 def test_filter_by_courier(reader: APIClient) -> None:
     courier = create_courier()
     mine = create_delivery(courier=courier)
@@ -165,8 +191,19 @@ def test_detail(reader: APIClient) -> None:
     assert response.json()["order_id"] == "A-1"
 
 
-@pytest.mark.parametrize("path", ["999999/", "abc/", "1.5/"])
-def test_detail_of_an_unknown_or_malformed_id_is_404(reader: APIClient, path: str) -> None:
+def test_detail_of_an_unknown_id_is_404_delivery_not_found(reader: APIClient) -> None:
+    response = reader.get(LIST + "999999/")
+
+    assert response.status_code == 404
+    assert response.json()["error"] == {
+        "code": "delivery_not_found",
+        "message": "delivery 999999 does not exist",
+        "fields": {},
+    }
+
+
+@pytest.mark.parametrize("path", ["abc/", "1.5/"])
+def test_detail_of_a_malformed_id_is_a_path_the_api_does_not_have(reader: APIClient, path: str) -> None:
     response = reader.get(LIST + path)
 
     assert response.status_code == 404
@@ -283,12 +320,33 @@ def test_assign_of_an_order_unknown_to_service_order_is_404(
     assert response.json()["error"]["code"] == "order_not_found"
 
 
+def test_assign_of_an_id_service_order_refuses_is_404_as_an_unknown_order(
+    dispatcher: APIClient, fake_orders: FakeOrderClient
+) -> None:
+    fake_orders.fail("not-a-uuid", OrderRequestRejected("400 bad_request"))
+
+    response = dispatcher.post(ASSIGN, {"order_id": "not-a-uuid"}, format="json")
+
+    assert response.status_code == 404
+    assert response.json()["error"]["code"] == "order_not_found"
+
+
+@pytest.mark.parametrize("value", [123, 1e300, True, None, ["A-1"], {"id": "A-1"}])
+def test_an_order_id_that_is_not_a_json_string_is_refused(
+    dispatcher: APIClient, fake_orders: FakeOrderClient, value: object
+) -> None:
+    response = dispatcher.post(ASSIGN, {"order_id": value}, format="json")
+
+    assert response.status_code == 400
+    assert list(response.json()["error"]["fields"]) == ["order_id"]
+    assert fake_orders.calls == []
+
+
 @pytest.mark.parametrize(
     ("failure", "status_code", "code"),
     [
         (OrderServiceUnavailable("down, see http://internal:8083"), 503, "order_service_unavailable"),
         (BadOrderAnswer("html"), 502, "bad_order_answer"),
-        (OrderRequestRejected("400"), 400, "order_request_rejected"),
     ],
 )
 def test_assign_when_service_order_fails(

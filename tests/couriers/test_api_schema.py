@@ -1,5 +1,6 @@
 """The OpenAPI schema is valid and documents every endpoint, filter and error answer; the docs are served offline."""
 
+import json
 import re
 from pathlib import Path
 
@@ -131,3 +132,114 @@ def test_a_setting_puts_schema_and_docs_behind_authentication(
     result = manage("shell", "--verbosity", "0", "--command", request, env=env)
 
     assert result.stdout.strip() == str(status), result.stdout + result.stderr
+
+
+# --- a published API: parameters, enums, operation ids, tags -------------------------------------
+
+
+def operations(schema: dict) -> list[tuple[str, str, dict]]:
+    return [(method, path, operation) for path, item in schema["paths"].items() for method, operation in item.items()]
+
+
+def test_every_operation_has_a_chosen_id_and_one_tag(schema: dict) -> None:
+    ids = {(method, path): operation["operationId"] for method, path, operation in operations(schema)}
+
+    assert ids[("post", "/api/v1/deliveries/assign/")] == "assignDelivery"
+    assert ids[("get", "/api/v1/orders/{order_id}/delivery/")] == "getOrderDelivery"
+    assert all(re.fullmatch(r"[a-z]+(?:[A-Z][a-z]+)+", name) for name in ids.values()), ids
+    assert len(set(ids.values())) == len(ids)
+    declared = {tag["name"] for tag in schema["tags"]}
+    tags = {method + path: operation["tags"] for method, path, operation in operations(schema)}
+    assert all(len(names) == 1 and names[0] in declared for names in tags.values()), tags
+    assert {names[0] for names in tags.values()} == declared
+
+
+def parameter(schema: dict, path: str, name: str) -> dict:
+    return next(p for p in schema["paths"][path]["get"]["parameters"] if p["name"] == name)
+
+
+@pytest.mark.parametrize(
+    ("path", "fields"),
+    [
+        ("/api/v1/couriers/", ["id", "name", "phone", "status", "transport_type", "created_at", "updated_at"]),
+        (
+            "/api/v1/deliveries/",
+            ["id", "status", "queue_position", "assigned_at", "deadline", "finished_at", "created_at", "updated_at"],
+        ),
+    ],
+)
+def test_ordering_lists_its_fields_both_ways(schema: dict, path: str, fields: list[str]) -> None:
+    ordering = parameter(schema, path, "ordering")
+
+    assert (ordering["style"], ordering["explode"], ordering["schema"]["type"]) == ("form", False, "array")
+    assert ordering["schema"]["items"]["enum"] == [term for name in fields for term in (name, f"-{name}")]
+
+
+def test_pages_and_page_sizes_have_their_bounds(schema: dict) -> None:
+    page = parameter(schema, "/api/v1/deliveries/", "page")
+    size = parameter(schema, "/api/v1/deliveries/", "page_size")
+
+    assert page["schema"]["oneOf"] == [{"type": "integer", "minimum": 1}, {"type": "string", "enum": ["last"]}]
+    assert (size["schema"]["minimum"], size["schema"]["maximum"], size["schema"]["default"]) == (1, 1000, 50)
+
+
+def test_search_says_what_it_searches(schema: dict) -> None:
+    assert "in name and phone" in parameter(schema, "/api/v1/couriers/", "search")["description"]
+
+
+def test_every_filter_says_what_it_does(schema: dict) -> None:
+    for path in ("/api/v1/couriers/", "/api/v1/deliveries/"):
+        undocumented = [p["name"] for p in schema["paths"][path]["get"]["parameters"] if not p.get("description")]
+        assert undocumented == [], path
+
+
+def raised_codes() -> set[str]:
+    """Every error code the project's own code raises."""
+    sources = [*Path("couriers").rglob("*.py")]
+    found = {code for source in sources for code in re.findall(r'code="([a-z_]+)"', source.read_text())}
+    return found - {"blank", "max_length", "printable"}  # a field's own reasons, reported under code=invalid
+
+
+def test_error_codes_are_an_enum_naming_every_code_raised(schema: dict) -> None:
+    enum = schema["components"]["schemas"]["ErrorCodeEnum"]["enum"]
+    body = schema["components"]["schemas"]["ErrorBody"]["properties"]["code"]
+
+    assert body["allOf"] == [{"$ref": "#/components/schemas/ErrorCodeEnum"}]
+    assert raised_codes() | {"precondition_failed", "not_found", "throttled", "invalid"} <= set(enum)
+    assert all(f"`{code}`" in body["description"] for code in enum)
+
+
+def test_every_error_answer_has_an_example_from_the_enum(schema: dict) -> None:
+    enum = set(schema["components"]["schemas"]["ErrorCodeEnum"]["enum"])
+    for method, path, operation in operations(schema):
+        for status, answer in operation["responses"].items():
+            if int(status) < 400 or path in ("/healthz", "/readyz"):
+                continue
+            examples = answer["content"]["application/json"]["examples"]
+            codes = {example["value"]["error"]["code"] for example in examples.values()}
+            assert codes, (method, path, status)
+            assert codes <= enum, (method, path, status)
+
+
+def test_the_database_outage_is_documented_on_every_api_operation(schema: dict) -> None:
+    for method, path, operation in operations(schema):
+        if path.startswith("/api/v1/"):
+            assert "database_unavailable" in operation["responses"]["503"]["description"], (method, path)
+
+
+def test_conditional_requests_are_documented(schema: dict) -> None:
+    get = schema["paths"]["/api/v1/couriers/{id}/"]["get"]
+    patch = schema["paths"]["/api/v1/couriers/{id}/"]["patch"]
+
+    assert "If-None-Match" in {p["name"] for p in get["parameters"]}
+    assert "304" in get["responses"]
+    assert "ETag" in get["responses"]["200"]["headers"]
+    assert "If-Match" in {p["name"] for p in patch["parameters"]}
+    assert "412" in patch["responses"]
+
+
+def test_descriptions_speak_to_clients_not_of_the_code(schema: dict) -> None:
+    text = json.dumps(schema)
+
+    for internal in ("view shares", "for the schema only", "selector", "serializer", "The view passes"):
+        assert internal not in text

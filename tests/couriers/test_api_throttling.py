@@ -42,6 +42,14 @@ def test_unknown_paths_and_the_root_count_too() -> None:
     assert [client.get(path).status_code for path in ("/api/v1/", "/api/v1/nowhere/", COURIERS)] == [401, 401, 429]
 
 
+@pytest.mark.parametrize("path", ["/api/docs/", "/api/schema/"])
+def test_the_documentation_is_not_throttled_nor_counted(path: str) -> None:
+    client = APIClient()
+
+    assert statuses(client, 4, path) == [200] * 4
+    assert statuses(client, 3) == [401, 401, 429]
+
+
 def test_a_forged_forwarded_address_does_not_escape_the_count() -> None:
     client = APIClient()
 

@@ -7,6 +7,7 @@ dispatcher must see, overdue deliveries first, fits in it without scrolling side
 Screenshots of every page go to artifacts/screenshots/ (git-ignored), also when an assertion fails.
 """
 
+import importlib
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -14,14 +15,16 @@ from unittest import mock
 
 import pytest
 from django.conf import settings
-from django.contrib.auth.models import User
+from django.contrib.auth.models import Group, Permission, User
 from django.utils import timezone
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.remote.webelement import WebElement
+from selenium.webdriver.support.select import Select
 
+from couriers.api.permissions import DISPATCHERS_GROUP
 from couriers.models import Courier
 from couriers.services import courier_create, order_event_handle
 from tests import system_tools
@@ -232,4 +235,90 @@ def test_the_api_docs_render_with_every_request_staying_on_the_server(browser, l
     requested = browser.execute_script("return performance.getEntriesByType('resource').map(entry => entry.name)")
     assert any(name.endswith("/api/schema/") for name in requested), requested
     assert [name for name in requested if not name.startswith(f"{live_server.url}/")] == []
+    assert csp_refusals(browser) == []
+
+
+@pytest.fixture
+def queue_floor(dispatch_floor: dict[str, str]) -> dict[str, str]:
+    """The dispatch floor with two more orders waiting behind the first, and a dispatcher (not a superuser)."""
+    orders = FakeOrderClient()
+    for order_id in ("order-waiting-2", "order-waiting-3"):
+        orders.set(order_id, "created")
+        order_event_handle(order_id=order_id, event_status="created", client=orders)
+    dispatcher = User.objects.create_user("dispatcher", password=PASSWORD, is_staff=True)
+    dispatcher.groups.add(dispatchers_group())
+    return dispatch_floor
+
+
+def dispatchers_group() -> Group:
+    """The group its migration makes, made again if an earlier test's flush emptied the table."""
+    migration = importlib.import_module("couriers.migrations.0003_dispatchers_group")
+    group, _ = Group.objects.get_or_create(name=DISPATCHERS_GROUP)
+    group.permissions.set(
+        Permission.objects.get(content_type__app_label="couriers", codename=codename)
+        for _, codename in migration.PERMISSIONS
+    )
+    return group
+
+
+def sign_in(browser: WebDriver, url: str, username: str) -> None:
+    browser.get(f"{url}/admin/")
+    browser.find_element(By.ID, "id_username").send_keys(username)
+    browser.find_element(By.ID, "id_password").send_keys(PASSWORD)
+    browser.find_element(By.CSS_SELECTOR, "input[type=submit]").click()
+
+
+def messages_shown(browser: WebDriver) -> list[str]:
+    return [item.text for item in browser.find_elements(By.CSS_SELECTOR, "ul.messagelist li")]
+
+
+def test_a_dispatcher_serves_the_queue_from_the_admin(browser, live_server, shoot, queue_floor):
+    sign_in(browser, live_server.url, "dispatcher")
+    browser.find_element(By.LINK_TEXT, "Couriers").click()
+    shoot("01-couriers-what-needs-a-dispatcher-first")
+    late = queue_floor["late_courier"]
+    on_time = ({"Carla Car", "Sasha Scooter"} - {late}).pop()
+    assert list(result_rows(browser)) == [late, on_time, "Paula Paused"]
+
+    # Pausing a courier already paused changes nothing, and says so.
+    result_rows(browser)["Paula Paused"].find_element(By.CSS_SELECTOR, "input.action-select").click()
+    Select(browser.find_element(By.NAME, "action")).select_by_value("pause")
+    browser.find_element(By.CSS_SELECTOR, "button[name=index]").click()
+    shoot("02-pause-a-paused-courier")
+    assert messages_shown(browser) == ["Paused 0 courier(s); 1 already paused, left as they were."]
+
+    summary_link(browser, "Orders waiting for a courier: 3").click()
+    shoot("03-the-queue-in-serving-order")
+    queue = result_rows(browser)
+    assert list(queue) == ["order-waiting", "order-waiting-2", "order-waiting-3"]
+    positions = [row.find_element(By.CSS_SELECTOR, ".field-queue b").text for row in queue.values()]
+    assert positions == ["1", "2", "3"]
+    assert_in_view(browser, queue["order-waiting"].find_element(By.CSS_SELECTOR, ".field-queue"))
+
+    browser.get(f"{live_server.url}/admin/couriers/delivery/?q=order-on-time")
+    result_rows(browser)["order-on-time"].find_element(By.LINK_TEXT, "order-on-time").click()
+    shoot("04-a-delivery-and-its-actions")
+    assert browser.find_element(By.CSS_SELECTOR, ".field-overdue .readonly").text == "no"
+    actions = [link.text for link in browser.find_elements(By.CSS_SELECTOR, "a.page-action")]
+    assert [text.upper() for text in actions] == ["TAKE THE COURIER OFF", "CANCEL THE DELIVERY"]
+
+    browser.find_element(By.PARTIAL_LINK_TEXT, actions[1]).click()
+    shoot("05-confirm-the-cancel")
+    assert "does not apply" not in browser.find_element(By.ID, "content").text
+    browser.find_element(By.CSS_SELECTOR, "input[type=submit][value^='Yes']").click()
+    shoot("06-cancelled")
+    assert messages_shown(browser) == [
+        "Cancelled the delivery of order order-on-time; its courier, if it had one, is free."
+    ]
+    assert "cancelled" in browser.find_element(By.CSS_SELECTOR, ".field-status_label").text
+    assert browser.find_elements(By.CSS_SELECTOR, "a.page-action") == []
+    # The courier freed took the first order of the queue; the others moved up.
+    browser.get(f"{live_server.url}/admin/couriers/delivery/?status__exact=awaiting_courier")
+    queue = result_rows(browser)
+    assert list(queue) == ["order-waiting-2", "order-waiting-3"]
+    assert [row.find_element(By.CSS_SELECTOR, ".field-queue b").text for row in queue.values()] == ["1", "2"]
+
+    browser.find_element(By.CSS_SELECTOR, '#user-tools a[href="/"]').click()  # View site
+    shoot("07-view-site")
+    assert browser.find_element(By.TAG_NAME, "h1").text == "service-courier"
     assert csp_refusals(browser) == []

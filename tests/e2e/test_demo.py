@@ -5,6 +5,7 @@ import os
 import re
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
@@ -50,6 +51,16 @@ def add_a_courier_outside_the_demo(database: Path) -> None:
     )
     command = [sys.executable, "manage.py", "shell", "-c", create]
     subprocess.run(command, cwd=ROOT, env=demo_env(database), check=True, capture_output=True, timeout=60)
+
+
+def demo_users(database: Path) -> set[tuple[str, bool, bool, str | None]]:
+    """(username, is_staff, is_superuser, group) of each user the demo made."""
+    query = (
+        "SELECT u.username, u.is_staff, u.is_superuser, g.name FROM auth_user u "
+        "LEFT JOIN auth_user_groups ug ON ug.user_id = u.id LEFT JOIN auth_group g ON g.id = ug.group_id"
+    )
+    with sqlite3.connect(database) as db:
+        return {(name, bool(staff), bool(superuser), group) for name, staff, superuser, group in db.execute(query)}
 
 
 def run_demo(database: Path) -> subprocess.CompletedProcess[str]:
@@ -117,6 +128,13 @@ def test_the_demo_ends_consistent_and_so_does_a_second_run_on_the_same_database(
     assert re.search(r"order \S+ is created: event published", simulator_log)
 
     assert "30 in the database: the demo's 30" in first.stdout
+    assert re.search(r"dispatcher \(the dispatchers group\): password \S+, API token \w+", first.stdout)
+    assert re.search(r"reader \(API reads only\): API token \w+", first.stdout)
+    assert demo_users(database) == {
+        ("demo", True, True, None),
+        ("dispatcher", True, False, "dispatchers"),
+        ("reader", False, False, None),
+    }
     add_a_courier_outside_the_demo(database)
     second = run_demo(database)
     assert_consistent_report(second)
