@@ -176,9 +176,9 @@ def test_detail_of_an_unknown_or_malformed_id_is_404(reader: APIClient, path: st
 # --- the delivery of an order ---------------------------------------------------
 
 
-@pytest.mark.parametrize("order_id", ["A-1", "a/b/c", "заказ 7", "with%20space", "x" * 255, "..x"])
+@pytest.mark.parametrize("order_id", ["A-1", "6f1c0c9e-4a3b-4c1e-9a57-2b8f5d1e7a10", "x_9", "x" * 255])
 def test_the_delivery_of_an_order(reader: APIClient, order_id: str) -> None:
-    delivery = create_delivery(order_id=order_id.replace("%20", " "))
+    delivery = create_delivery(order_id=order_id)
 
     response = reader.get(order_url(order_id))
 
@@ -186,11 +186,10 @@ def test_the_delivery_of_an_order(reader: APIClient, order_id: str) -> None:
     assert response.json()["id"] == delivery.pk
 
 
-@pytest.mark.parametrize("order_id", ["unknown", "../x", "..", "%ff%fe", "'; --"])
-def test_an_order_without_delivery_is_404(reader: APIClient, order_id: str) -> None:
+def test_an_order_without_delivery_is_404(reader: APIClient) -> None:
     create_delivery(order_id="x")
 
-    response = reader.get(order_url(order_id))
+    response = reader.get(order_url("unknown"))
 
     assert response.status_code == 404
     assert response.json()["error"]["code"] == "delivery_not_found"
@@ -203,6 +202,15 @@ MALFORMED_ORDER_IDS = [
     ("a%0D%0Ab", "a\r\nb"),
     ("%20%20", "  "),
     ("x" * 256, "x" * 256),
+    # Outside the alphabet (couriers.order_ids): what WSGI decodes would steer the request to service-order.
+    ("123%2Fitems", "123/items"),
+    ("%2E%2E%2F%2E%2E%2Finternal%2Fadmin", "../../internal/admin"),
+    ("..", ".."),
+    (".", "."),
+    ("a%20b", "a b"),
+    ("%25ff", "%ff"),
+    ("%C3%A9", "é"),
+    ("'%3B--", "';--"),
 ]
 
 
