@@ -367,6 +367,23 @@ def test_unassign_hands_the_order_to_a_free_courier_at_once(dispatcher: APIClien
     assert (response.json()["status"], response.json()["courier"]["id"]) == ("assigned", free.pk)
 
 
+@pytest.mark.django_db(transaction=True)  # the matching step runs when the service's transaction commits
+def test_unassign_answers_what_the_matching_step_made_of_the_order(
+    dispatcher: APIClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The free courier is locked by another transaction at the pick (SKIP LOCKED passes it by): the order
+    # is queued, and the matching step after the commit gives it that courier. The answer says so.
+    create_delivery(order_id="A-1", courier=create_courier())
+    free = create_courier()
+    monkeypatch.setattr("couriers.services.deliveries.pick_courier", lambda now: None)
+
+    response = dispatcher.post(UNASSIGN, {"order_id": "A-1"}, format="json")
+
+    body = response.json()
+    assert (response.status_code, body["status"], body["courier"]["id"]) == (200, "assigned", free.pk)
+    assert body["queue_position"] is None
+
+
 def test_reassigning_sets_a_new_assignment_time_and_deadline(
     dispatcher: APIClient, fake_orders: FakeOrderClient
 ) -> None:
