@@ -539,17 +539,18 @@ class TestNewOrdersStartedTogether:
         today = timezone.localdate()
         Courier.objects.filter(pk=busiest.pk).update(load_date=today, deliveries_on_load_date=3)
         Courier.objects.filter(pk=idle_longest.pk).update(idle_since=timezone.now() - timedelta(hours=1))
-        for order_id in ("o1", "o2", "o3"):
+        arrival = ("o3", "o1", "o2")  # the order of their first events, not of their ids
+        for order_id in arrival:
             orders.set(order_id, "cooking")
 
         with django_assert_max_num_queries(8):  # whatever the number of orders
-            results = order_readings_start(readings=read(orders, "o1", "o2", "o3"))
+            results = order_readings_start(readings=read(orders, *arrival))
 
         assert {order_id: r.outcome for order_id, r in results.items()} == dict.fromkeys(
             ["o1", "o2", "o3"], Outcome.ASSIGNED
         )
-        assert [delivery(o).courier for o in ("o1", "o2", "o3")] == [idle_longest, fresh, busiest]
-        assert delivery("o3").deadline == delivery("o3").assigned_at + timedelta(
+        assert [delivery(o).courier for o in arrival] == [idle_longest, fresh, busiest]
+        assert delivery("o2").deadline == delivery("o2").assigned_at + timedelta(
             minutes=settings.DELIVERY_MINUTES["car"]
         )
         assert Courier.objects.get(pk=busiest.pk).deliveries_on_load_date == 4
@@ -559,15 +560,16 @@ class TestNewOrdersStartedTogether:
         self, orders, make_courier, django_capture_on_commit_callbacks
     ):
         make_courier()
-        for order_id in ("o1", "o2", "o3"):
+        arrival = ("o4", "o3", "o1", "o2")  # the order of their first events, not of their ids
+        for order_id in arrival:
             orders.set(order_id, "cooking")
 
         with django_capture_on_commit_callbacks() as callbacks:
-            results = order_readings_start(readings=read(orders, "o1", "o2", "o3"))
+            results = order_readings_start(readings=read(orders, *arrival))
 
-        assert [results[o].outcome for o in ("o1", "o2", "o3")] == [Outcome.ASSIGNED, Outcome.QUEUED, Outcome.QUEUED]
+        assert [results[o].outcome for o in arrival] == [Outcome.ASSIGNED, *[Outcome.QUEUED] * 3]
         waiting = Delivery.objects.filter(status=Delivery.Status.AWAITING_COURIER).order_by("created_at", "id")
-        assert [d.order_id for d in waiting] == ["o2", "o3"]
+        assert [d.order_id for d in waiting] == ["o3", "o1", "o2"], "served first come, as the queue is"
         assert callbacks, "the matching step runs after the commit (lost wake-up)"
 
     def test_orders_with_a_delivery_or_not_active_are_left_out(self, orders, make_courier):
