@@ -32,6 +32,8 @@ def delivery_sync(
         return Outcome.UNCHANGED
     with transaction.atomic():
         delivery, created = _locked_delivery(order_id, phase, order_status, asked_at)
+        if not created and asked_at < delivery.order_checked_at and not reopen:
+            return Outcome.UNCHANGED  # a newer reading decided already (another worker's): this one is old news
         if not created:  # a new delivery was made with this reading
             _record_observation(delivery, order_status, asked_at)
         if phase is Phase.ACTIVE:
@@ -48,6 +50,8 @@ def delivery_order_vanished(*, order_id: str, asked_at: datetime) -> Outcome:
         if delivery is None:
             logger.info("order %s not found at service-order: skipped", order_id)
             return Outcome.NOT_FOUND
+        if asked_at < delivery.order_checked_at:
+            return Outcome.UNCHANGED  # read before the delivery's last reading (another worker's): old news
         _record_observation(delivery, "deleted", asked_at)
         return finish(delivery, Phase.CANCELLED)
 

@@ -478,6 +478,35 @@ def readings_to_decide_alone(orders) -> list[Reading]:
     return read(orders, "waiting", "unknown", "missing") + read(orders, "stale", events=("delivered",))
 
 
+class TestAnOlderReadingNeverUndoesANewerOne:
+    """Two workers may check one order at once (events are unkeyed) and commit in any order."""
+
+    def assigned_after(self, orders, make_courier) -> list[Reading]:
+        """A reading taken now, then the order assigned by a newer one (another worker's)."""
+        courier = make_courier()
+        [older] = read(orders, "o1")
+        orders.set("o1", "pending")
+        handle(orders, "o1", "created")
+        assert (delivery("o1").status, delivery("o1").courier) == (Delivery.Status.ASSIGNED, courier)
+        return [older]
+
+    def test_an_older_not_found_leaves_a_newer_assignment(self, orders, make_courier):
+        [older] = self.assigned_after(orders, make_courier)  # not found when it was read
+
+        assert older.order_status is None
+        assert order_reading_apply(reading=older).outcome == Outcome.UNCHANGED
+        assert delivery("o1").status == Delivery.Status.ASSIGNED
+        assert delivery("o1").order_status == "pending"
+
+    @pytest.mark.parametrize("ended", ["completed", "canceled"])
+    def test_an_older_end_leaves_a_newer_assignment(self, orders, make_courier, ended):
+        orders.set("o1", ended)
+        [older] = self.assigned_after(orders, make_courier)
+
+        assert order_reading_apply(reading=older).outcome == Outcome.UNCHANGED
+        assert delivery("o1").status == Delivery.Status.ASSIGNED
+
+
 class TestReadingsRecordedTogether:
     """A batch's readings that cannot change their deliveries are recorded in one transaction per status."""
 
