@@ -5,6 +5,7 @@ from uuid import uuid4
 
 import pytest
 from django.core.cache import cache
+from django.db import connection
 
 from couriers.models import Courier
 from couriers.services import courier_create
@@ -20,6 +21,25 @@ _phones = itertools.count(10_000_000_000)
 def _fresh_cache() -> None:
     """Throttle counters start at zero in every test."""
     cache.clear()
+
+
+@pytest.fixture
+def pool_of_one() -> Iterator[None]:
+    """PostgreSQL's pool cut to one connection, waited for at most 2 s: a thread that holds it starves the rest."""
+    options = connection.settings_dict["OPTIONS"]
+    saved = options.get("pool")
+    connection.close()
+    connection.close_pool()
+    options["pool"] = {"min_size": 1, "max_size": 1, "timeout": 2.0}
+    try:
+        yield
+    finally:
+        connection.close()
+        connection.close_pool()
+        if saved is None:
+            options.pop("pool")
+        else:
+            options["pool"] = saved
 
 
 @pytest.fixture(scope="session")

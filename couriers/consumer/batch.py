@@ -27,7 +27,7 @@ from typing import Protocol
 from django.db import DatabaseError, connection
 
 from couriers import metrics
-from couriers.database import UNREACHABLE, database_answers
+from couriers.database import UNREACHABLE, connection_release, database_answers
 from couriers.order_ids import InvalidOrderId
 from couriers.services import (
     EventResult,
@@ -180,6 +180,7 @@ class BatchRunner:
     def run(self, statuses: dict[str, list[str]]) -> BatchOutcome:
         """Handle each order's events (order id -> statuses); one call to service-order per order."""
         turn = _Turn()
+        connection_release()  # none held while the workers wait on service-order
         read = self._read_all(statuses, turn)
         if self.known_order in turn.failing:
             self.known_order = None  # failing now: asked by the probe, it would say service-order is down
@@ -230,6 +231,7 @@ class BatchRunner:
                 if (result := results.get(answer.reading.order_id)) is not None:
                     handled[answer.reading.order_id] = self._done(result, answer.seconds + seconds)
             rest = [answer for answer in rest if answer.reading.order_id not in results]
+        connection_release()  # to the pool, for the workers deciding the rest
         for answer, decided in zip(rest, self._apply_all(rest, turn), strict=True):
             handled[answer.reading.order_id] = decided
         return handled

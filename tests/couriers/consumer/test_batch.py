@@ -5,7 +5,15 @@ import threading
 import pytest
 from django.db import IntegrityError, OperationalError, connection
 
-from couriers.consumer.batch import OUTAGE_STREAK, PROBE_ORDER_ID, BatchRunner, Verdict, service_answers
+from couriers.consumer.batch import (
+    OUTAGE_STREAK,
+    PROBE_ORDER_ID,
+    BatchRunner,
+    ServiceChecks,
+    Verdict,
+    service_answers,
+)
+from couriers.database import database_answers
 from couriers.models import Delivery
 from couriers.services import order_read
 from gateway.http import order_path
@@ -67,6 +75,9 @@ def probed_runner(client: ServiceOrder, **options) -> BatchRunner:
 
 def orders(*ids: str) -> dict[str, list[str]]:
     return {order_id: ["created"] for order_id in ids}
+
+
+orders_of = orders  # where a test's `orders` is the fake service-order
 
 
 def verdicts(outcome) -> dict[str, Verdict]:
@@ -285,3 +296,37 @@ def test_workers_decide_the_rest_and_give_their_connection_back_after_each():
 
     assert list(batch_runner.pool.map(holds_a_connection, range(2))) == [False, False]
     batch_runner.close()
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_the_loop_thread_holds_no_connection_while_the_workers_decide(pool_of_one, orders, make_courier):
+    # One pooled connection: had the loop thread kept it after recording the settled readings, the workers
+    # would time out waiting for it, and the probe, waiting on the same pool, would call the database down.
+    courier = make_courier()
+    orders.set("settled", "cooking")
+    ServiceChecks(orders).apply(order_read(order_id="settled", event_statuses=[], client=orders))
+    for order_id in ("first", "second", "third"):
+        orders.set(order_id, "cooking")
+        ServiceChecks(orders).apply(order_read(order_id=order_id, event_statuses=[], client=orders))
+    assert Delivery.objects.get(order_id="settled").courier == courier
+    batch_runner = BatchRunner(ServiceChecks(orders), concurrency=2)
+
+    outcome = batch_runner.run(orders_of("settled", "first", "second", "third"))
+
+    batch_runner.close()
+    assert outcome.database_down is None
+    assert set(verdicts(outcome).values()) == {Verdict.DONE}
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_the_database_probe_does_not_wait_on_a_starved_pool(pool_of_one):
+    Delivery.objects.count()  # this thread holds the pool's only connection
+    answers = []
+
+    probe = threading.Thread(target=lambda: answers.append(database_answers()))
+    probe.start()
+    probe.join()
+
+    assert answers == [True]
