@@ -33,7 +33,7 @@ def delivery_sync(
     with transaction.atomic():
         delivery, created = _locked_delivery(order_id, phase, order_status, asked_at)
         if not created and asked_at < delivery.order_checked_at and not reopen:
-            return Outcome.UNCHANGED  # a newer reading decided already (another worker's): this one is old news
+            return _old_news(delivery)
         if not created:  # a new delivery was made with this reading
             _record_observation(delivery, order_status, asked_at)
         if phase is Phase.ACTIVE:
@@ -51,9 +51,15 @@ def delivery_order_vanished(*, order_id: str, asked_at: datetime) -> Outcome:
             logger.info("order %s not found at service-order: skipped", order_id)
             return Outcome.NOT_FOUND
         if asked_at < delivery.order_checked_at:
-            return Outcome.UNCHANGED  # read before the delivery's last reading (another worker's): old news
+            return _old_news(delivery)
         _record_observation(delivery, "deleted", asked_at)
         return finish(delivery, Phase.CANCELLED)
+
+
+def _old_news(delivery: Delivery) -> Outcome:
+    """A reading older than the delivery's last one (another worker's, which decided): it changes nothing."""
+    logger.debug("order %s: a reading older than the last one recorded, ignored", delivery.order_id)
+    return Outcome.UNCHANGED
 
 
 def _locked_delivery(order_id: str, phase: Phase, order_status: str, asked_at: datetime) -> tuple[Delivery, bool]:
