@@ -108,4 +108,7 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
         item.get_closest_marker("postgres")
         and settings.DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql"
     ):
-        pytest.skip("needs PostgreSQL: set DATABASE_URL=postgres://...")
+        pytest.skip(
+            "needs PostgreSQL (row locks, a pool, real concurrency: SQLite serialises the transactions, so a race "
+            "cannot fail there; CI runs these on PostgreSQL): set DATABASE_URL=postgres://..."
+        )

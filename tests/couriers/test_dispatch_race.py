@@ -17,6 +17,7 @@ from django.db import connection, transaction
 from couriers.models import Delivery
 from couriers.services import deliveries_match_waiting, order_event_handle
 from sandbox.verify import idle_while_waiting
+from tests.couriers.batch_races import race_rounds
 from tests.couriers.factories import create_courier, create_delivery
 from tests.fakes import FakeOrderClient
 
@@ -70,6 +71,17 @@ def test_no_courier_stays_available_while_an_order_waits(orders, make_courier):
         run_together(jobs, orders, rng)
 
         assert idle_while_waiting() == [], f"round {round_number}"
+
+
+def test_no_courier_stays_available_while_an_order_waits_through_the_batch_paths(orders, make_courier):
+    # The same race, through two consumers' batches: new orders started together, the rest decided on workers.
+    for i in range(COURIERS):
+        make_courier(f"c{i}")
+
+    def check(round_number: int) -> None:
+        assert idle_while_waiting() == [], f"round {round_number}"
+
+    race_rounds(orders, rounds=ROUNDS, new_per_round=NEW_ORDERS_PER_ROUND + 1, seed=11, check=check)
 
 
 def test_the_matching_step_passes_by_a_waiting_delivery_another_transaction_holds():
