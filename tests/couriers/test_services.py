@@ -245,11 +245,16 @@ class TestDistrust:
         assert handle(orders, "o1", "created").outcome == Outcome.UNKNOWN_STATUS
         assert not Delivery.objects.exists()
 
-    def test_unknown_order_is_skipped(self, orders, make_courier):
-        make_courier()
+    def test_unknown_order_is_recorded_and_gets_no_courier(self, orders, make_courier):
+        courier = make_courier()
         result = handle(orders, "ghost", "created")
         assert (result.outcome, result.order_status) == (Outcome.NOT_FOUND, None)
-        assert not Delivery.objects.exists()
+        assert (delivery("ghost").status, delivery("ghost").courier, delivery("ghost").order_status) == (
+            Delivery.Status.CANCELLED,
+            None,
+            "not_found",
+        )
+        assert Courier.objects.get(pk=courier.pk).status == Courier.Status.AVAILABLE
 
     def test_a_deleted_order_we_serve_is_cancelled(self, orders, make_courier):
         courier = make_courier()
@@ -497,6 +502,24 @@ class TestAnOlderReadingNeverUndoesANewerOne:
         assert order_reading_apply(reading=older).outcome == Outcome.UNCHANGED
         assert delivery("o1").status == Delivery.Status.ASSIGNED
         assert delivery("o1").order_status == "pending"
+
+    @pytest.mark.parametrize("together", [False, True])
+    def test_an_older_active_reading_gives_no_courier_to_an_order_found_missing_since(
+        self, orders, make_courier, together
+    ):
+        make_courier()
+        orders.set("o1", "cooking")
+        [older] = read(orders, "o1")
+        del orders.statuses["o1"]  # deleted: a newer reading (another worker's) finds it missing
+        assert handle(orders, "o1", "created").outcome == Outcome.NOT_FOUND
+
+        if together:  # the batch's steps, as the consumer runs them
+            assert order_readings_start(readings=[older]) == {}
+            order_readings_record_settled(readings=[older])
+        order_reading_apply(reading=older, settled_checked=together)
+
+        assert (delivery("o1").status, delivery("o1").courier) == (Delivery.Status.CANCELLED, None)
+        assert delivery("o1").order_status == "not_found"
 
     @pytest.mark.parametrize("ended", ["completed", "canceled"])
     def test_an_older_end_leaves_a_newer_assignment(self, orders, make_courier, ended):
