@@ -1,8 +1,10 @@
 """BatchRunner: a whole-world failure (service-order, the database) told from one order's failure."""
 
+import re
 import threading
 
 import pytest
+import responses
 from django.db import IntegrityError, OperationalError, connection
 
 from couriers.consumer.batch import (
@@ -16,8 +18,8 @@ from couriers.consumer.batch import (
 from couriers.database import database_answers
 from couriers.models import Delivery
 from couriers.services import order_read
-from gateway.http import order_path
-from gateway.orders import BadOrderAnswer, Order, OrderRequestRejected, OrderServiceUnavailable
+from gateway.http import HttpOrderClient, order_path
+from gateway.orders import BadOrderAnswer, Order, OrderClient, OrderRequestRejected, OrderServiceUnavailable
 from tests.fakes import FakeOrderClient, ScriptedChecks
 
 
@@ -52,9 +54,9 @@ class ServiceOrder(FakeOrderClient):
 
 
 class ReadingChecks(ScriptedChecks):
-    """Reads through the real order_read over a ServiceOrder; decides as ScriptedChecks does."""
+    """Reads through the real order_read over `client`; decides as ScriptedChecks does."""
 
-    def __init__(self, client: ServiceOrder) -> None:
+    def __init__(self, client: OrderClient) -> None:
         super().__init__()
         self.client = client
 
@@ -330,3 +332,41 @@ def test_the_database_probe_does_not_wait_on_a_starved_pool(pool_of_one):
     probe.join()
 
     assert answers == [True]
+
+
+# --- what the batch makes of the gateway's answers, over HTTP (responses) ---------------------------------------
+
+BASE = "http://orders.test"
+
+
+def http_runner() -> BatchRunner:
+    client = HttpOrderClient(base_url=BASE, retries=0, sleep=lambda seconds: None)
+    return BatchRunner(
+        ReadingChecks(client),
+        concurrency=1,
+        service_probe=lambda order_id: service_answers(client, order_id),
+        database_probe=lambda: True,
+    )
+
+
+@responses.activate
+def test_service_orders_own_rejection_of_an_id_is_that_orders_alone():
+    responses.get(f"{BASE}/public/api/v1/order/bad", status=400, json={"code": "bad_request", "message": "bad id"})
+    responses.get(re.compile(f"{BASE}/public/api/v1/order/.*"), json={"status": "cooking"})
+
+    outcome = http_runner().run(orders("bad", "good"))
+
+    assert verdicts(outcome) == {"bad": "rejected", "good": "done"}
+    assert outcome.service_down is None
+
+
+@responses.activate
+def test_a_404_that_is_not_service_orders_for_every_order_is_service_order_unreachable():
+    # An ingress without a route: no order is to blame, every event waits (the gateway's contract:
+    # OrderServiceUnavailable for any answer that is not service-order's own).
+    responses.get(re.compile(f"{BASE}/.*"), status=404, body="<html>no route</html>")
+
+    outcome = http_runner().run(orders("a", "b"))
+
+    assert set(verdicts(outcome).values()) == {Verdict.LATER}
+    assert isinstance(outcome.service_down, OrderServiceUnavailable)
