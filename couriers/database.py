@@ -53,4 +53,10 @@ def _answers_outside_pool() -> bool:
 
 
 def _connect_outside_pool() -> "psycopg.Connection":
-    return connection.Database.connect(**connection.get_connection_params())
+    params = connection.get_connection_params()
+    # As long as the pool would have waited (DB_POOL_TIMEOUT), and no longer: a host that drops packets
+    # would otherwise hold the probe for the system's TCP timeout.
+    pool = connection.settings_dict["OPTIONS"]["pool"]  # True, or psycopg_pool's options
+    timeout = pool.get("timeout", 30.0) if isinstance(pool, dict) else 30.0  # 30 s: psycopg_pool's default
+    params.setdefault("connect_timeout", max(1, round(timeout)))
+    return connection.Database.connect(**params)
