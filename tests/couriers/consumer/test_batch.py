@@ -255,6 +255,21 @@ def test_readings_recorded_together_are_done_without_a_decision_each():
     assert service.applied == []
 
 
+@pytest.mark.parametrize("concurrency", [1, 4])
+def test_new_orders_are_started_in_the_order_their_events_arrived(concurrency):
+    class Recording(ScriptedChecks):
+        def start(self, readings):
+            self.started = [reading.order_id for reading in readings]
+            return {}
+
+    service = Recording()
+    arrival = ["o3", "o1", "o4", "o2"]  # the batch's order: its first events' (the loop builds it so)
+
+    runner(service, concurrency=concurrency).run(orders(*arrival))
+
+    assert service.started == arrival
+
+
 def test_readings_that_cannot_be_recorded_together_are_decided_one_by_one(caplog):
     service = ScriptedChecks({"b": IntegrityError("value too long")})
     service.settled_error = IntegrityError("value too long")

@@ -102,3 +102,17 @@ def test_partitions_wait_for_the_database_to_answer_before_resuming():
         loop.pauses.resume_due(ready=loop._database_ready)
 
     assert [call[0] for call in consumer.calls][-1] == "resume"
+
+
+def test_a_batchs_orders_are_handed_on_in_the_order_of_their_first_events():
+    class Recording(ScriptedChecks):
+        def start(self, readings):
+            self.started = [reading.order_id for reading in readings]
+            return {}
+
+    service = Recording()
+    loop, _, _ = make_loop(service)
+
+    loop.process_batch(batch("o3", "o1", "o3", "o2", "o1"))  # offsets 0..4, as the gatherer orders them
+
+    assert service.started == ["o3", "o1", "o2"]
