@@ -5,6 +5,7 @@ from uuid import uuid4
 
 import pytest
 from django.core.cache import cache
+from django.db import connection
 
 from couriers.models import Courier
 from couriers.services import courier_create
@@ -20,6 +21,25 @@ _phones = itertools.count(10_000_000_000)
 def _fresh_cache() -> None:
     """Throttle counters start at zero in every test."""
     cache.clear()
+
+
+@pytest.fixture
+def pool_of_one() -> Iterator[None]:
+    """PostgreSQL's pool cut to one connection, waited for at most 2 s: a thread that holds it starves the rest."""
+    options = connection.settings_dict["OPTIONS"]
+    saved = options.get("pool")
+    connection.close()
+    connection.close_pool()
+    options["pool"] = {"min_size": 1, "max_size": 1, "timeout": 2.0}
+    try:
+        yield
+    finally:
+        connection.close()
+        connection.close_pool()
+        if saved is None:
+            options.pop("pool")
+        else:
+            options["pool"] = saved
 
 
 @pytest.fixture(scope="session")
@@ -88,4 +108,7 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
         item.get_closest_marker("postgres")
         and settings.DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql"
     ):
-        pytest.skip("needs PostgreSQL: set DATABASE_URL=postgres://...")
+        pytest.skip(
+            "needs PostgreSQL (row locks, a pool, real concurrency: SQLite serialises the transactions, so a race "
+            "cannot fail there; CI runs these on PostgreSQL): set DATABASE_URL=postgres://..."
+        )

@@ -10,6 +10,7 @@ from rest_framework.validators import UniqueValidator
 from couriers.api.choices import ChoiceField
 from couriers.api.errors import ERROR_CODES
 from couriers.models import E164, Courier, Delivery
+from couriers.order_ids import ALPHABET as ORDER_ID_ALPHABET
 from couriers.order_ids import MAX_LENGTH as MAX_ORDER_ID_LENGTH
 from couriers.order_ids import validate_order_id
 
@@ -132,7 +133,7 @@ class OrderRefSerializer(StrictSerializer):
     order_id = StringField(
         trim_whitespace=False,
         validators=[validate_order_id],
-        help_text=f"service-order's id of the order: 1-{MAX_ORDER_ID_LENGTH} printable characters.",
+        help_text=f"service-order's id of the order: 1-{MAX_ORDER_ID_LENGTH} of {ORDER_ID_ALPHABET}.",
     )
 
 

@@ -326,9 +326,11 @@ def _delivery_errors(e409: str) -> dict[int, OpenApiResponse]:
 
 
 def _dispatch_answer(delivery: Delivery) -> Response:
-    """200 when the order has a courier; 202 when it waits for one, at its `queue_position`."""
+    """200 when the order has a courier; 202 when it waits for one, at its `queue_position`. Both from the
+    delivery read back: the matching step after the service's commit may have given it a courier."""
+    delivery = selectors.delivery_get_for_order(order_id=delivery.order_id)
     waits = delivery.status == Delivery.Status.AWAITING_COURIER
-    return _delivery_answer(delivery.order_id, status.HTTP_202_ACCEPTED if waits else status.HTTP_200_OK)
+    return Response(DeliverySerializer(delivery).data, status=status.HTTP_202_ACCEPTED if waits else status.HTTP_200_OK)
 
 
 _ASSIGN_ERRORS = error_responses(

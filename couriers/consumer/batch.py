@@ -2,9 +2,11 @@
 
 Whole-world failures are told apart from one order's failures here:
 - service-order: a call to retry later (unreachable, 5xx after the gateway's retries, a bad answer) is
-  about that order when other calls of the batch were answered. When none was, or OUTAGE_STREAK calls
-  failed in a row, service-order is asked once more for the last order it answered (before any, for an
-  order that does not exist: its not-found is an answer too): if that fails too, service-order is down.
+  about that order when service-order answered other calls after it. When it answered none, or the
+  batch's last calls failed (an outage starting at its end), service-order is asked once more, for an
+  order it answered and that is not failing now (else for an order that does not exist: its not-found is
+  an answer too): if that fails too, service-order is down. An id the gateway refuses itself
+  (InvalidOrderId) was never sent: neither an answer nor an order the probe may ask.
 - the database: an OperationalError or InterfaceError is about the order only if a fresh connection
   still answers SELECT 1; otherwise the database is down. A failure to record readings together is
   nobody's: those orders are decided one by one, where a failure is the order's.
@@ -25,7 +27,8 @@ from typing import Protocol
 from django.db import DatabaseError, connection
 
 from couriers import metrics
-from couriers.database import UNREACHABLE, database_answers
+from couriers.database import UNREACHABLE, connection_release, database_answers
+from couriers.order_ids import InvalidOrderId
 from couriers.services import (
     EventResult,
     Reading,
@@ -109,20 +112,28 @@ class _Turn:
     """What the workers of one batch learn together."""
 
     lock: threading.Lock = field(default_factory=threading.Lock)
-    answered: str | None = None  # an order service-order answered for
-    streak: int = 0
+    heard: bool = False  # service-order answered a call of this batch (its own rejection included)
+    answered: str | None = None  # an order it answered with a status or not-found: one the probe may ask
+    streak: int = 0  # calls failed since its last answer
+    failing: set[str] = field(default_factory=set)  # orders whose call failed: never the probe's
     database_down: BaseException | None = None
 
     def stopped(self) -> bool:
         return self.database_down is not None or self.streak >= OUTAGE_STREAK
 
-    def answer(self, order_id: str) -> None:
+    def answer(self, order_id: str | None) -> None:
         with self.lock:
-            self.answered, self.streak = order_id, 0
+            self.heard, self.streak = True, 0
+            self.answered = order_id or self.answered
 
-    def fail(self) -> None:
+    def fail(self, order_id: str) -> None:
         with self.lock:
             self.streak += 1
+            self.failing.add(order_id)
+
+    def suspicious(self) -> bool:
+        """Whether the batch's failures may be an outage: no answer at all, or none since the last failures."""
+        return not self.heard or self.streak > 0
 
 
 def service_answers(client: OrderClient, order_id: str) -> bool:
@@ -169,7 +180,10 @@ class BatchRunner:
     def run(self, statuses: dict[str, list[str]]) -> BatchOutcome:
         """Handle each order's events (order id -> statuses); one call to service-order per order."""
         turn = _Turn()
+        connection_release()  # none held while the workers wait on service-order
         read = self._read_all(statuses, turn)
+        if self.known_order in turn.failing:
+            self.known_order = None  # failing now: asked by the probe, it would say service-order is down
         self.known_order = turn.answered or self.known_order
         handled = self._decide(read, turn)
         return self._classify({order_id: handled[order_id] for order_id in statuses}, turn)
@@ -189,11 +203,16 @@ class BatchRunner:
         try:
             reading = self.checks.read(order_id, statuses)
         except RETRY_LATER as exc:
-            turn.fail()
+            turn.fail(order_id)
             return Handled(Verdict.SUSPECT, error=exc, seconds=time.monotonic() - started)
         except OrderRequestRejected as exc:
-            turn.answer(order_id)
+            turn.answer(None)  # service-order's own refusal: it is up, but this order is not one to probe
             return Handled(Verdict.REJECTED, error=exc)
+        except InvalidOrderId as exc:
+            # Never sent (events refuse such ids: a bug upstream): no answer from service-order, so not a
+            # rejection either; the order's failure, set aside after CONSUMER_MAX_ATTEMPTS.
+            logger.error("order %s refused before asking service-order: %s", order_id, exc)
+            return Handled(Verdict.FAILED, error=exc, seconds=time.monotonic() - started)
         except Exception as exc:
             logger.exception("order %s could not be processed", order_id, extra={"order_id": order_id})
             return Handled(Verdict.FAILED, error=exc, seconds=time.monotonic() - started)
@@ -212,6 +231,7 @@ class BatchRunner:
                 if (result := results.get(answer.reading.order_id)) is not None:
                     handled[answer.reading.order_id] = self._done(result, answer.seconds + seconds)
             rest = [answer for answer in rest if answer.reading.order_id not in results]
+        connection_release()  # to the pool, for the workers deciding the rest
         for answer, decided in zip(rest, self._apply_all(rest, turn), strict=True):
             handled[answer.reading.order_id] = decided
         return handled
@@ -270,7 +290,7 @@ class BatchRunner:
     def _classify(self, handled: dict[str, Handled], turn: _Turn) -> BatchOutcome:
         suspects = [h for h in handled.values() if h.verdict is Verdict.SUSPECT]
         outcome = BatchOutcome(handled, database_down=turn.database_down)
-        if suspects and (turn.answered is None or turn.streak >= OUTAGE_STREAK) and not self._service_answers():
+        if suspects and turn.suspicious() and not self._service_answers():
             outcome.service_down = suspects[0].error
         whole_world = outcome.service_down is not None or outcome.database_down is not None
         for order_id, h in handled.items():

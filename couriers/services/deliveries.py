@@ -32,6 +32,8 @@ def delivery_sync(
         return Outcome.UNCHANGED
     with transaction.atomic():
         delivery, created = _locked_delivery(order_id, phase, order_status, asked_at)
+        if not created and asked_at < delivery.order_checked_at and not reopen:
+            return _old_news(delivery)
         if not created:  # a new delivery was made with this reading
             _record_observation(delivery, order_status, asked_at)
         if phase is Phase.ACTIVE:
@@ -41,15 +43,36 @@ def delivery_sync(
         return finish(delivery, phase)
 
 
+NOT_FOUND_STATUS = "not_found"  # the order_status of a delivery whose first news was service-order's 404
+
+
 def delivery_order_vanished(*, order_id: str, asked_at: datetime) -> Outcome:
-    """service-order does not know the order: skip it, or cancel our delivery if it was deleted."""
+    """service-order does not know the order: cancel our delivery if it was deleted. With none yet, the reading
+    is recorded like any other, as a tombstone (cancelled, no courier), so that an older reading of the order
+    as active, committed later by another worker, cannot give it a courier."""
     with transaction.atomic():
-        delivery = Delivery.objects.select_for_update().filter(order_id=order_id).first()
-        if delivery is None:
-            logger.info("order %s not found at service-order: skipped", order_id)
+        delivery, created = Delivery.objects.select_for_update().get_or_create(
+            order_id=order_id,
+            defaults={
+                "status": Delivery.Status.CANCELLED,
+                "order_status": NOT_FOUND_STATUS,
+                "order_checked_at": asked_at,
+                "finished_at": asked_at,
+            },
+        )
+        if created:
+            logger.info("order %s not found at service-order: recorded, nothing to cancel", order_id)
             return Outcome.NOT_FOUND
+        if asked_at < delivery.order_checked_at:
+            return _old_news(delivery)
         _record_observation(delivery, "deleted", asked_at)
         return finish(delivery, Phase.CANCELLED)
+
+
+def _old_news(delivery: Delivery) -> Outcome:
+    """A reading older than the delivery's last one (another worker's, which decided): it changes nothing."""
+    logger.debug("order %s: a reading older than the last one recorded, ignored", delivery.order_id)
+    return Outcome.UNCHANGED
 
 
 def _locked_delivery(order_id: str, phase: Phase, order_status: str, asked_at: datetime) -> tuple[Delivery, bool]:

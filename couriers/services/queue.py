@@ -105,17 +105,21 @@ def deliveries_match_waiting() -> int:
 
     So this step runs after every commit that queues an order, or frees a courier that found no order
     (on_commit). Of two such commits, the step after the later one sees both. It takes its locks in one
-    order, the oldest waiting delivery then a courier, and waits for them instead of skipping, so a row
-    another transaction holds is not missed either. Every other path takes a delivery before its courier,
-    or skips locked rows for its second lock, so none can wait in the opposite order: no deadlock. One
-    short transaction a pair. Nothing is serialised: with no waiting delivery or no free
+    order, the oldest waiting delivery then a courier. The delivery is the oldest nobody else holds (SKIP
+    LOCKED: matchers of every replica would otherwise queue on one row, each holding a connection), or,
+    when others hold all of them, the oldest, waited for, so that a row another transaction holds is not
+    missed. The courier is waited for likewise. Every other path takes a delivery before its courier, or skips
+    locked rows for its second lock, so none can wait in the opposite order: no deadlock. One short
+    transaction a pair. Nothing is serialised: with no waiting delivery or no free
     courier it is one or two reads without locks, and the common paths (a courier found at once, an
     order handed on release) never call it.
     """
     paired = 0
     while _some_courier_idles_while_an_order_waits():
         with transaction.atomic():
-            waiting = _oldest_waiting(skip_locked=False)
+            # Skipping the rows others hold, so that matchers do not all queue on the oldest one; when all are
+            # held, waiting for the oldest: its holder may roll back and leave it waiting, unmatched.
+            waiting = _oldest_waiting(skip_locked=True) or _oldest_waiting(skip_locked=False)
             now = timezone.now()
             courier = pick_courier(now, skip_locked=False) if waiting is not None else None
             if courier is None:

@@ -9,7 +9,7 @@ import logging
 from collections import defaultdict
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from itertools import zip_longest
 
 from django.db import IntegrityError, transaction
@@ -154,13 +154,12 @@ def _with_delivery(order_ids: Collection[str]) -> set[str]:
 
 
 def _deliveries_start(readings: list[Reading]) -> list[Delivery]:
-    """New deliveries for these orders, each with the next free courier, or waiting once there is none."""
+    """New deliveries for these orders (in their arrival order), each with the next free courier, or waiting
+    once there is none: first come, first served."""
     if not readings:
         return []
     now = timezone.now()
     couriers = free_couriers(now, limit=len(readings))
-    # In the order of the ids, so that two workers starting the same orders cannot deadlock on the inserts.
-    in_id_order = sorted(readings, key=lambda reading: reading.order_id)
     deliveries = [
         Delivery(
             order_id=reading.order_id,
@@ -168,9 +167,10 @@ def _deliveries_start(readings: list[Reading]) -> list[Delivery]:
             order_checked_at=reading.asked_at,
             **(assignment_fields(courier, now) if courier else {"status": Delivery.Status.AWAITING_COURIER}),
         )
-        for reading, courier in zip_longest(in_id_order, couriers)
+        for reading, courier in zip_longest(readings, couriers)
     ]
-    Delivery.objects.bulk_create(deliveries)
+    # Inserted in the order of the ids, so that two workers starting the same orders cannot deadlock.
+    Delivery.objects.bulk_create(sorted(deliveries, key=lambda delivery: delivery.order_id))
     today = timezone.localdate(now)
     Courier.objects.filter(pk__in=[courier.pk for courier in couriers]).update(
         status=Courier.Status.BUSY,
@@ -179,5 +179,15 @@ def _deliveries_start(readings: list[Reading]) -> list[Delivery]:
         updated_at=now,
     )
     if len(couriers) < len(readings):
+        _queue_in_arrival_order(deliveries[len(couriers) :], now)
         match_after_commit()
     return deliveries
+
+
+def _queue_in_arrival_order(waiting: list[Delivery], now: datetime) -> None:
+    """The queue is served by `created_at`, which the insert gave in id order: set it in arrival order."""
+    if len(waiting) > 1:
+        arrived = [
+            When(pk=delivery.pk, then=Value(now + timedelta(microseconds=i))) for i, delivery in enumerate(waiting)
+        ]
+        Delivery.objects.filter(pk__in=[delivery.pk for delivery in waiting]).update(created_at=Case(*arrived))

@@ -8,10 +8,12 @@ from datetime import timedelta
 from django.utils import timezone
 
 from couriers import metrics
+from couriers.database import connection_release
 from couriers.models import Delivery
+from couriers.order_ids import InvalidOrderId
 from couriers.selectors import delivery_due_for_check, delivery_overdue
 from couriers.services.outcomes import Outcome
-from couriers.services.readings import order_events_handle
+from couriers.services.readings import order_read, order_reading_apply
 from gateway.orders import RETRY_LATER, OrderClient, OrderRequestRejected
 
 logger = logging.getLogger(__name__)
@@ -32,30 +34,37 @@ def deliveries_reconcile(
     left stays due for the next run.
     """
     outcomes: Counter[Outcome] = Counter()
+    claimed: list[int] = []
     for delivery_id, order_id, checked_at in delivery_due_for_check(older_than=older_than, limit=limit):
         if stop_when is not None and stop_when():
             break
         claimed_at = timezone.now()
         if not Delivery.objects.filter(pk=delivery_id, order_checked_at=checked_at).update(order_checked_at=claimed_at):
             continue  # another copy took it
+        claimed.append(delivery_id)
+        connection_release()  # none held while service-order is asked
         try:
-            result = order_events_handle(order_id=order_id, event_statuses=[], client=client)
+            reading = order_read(order_id=order_id, event_statuses=[], client=client)
         except RETRY_LATER:
             Delivery.objects.filter(pk=delivery_id, order_checked_at=claimed_at).update(order_checked_at=checked_at)
             logger.warning("reconcile stopped: service-order unavailable")
             break
-        except OrderRequestRejected as exc:
+        except (OrderRequestRejected, InvalidOrderId) as exc:
             # This order's id is refused; the claim stands, so it waits `older_than` before the next try.
             logger.warning("reconcile skipped order %s: %s", order_id, exc, extra={"order_id": order_id})
             continue
+        result = order_reading_apply(reading=reading)
         outcomes[result.outcome] += 1
         metrics.RECONCILED.labels(str(result.outcome)).inc()
-    _report_overdue()
+    _report_overdue(claimed)
     return outcomes
 
 
-def _report_overdue() -> None:
-    overdue = delivery_overdue(Delivery.objects.all()).values_list("order_id", "courier_id", "deadline")
+def _report_overdue(claimed: list[int]) -> None:
+    """Each overdue delivery is due at every run, and claimed by one copy of the sweep: logged by that one."""
+    overdue = delivery_overdue(Delivery.objects.filter(pk__in=claimed)).values_list(
+        "order_id", "courier_id", "deadline"
+    )
     for order_id, courier_id, deadline in overdue:
         logger.warning(
             "delivery of order %s by courier %s is overdue since %s",

@@ -1,7 +1,7 @@
 """Many workers dispatching at once with few couriers: row locks keep every invariant.
 
-Real on PostgreSQL (SELECT ... FOR UPDATE SKIP LOCKED), where CI runs it; on SQLite the
-IMMEDIATE transactions serialise the same code.
+PostgreSQL only (SELECT ... FOR UPDATE SKIP LOCKED), as CI runs it: on SQLite the IMMEDIATE transactions
+serialise the same code, and a test of a race there cannot fail.
 """
 
 import random
@@ -14,9 +14,11 @@ from django.db.models import Count, Q
 
 from couriers.models import Courier, Delivery
 from couriers.services import order_event_handle, order_read, order_reading_apply, order_readings_start
+from couriers.services import readings as readings_module
 from sandbox.verify import idle_while_waiting
+from tests.couriers.batch_races import race_rounds
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
 WORKERS = 8
 
@@ -109,3 +111,71 @@ def test_batches_starting_overlapping_new_orders_at_once_book_each_courier_once(
     assert_fleet_consistent()
     assert Delivery.objects.count() == 40
     assert Delivery.objects.filter(status="assigned").count() == len(couriers)
+
+
+def test_a_start_that_collides_with_another_batchs_falls_back_to_deciding_each_order_alone(
+    orders, make_courier, monkeypatch
+):
+    """Batch A checks that its new orders have no delivery, then batch B starts one of them and commits
+    before A inserts: A's insert fails on the unique order id and each of A's orders is decided alone."""
+    couriers = [make_courier(f"c{i}") for i in range(3)]
+    for order_id in ("a1", "both", "b1"):
+        orders.set(order_id, "cooking")
+    a_checked, b_committed = threading.Event(), threading.Event()
+    real_free_couriers = readings_module.free_couriers
+
+    def free_couriers_once_b_committed(now, *, limit):
+        if threading.current_thread().name == "batch-a":  # A has found no delivery of its orders
+            a_checked.set()
+            assert b_committed.wait(timeout=30)
+        return real_free_couriers(now, limit=limit)
+
+    monkeypatch.setattr(readings_module, "free_couriers", free_couriers_once_b_committed)
+    started: dict[str, dict] = {}
+
+    def start(name: str, order_ids: list[str]) -> None:
+        try:
+            readings = [order_read(order_id=o, event_statuses=["created"], client=orders) for o in order_ids]
+            if name == "batch-b":
+                assert a_checked.wait(timeout=30)
+            started[name] = order_readings_start(readings=readings)
+            if name == "batch-b":
+                b_committed.set()
+            for reading in readings:
+                if reading.order_id not in started[name]:
+                    order_reading_apply(reading=reading, settled_checked=True)
+        finally:
+            a_checked.set()  # whatever failed, the other batch is not left waiting
+            b_committed.set()
+            connection.close()
+
+    batches = [threading.Thread(target=start, name=name, args=(name, ids)) for name, ids in BATCHES]
+    for thread in batches:
+        thread.start()
+    for thread in batches:
+        thread.join()
+
+    assert started["batch-a"] == {}, "the collision sent A's orders the long way"
+    assert set(started["batch-b"]) == {"both", "b1"}
+    assert_fleet_consistent()
+    assert sorted(Delivery.objects.values_list("order_id", flat=True)) == ["a1", "b1", "both"]
+    assert Delivery.objects.filter(status="assigned").count() == len(couriers)
+
+
+BATCHES = [("batch-a", ["a1", "both"]), ("batch-b", ["both", "b1"])]
+
+
+def test_two_consumers_batches_race_new_orders_against_completions_and_cancellations(orders, make_courier):
+    """Couriers freed by completions and cancellations while both consumers start, record and decide."""
+    for i in range(3):
+        make_courier(f"c{i}")
+
+    def check(round_number: int) -> None:
+        assert_fleet_consistent()
+        assert Delivery.objects.filter(status="assigned").count() == min(
+            3, Delivery.objects.filter(status__in=Delivery.OPEN).count()
+        ), f"round {round_number}"
+
+    race_rounds(orders, rounds=12, new_per_round=5, seed=3, check=check)
+
+    assert Delivery.objects.filter(status__in=["completed", "cancelled"]).exists()

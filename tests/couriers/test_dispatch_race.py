@@ -12,11 +12,13 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from django.db import connection
+from django.db import connection, transaction
 
 from couriers.models import Delivery
-from couriers.services import order_event_handle
+from couriers.services import deliveries_match_waiting, order_event_handle
 from sandbox.verify import idle_while_waiting
+from tests.couriers.batch_races import race_rounds
+from tests.couriers.factories import create_courier, create_delivery
 from tests.fakes import FakeOrderClient
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
@@ -69,3 +71,48 @@ def test_no_courier_stays_available_while_an_order_waits(orders, make_courier):
         run_together(jobs, orders, rng)
 
         assert idle_while_waiting() == [], f"round {round_number}"
+
+
+def test_no_courier_stays_available_while_an_order_waits_through_the_batch_paths(orders, make_courier):
+    # The same race, through two consumers' batches: new orders started together, the rest decided on workers.
+    for i in range(COURIERS):
+        make_courier(f"c{i}")
+
+    def check(round_number: int) -> None:
+        assert idle_while_waiting() == [], f"round {round_number}"
+
+    race_rounds(orders, rounds=ROUNDS, new_per_round=NEW_ORDERS_PER_ROUND + 1, seed=11, check=check)
+
+
+def test_the_matching_step_passes_by_a_waiting_delivery_another_transaction_holds():
+    # Matchers of several replicas must not queue on the oldest waiting row, each holding a connection.
+    create_delivery(order_id="oldest")
+    create_delivery(order_id="next")
+    courier = create_courier()
+    held, done = threading.Event(), threading.Event()
+
+    def hold_the_oldest() -> None:
+        try:
+            with transaction.atomic():
+                Delivery.objects.select_for_update().get(order_id="oldest")
+                held.set()
+                done.wait(timeout=30)
+        finally:
+            connection.close()
+
+    holder = threading.Thread(target=hold_the_oldest)
+    holder.start()
+    try:
+        assert held.wait(timeout=30)
+        with connection.cursor() as cursor:
+            cursor.execute("SET lock_timeout = '5s'")  # waiting on the held row: an error, not a hang
+        paired = deliveries_match_waiting()
+    finally:
+        done.set()
+        holder.join()
+        with connection.cursor() as cursor:
+            cursor.execute("RESET lock_timeout")
+
+    assert paired == 1
+    assert Delivery.objects.get(order_id="next").courier == courier
+    assert Delivery.objects.get(order_id="oldest").status == Delivery.Status.AWAITING_COURIER

@@ -1,11 +1,13 @@
 """The reconcile sweep repairs what lost and early events left behind."""
 
 import re
+import threading
 from datetime import timedelta
 
 import pytest
 import responses
 from django.core.management import call_command
+from django.db import connection
 from django.utils import timezone
 
 from couriers.models import Courier, Delivery
@@ -147,6 +149,21 @@ def test_a_claimed_delivery_is_not_checked_twice(orders, make_courier, monkeypat
     assert orders.calls == []
 
 
+def test_an_overdue_delivery_is_reported_by_the_copy_that_claimed_it_only(orders, make_courier, monkeypatch, caplog):
+    make_courier()
+    orders.set("a", "delivering")
+    order_event_handle(order_id="a", event_status="created", client=orders)
+    Delivery.objects.update(deadline=timezone.now() - timedelta(minutes=1))
+    # This copy listed the overdue delivery; another copy claimed it first (and reports it).
+    due = delivery_due_for_check(older_than=timedelta(hours=1), limit=10)
+    Delivery.objects.update(order_checked_at=timezone.now())
+    monkeypatch.setattr("couriers.services.reconcile.delivery_due_for_check", lambda **_: due)
+
+    deliveries_reconcile(older_than=timedelta(hours=1), client=orders)
+
+    assert not [record for record in caplog.records if "overdue" in record.getMessage()]
+
+
 def test_the_command_prints_a_summary(orders, make_courier, monkeypatch, capsys):
     make_courier()
     orders.set("a", "cooking")
@@ -190,3 +207,36 @@ def test_a_404_that_is_not_service_orders_cancels_nothing(make_courier, settings
 
     assert outcomes == {}
     assert dict(Delivery.objects.values_list("order_id", "status")) == {"a": "assigned", "b": "awaiting_courier"}
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_the_sweep_holds_no_connection_while_it_asks_service_order(pool_of_one, make_courier):
+    # With one pooled connection, anybody else's query while the sweep waits on service-order needs it.
+    class Busy(FakeOrderClient):
+        seen: list[int] | None = None  # a list: each call has another thread query the database
+
+        def get_order(self, order_id):
+            if self.seen is not None:
+                elsewhere = threading.Thread(target=self.query_elsewhere)
+                elsewhere.start()
+                elsewhere.join()
+            return super().get_order(order_id)
+
+        def query_elsewhere(self) -> None:
+            try:
+                self.seen.append(Delivery.objects.count())
+            finally:
+                connection.close()
+
+    orders = Busy()
+    make_courier()
+    orders.set("a", "cooking")
+    order_event_handle(order_id="a", event_status="created", client=orders)
+    age_checks(600)
+    orders.seen = []
+
+    outcomes = deliveries_reconcile(older_than=timedelta(seconds=300), client=orders)
+
+    assert orders.seen == [1]
+    assert outcomes == {Outcome.UNCHANGED: 1}

@@ -245,11 +245,16 @@ class TestDistrust:
         assert handle(orders, "o1", "created").outcome == Outcome.UNKNOWN_STATUS
         assert not Delivery.objects.exists()
 
-    def test_unknown_order_is_skipped(self, orders, make_courier):
-        make_courier()
+    def test_unknown_order_is_recorded_and_gets_no_courier(self, orders, make_courier):
+        courier = make_courier()
         result = handle(orders, "ghost", "created")
         assert (result.outcome, result.order_status) == (Outcome.NOT_FOUND, None)
-        assert not Delivery.objects.exists()
+        assert (delivery("ghost").status, delivery("ghost").courier, delivery("ghost").order_status) == (
+            Delivery.Status.CANCELLED,
+            None,
+            "not_found",
+        )
+        assert Courier.objects.get(pk=courier.pk).status == Courier.Status.AVAILABLE
 
     def test_a_deleted_order_we_serve_is_cancelled(self, orders, make_courier):
         courier = make_courier()
@@ -478,6 +483,53 @@ def readings_to_decide_alone(orders) -> list[Reading]:
     return read(orders, "waiting", "unknown", "missing") + read(orders, "stale", events=("delivered",))
 
 
+class TestAnOlderReadingNeverUndoesANewerOne:
+    """Two workers may check one order at once (events are unkeyed) and commit in any order."""
+
+    def assigned_after(self, orders, make_courier) -> list[Reading]:
+        """A reading taken now, then the order assigned by a newer one (another worker's)."""
+        courier = make_courier()
+        [older] = read(orders, "o1")
+        orders.set("o1", "pending")
+        handle(orders, "o1", "created")
+        assert (delivery("o1").status, delivery("o1").courier) == (Delivery.Status.ASSIGNED, courier)
+        return [older]
+
+    def test_an_older_not_found_leaves_a_newer_assignment(self, orders, make_courier):
+        [older] = self.assigned_after(orders, make_courier)  # not found when it was read
+
+        assert older.order_status is None
+        assert order_reading_apply(reading=older).outcome == Outcome.UNCHANGED
+        assert delivery("o1").status == Delivery.Status.ASSIGNED
+        assert delivery("o1").order_status == "pending"
+
+    @pytest.mark.parametrize("together", [False, True])
+    def test_an_older_active_reading_gives_no_courier_to_an_order_found_missing_since(
+        self, orders, make_courier, together
+    ):
+        make_courier()
+        orders.set("o1", "cooking")
+        [older] = read(orders, "o1")
+        del orders.statuses["o1"]  # deleted: a newer reading (another worker's) finds it missing
+        assert handle(orders, "o1", "created").outcome == Outcome.NOT_FOUND
+
+        if together:  # the batch's steps, as the consumer runs them
+            assert order_readings_start(readings=[older]) == {}
+            order_readings_record_settled(readings=[older])
+        order_reading_apply(reading=older, settled_checked=together)
+
+        assert (delivery("o1").status, delivery("o1").courier) == (Delivery.Status.CANCELLED, None)
+        assert delivery("o1").order_status == "not_found"
+
+    @pytest.mark.parametrize("ended", ["completed", "canceled"])
+    def test_an_older_end_leaves_a_newer_assignment(self, orders, make_courier, ended):
+        orders.set("o1", ended)
+        [older] = self.assigned_after(orders, make_courier)
+
+        assert order_reading_apply(reading=older).outcome == Outcome.UNCHANGED
+        assert delivery("o1").status == Delivery.Status.ASSIGNED
+
+
 class TestReadingsRecordedTogether:
     """A batch's readings that cannot change their deliveries are recorded in one transaction per status."""
 
@@ -539,17 +591,18 @@ class TestNewOrdersStartedTogether:
         today = timezone.localdate()
         Courier.objects.filter(pk=busiest.pk).update(load_date=today, deliveries_on_load_date=3)
         Courier.objects.filter(pk=idle_longest.pk).update(idle_since=timezone.now() - timedelta(hours=1))
-        for order_id in ("o1", "o2", "o3"):
+        arrival = ("o3", "o1", "o2")  # the order of their first events, not of their ids
+        for order_id in arrival:
             orders.set(order_id, "cooking")
 
         with django_assert_max_num_queries(8):  # whatever the number of orders
-            results = order_readings_start(readings=read(orders, "o1", "o2", "o3"))
+            results = order_readings_start(readings=read(orders, *arrival))
 
         assert {order_id: r.outcome for order_id, r in results.items()} == dict.fromkeys(
             ["o1", "o2", "o3"], Outcome.ASSIGNED
         )
-        assert [delivery(o).courier for o in ("o1", "o2", "o3")] == [idle_longest, fresh, busiest]
-        assert delivery("o3").deadline == delivery("o3").assigned_at + timedelta(
+        assert [delivery(o).courier for o in arrival] == [idle_longest, fresh, busiest]
+        assert delivery("o2").deadline == delivery("o2").assigned_at + timedelta(
             minutes=settings.DELIVERY_MINUTES["car"]
         )
         assert Courier.objects.get(pk=busiest.pk).deliveries_on_load_date == 4
@@ -559,15 +612,16 @@ class TestNewOrdersStartedTogether:
         self, orders, make_courier, django_capture_on_commit_callbacks
     ):
         make_courier()
-        for order_id in ("o1", "o2", "o3"):
+        arrival = ("o4", "o3", "o1", "o2")  # the order of their first events, not of their ids
+        for order_id in arrival:
             orders.set(order_id, "cooking")
 
         with django_capture_on_commit_callbacks() as callbacks:
-            results = order_readings_start(readings=read(orders, "o1", "o2", "o3"))
+            results = order_readings_start(readings=read(orders, *arrival))
 
-        assert [results[o].outcome for o in ("o1", "o2", "o3")] == [Outcome.ASSIGNED, Outcome.QUEUED, Outcome.QUEUED]
+        assert [results[o].outcome for o in arrival] == [Outcome.ASSIGNED, *[Outcome.QUEUED] * 3]
         waiting = Delivery.objects.filter(status=Delivery.Status.AWAITING_COURIER).order_by("created_at", "id")
-        assert [d.order_id for d in waiting] == ["o2", "o3"]
+        assert [d.order_id for d in waiting] == ["o3", "o1", "o2"], "served first come, as the queue is"
         assert callbacks, "the matching step runs after the commit (lost wake-up)"
 
     def test_orders_with_a_delivery_or_not_active_are_left_out(self, orders, make_courier):

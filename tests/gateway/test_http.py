@@ -1,15 +1,15 @@
 """HttpOrderClient against a mocked service-order (responses): no network, no real sleeps."""
 
-import posixpath
 import re
 from datetime import UTC, datetime
-from urllib.parse import unquote, urlsplit
+from urllib.parse import urlsplit
 
 import pytest
 import requests
 import responses
 
 from couriers.models import Delivery
+from couriers.order_ids import InvalidOrderId
 from gateway.http import HttpOrderClient, order_path
 from gateway.orders import (
     RETRY_LATER,
@@ -275,32 +275,39 @@ def test_the_longest_status_the_column_holds_is_accepted(mocked, sleep):
 
 # --- path encoding -----------------------------------------------------------------------------
 
-HOSTILE_IDS = ["../admin?x=1", "a/b", "#frag", "%2e%2e", "%2F", "a b", "заказ-1", "✓", "..a", "a..", "?", "{order_id}"]
+HOSTILE_IDS = [
+    ".",
+    "..",
+    "",
+    "../admin?x=1",
+    "a/b",
+    "#frag",
+    "%2e%2e",
+    "%2F",
+    "a b",
+    "заказ-1",
+    "✓",
+    "a.b",
+    "?",
+    "{order_id}",
+]
 
 
 @pytest.mark.parametrize("order_id", HOSTILE_IDS)
-def test_hostile_id_stays_in_one_segment(mocked, sleep, order_id):
-    mocked.get(ANY_ORDER_URL, json={"status": "cooking"})
+def test_an_id_outside_the_rule_is_refused_without_a_call(mocked, sleep, order_id):
+    # The same rule as events' and the API's (couriers.order_ids): such an id never came in, so it is a bug
+    # upstream, never an answer from service-order (not an OrderServiceError).
+    mocked.get(re.compile(".*"), json={"status": "cooking"})
 
-    order = make_client(sleep).get_order(order_id)
+    with pytest.raises(InvalidOrderId):
+        make_client(sleep).get_order(order_id)
 
-    assert order.id == order_id
-    assert len(mocked.calls) == 1
-    sent = urlsplit(mocked.calls[0].request.url)
-    assert (sent.scheme, sent.netloc) == ("http", "orders.test")
-    assert sent.query == ""
-    assert sent.fragment == ""
-    assert sent.path.startswith(PREFIX)
-    segment = sent.path[len(PREFIX) :]
-    assert segment
-    assert "/" not in segment
-    assert segment not in (".", "..")
-    assert posixpath.normpath(sent.path).startswith(PREFIX)
-    assert unquote(segment) == order_id
+    assert len(mocked.calls) == 0
+    assert sleep.delays == []
 
 
 @pytest.mark.parametrize("base", [BASE, "http://Orders.TEST"])
-@pytest.mark.parametrize("order_id", [*HOSTILE_IDS, OID, "a.b"])
+@pytest.mark.parametrize("order_id", [OID, "A-1001", "x_9"])
 def test_the_url_sent_is_the_one_requests_prepares(mocked, sleep, base, order_id):
     # The request is prepared by the client, not by Session.request: the bytes on the wire must not change.
     mocked.get(re.compile(".*"), json={"status": "cooking"})
@@ -309,52 +316,18 @@ def test_the_url_sent_is_the_one_requests_prepares(mocked, sleep, base, order_id
 
     url = base + order_path(TEMPLATE, order_id)
     assert mocked.calls[0].request.url == requests.Request("GET", url).prepare().url
-
-
-@pytest.mark.parametrize("order_id", [".", "..", ""])
-def test_id_that_cannot_be_a_segment_is_rejected_without_a_call(mocked, sleep, order_id):
-    mocked.get(ANY_ORDER_URL, json={"status": "cooking"})
-    mocked.get(BASE + "/public/api/v1/", json={"status": "cooking"})
-
-    with pytest.raises(OrderRequestRejected):
-        make_client(sleep).get_order(order_id)
-
-    assert len(mocked.calls) == 0
-    assert sleep.delays == []
-
-
-@pytest.mark.parametrize(
-    ("order_id", "expected"),
-    [
-        (OID, PREFIX + OID),
-        ("../admin?x=1", PREFIX + "%2E%2E%2Fadmin%3Fx%3D1"),
-        ("a/b", PREFIX + "a%2Fb"),
-        ("#frag", PREFIX + "%23frag"),
-        ("%2e%2e", PREFIX + "%252e%252e"),
-        ("a b", PREFIX + "a%20b"),
-        ("é", PREFIX + "%C3%A9"),
-        ("{x}", PREFIX + "%7Bx%7D"),
-    ],
-)
-def test_order_path_encodes_the_id(order_id, expected):
-    assert order_path(TEMPLATE, order_id) == expected
-
-
-@pytest.mark.parametrize("order_id", [".", "..", ""])
-def test_order_path_refuses_dot_segments(order_id):
-    with pytest.raises(OrderRequestRejected):
-        order_path(TEMPLATE, order_id)
+    assert urlsplit(mocked.calls[0].request.url).path == PREFIX + order_id
 
 
 def test_custom_path_template_and_trailing_slash_in_base(mocked, sleep):
-    mocked.get(BASE + "/public/api/v1/order/a%2Fb/status", json={"order_id": "a/b", "status": "pending"})
+    mocked.get(BASE + f"/public/api/v1/order/{OID}/status", json={"order_id": OID, "status": "pending"})
 
     order = make_client(sleep, base_url=BASE + "/", path_template="/public/api/v1/order/{order_id}/status").get_order(
-        "a/b"
+        OID
     )
 
-    assert order.id == "a/b"
-    assert mocked.calls[0].request.url == BASE + "/public/api/v1/order/a%2Fb/status"
+    assert order.id == OID
+    assert mocked.calls[0].request.url == BASE + f"/public/api/v1/order/{OID}/status"
 
 
 def test_a_built_url_off_the_configured_host_is_refused_without_a_call(mocked, sleep, monkeypatch):

@@ -48,6 +48,7 @@ def test_each_kind_of_disagreement_is_reported():
     delivery("finished-but-open", "assigned", courier(Courier.Status.BUSY))
     delivery("cancelled-but-completed", "completed")
     delivery("stranger", "awaiting_courier")
+    delivery("recorded-stranger", "cancelled")  # its not-found, recorded: consistent
     truth = {
         "active-without-delivery": "cooking",
         "finished-but-open": "completed",
@@ -55,10 +56,10 @@ def test_each_kind_of_disagreement_is_reported():
         "unknown-status": "teleported",
     }
 
-    report = verify(truth, foreign_ids=["stranger", "clean-stranger"])
+    report = verify(truth, foreign_ids=["stranger", "clean-stranger", "recorded-stranger"])
 
     assert not report.ok
-    assert report.summary() == "1 of 6 orders consistent"
+    assert report.summary() == "2 of 7 orders consistent"
     assert set(report.mismatches) == {
         Mismatch("active-without-delivery", "cooking", None),
         Mismatch("finished-but-open", "completed", "assigned"),

@@ -1,14 +1,26 @@
 """BatchRunner: a whole-world failure (service-order, the database) told from one order's failure."""
 
+import re
 import threading
 
 import pytest
+import responses
 from django.db import IntegrityError, OperationalError, connection
 
-from couriers.consumer.batch import OUTAGE_STREAK, PROBE_ORDER_ID, BatchRunner, Verdict
+from couriers.consumer.batch import (
+    OUTAGE_STREAK,
+    PROBE_ORDER_ID,
+    BatchRunner,
+    ServiceChecks,
+    Verdict,
+    service_answers,
+)
+from couriers.database import database_answers
 from couriers.models import Delivery
-from gateway.orders import BadOrderAnswer, OrderRequestRejected, OrderServiceUnavailable
-from tests.fakes import ScriptedChecks
+from couriers.services import order_read
+from gateway.http import HttpOrderClient, order_path
+from gateway.orders import BadOrderAnswer, Order, OrderClient, OrderRequestRejected, OrderServiceUnavailable
+from tests.fakes import FakeOrderClient, ScriptedChecks
 
 
 def runner(
@@ -22,8 +34,52 @@ def runner(
     )
 
 
+class ServiceOrder(FakeOrderClient):
+    """service-order as the gateway shows it: ids under the gateway's own rule (order_path), every order
+    "cooking" unless failing, and `down` for every call, the probe's included."""
+
+    def __init__(self, failing: dict[str, Exception] | None = None) -> None:
+        super().__init__()
+        self.errors = dict(failing or {})
+        self.down: Exception | None = None
+
+    def get_order(self, order_id: str) -> Order:
+        order_path("/{order_id}", order_id)  # a local refusal, before any call
+        if self.down is not None:
+            self.calls.append(order_id)
+            raise self.down
+        if order_id != PROBE_ORDER_ID:  # the one order service-order never has
+            self.statuses.setdefault(order_id, "cooking")
+        return super().get_order(order_id)
+
+
+class ReadingChecks(ScriptedChecks):
+    """Reads through the real order_read over `client`; decides as ScriptedChecks does."""
+
+    def __init__(self, client: OrderClient) -> None:
+        super().__init__()
+        self.client = client
+
+    def read(self, order_id, event_statuses):
+        self.read_calls.append(order_id)
+        return order_read(order_id=order_id, event_statuses=event_statuses, client=self.client)
+
+
+def probed_runner(client: ServiceOrder, **options) -> BatchRunner:
+    """A runner whose probe asks the same service-order as its reads do."""
+    return BatchRunner(
+        ReadingChecks(client),
+        concurrency=options.get("concurrency", 1),
+        service_probe=lambda order_id: service_answers(client, order_id),
+        database_probe=lambda: True,
+    )
+
+
 def orders(*ids: str) -> dict[str, list[str]]:
     return {order_id: ["created"] for order_id in ids}
+
+
+orders_of = orders  # where a test's `orders` is the fake service-order
 
 
 def verdicts(outcome) -> dict[str, Verdict]:
@@ -51,15 +107,76 @@ def test_every_call_failing_is_service_order_down_and_stops_the_batch():
     assert len(service.read_calls) == OUTAGE_STREAK, "once service-order is down, the rest is not tried"
 
 
-def test_a_batch_of_only_a_poison_order_is_its_failure_when_service_order_still_answers():
-    first = runner(ScriptedChecks())
-    first.run(orders("good"))  # service-order answered for "good": the probe asks for it
-    first.checks = ScriptedChecks({"bad": BadOrderAnswer("garbage")})
+@pytest.mark.parametrize("down", [False, True])
+def test_a_batch_of_only_a_poison_order_is_its_failure_when_service_order_still_answers(down):
+    service_order = ServiceOrder({"bad": BadOrderAnswer("garbage")})
+    batch_runner = probed_runner(service_order)
+    batch_runner.run(orders("good"))  # service-order answered for "good": the probe asks for it
+    service_order.calls.clear()
+    if down:
+        service_order.down = OrderServiceUnavailable("connection refused")
 
-    outcome = first.run(orders("bad"))
+    outcome = batch_runner.run(orders("bad"))
 
-    assert verdicts(outcome) == {"bad": "failed"}
-    assert outcome.service_down is None
+    assert service_order.calls == ["bad", "good"]
+    assert verdicts(outcome) == {"bad": "later" if down else "failed"}
+    assert (outcome.service_down is not None) == down
+
+
+def test_the_probe_never_asks_the_order_that_is_failing():
+    # "good" was answered last, then fails alone: probing it would read "service-order is down", forever.
+    service_order = ServiceOrder()
+    batch_runner = probed_runner(service_order)
+    batch_runner.run(orders("good"))
+    service_order.errors["good"] = BadOrderAnswer("garbage")
+    service_order.calls.clear()
+
+    first, second = batch_runner.run(orders("good")), batch_runner.run(orders("good"))
+
+    assert service_order.calls == ["good", PROBE_ORDER_ID, "good", PROBE_ORDER_ID]
+    assert verdicts(first) == verdicts(second) == {"good": "failed"}
+    assert first.service_down is None
+    assert second.service_down is None
+
+
+def test_an_outage_starting_in_the_batchs_last_calls_counts_against_no_order():
+    class FallingDown(ServiceOrder):
+        def get_order(self, order_id):
+            if order_id == "c":  # service-order goes down as "c" is asked, and stays down
+                self.down = OrderServiceUnavailable("connection refused")
+            return super().get_order(order_id)
+
+    service_order = FallingDown()
+
+    outcome = probed_runner(service_order).run(orders("a", "b", "c"))
+
+    assert verdicts(outcome) == {"a": "done", "b": "done", "c": "later"}
+    assert outcome.service_down is not None
+    assert service_order.calls[-1] == "b", "the probe asks an order answered in this batch"
+
+
+def test_a_failure_followed_by_answers_is_the_orders_without_a_probe():
+    service_order = ServiceOrder({"a": OrderServiceUnavailable("timeout")})
+
+    outcome = probed_runner(service_order).run(orders("a", "b"))
+
+    assert verdicts(outcome) == {"a": "failed", "b": "done"}
+    assert service_order.calls == ["a", "b"]
+
+
+@pytest.mark.parametrize("order_id", [".", "..", "a/b"])
+def test_an_id_the_gateway_refuses_itself_is_no_answer_and_never_the_probes(order_id):
+    # The gateway refuses it without a call: service-order down, that is no answer, so the outage is seen.
+    service_order = ServiceOrder()
+    service_order.down = OrderServiceUnavailable("connection refused")
+    batch_runner = probed_runner(service_order)
+
+    outcome = batch_runner.run(orders(order_id, "x"))
+
+    assert verdicts(outcome) == {order_id: "later", "x": "later"}
+    assert outcome.service_down is not None
+    assert service_order.calls == ["x", PROBE_ORDER_ID]
+    assert batch_runner.known_order is None
 
 
 @pytest.mark.parametrize("answers", [True, False])
@@ -116,11 +233,16 @@ def test_the_database_down_leaves_the_whole_batch_for_later_and_counts_nothing()
     assert service.applied == ["a", "b"], "once the database is down, the rest is not tried"
 
 
-def test_an_order_id_service_order_refuses_is_rejected():
-    outcome = runner(ScriptedChecks({"x": OrderRequestRejected("400")})).run(orders("x"))
+def test_an_order_id_service_order_refuses_is_rejected_and_never_the_probes():
+    # service-order's own rejection, as the gateway raises it; it says service-order is up.
+    service_order = ServiceOrder({"x": OrderRequestRejected("400 bad_request")})
+    batch_runner = probed_runner(service_order)
+
+    outcome = batch_runner.run(orders("x"))
 
     assert verdicts(outcome) == {"x": "rejected"}
     assert outcome.service_down is None
+    assert batch_runner.known_order is None
 
 
 def test_readings_recorded_together_are_done_without_a_decision_each():
@@ -131,6 +253,21 @@ def test_readings_recorded_together_are_done_without_a_decision_each():
 
     assert verdicts(outcome) == {"a": "done", "b": "done", "c": "done"}
     assert service.applied == []
+
+
+@pytest.mark.parametrize("concurrency", [1, 4])
+def test_new_orders_are_started_in_the_order_their_events_arrived(concurrency):
+    class Recording(ScriptedChecks):
+        def start(self, readings):
+            self.started = [reading.order_id for reading in readings]
+            return {}
+
+    service = Recording()
+    arrival = ["o3", "o1", "o4", "o2"]  # the batch's order: its first events' (the loop builds it so)
+
+    runner(service, concurrency=concurrency).run(orders(*arrival))
+
+    assert service.started == arrival
 
 
 def test_readings_that_cannot_be_recorded_together_are_decided_one_by_one(caplog):
@@ -176,3 +313,75 @@ def test_workers_decide_the_rest_and_give_their_connection_back_after_each():
 
     assert list(batch_runner.pool.map(holds_a_connection, range(2))) == [False, False]
     batch_runner.close()
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_the_loop_thread_holds_no_connection_while_the_workers_decide(pool_of_one, orders, make_courier):
+    # One pooled connection: had the loop thread kept it after recording the settled readings, the workers
+    # would time out waiting for it, and the probe, waiting on the same pool, would call the database down.
+    courier = make_courier()
+    orders.set("settled", "cooking")
+    ServiceChecks(orders).apply(order_read(order_id="settled", event_statuses=[], client=orders))
+    for order_id in ("first", "second", "third"):
+        orders.set(order_id, "cooking")
+        ServiceChecks(orders).apply(order_read(order_id=order_id, event_statuses=[], client=orders))
+    assert Delivery.objects.get(order_id="settled").courier == courier
+    batch_runner = BatchRunner(ServiceChecks(orders), concurrency=2)
+
+    outcome = batch_runner.run(orders_of("settled", "first", "second", "third"))
+
+    batch_runner.close()
+    assert outcome.database_down is None
+    assert set(verdicts(outcome).values()) == {Verdict.DONE}
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_the_database_probe_does_not_wait_on_a_starved_pool(pool_of_one):
+    Delivery.objects.count()  # this thread holds the pool's only connection
+    answers = []
+
+    probe = threading.Thread(target=lambda: answers.append(database_answers()))
+    probe.start()
+    probe.join()
+
+    assert answers == [True]
+
+
+# --- what the batch makes of the gateway's answers, over HTTP (responses) ---------------------------------------
+
+BASE = "http://orders.test"
+
+
+def http_runner() -> BatchRunner:
+    client = HttpOrderClient(base_url=BASE, retries=0, sleep=lambda seconds: None)
+    return BatchRunner(
+        ReadingChecks(client),
+        concurrency=1,
+        service_probe=lambda order_id: service_answers(client, order_id),
+        database_probe=lambda: True,
+    )
+
+
+@responses.activate
+def test_service_orders_own_rejection_of_an_id_is_that_orders_alone():
+    responses.get(f"{BASE}/public/api/v1/order/bad", status=400, json={"code": "bad_request", "message": "bad id"})
+    responses.get(re.compile(f"{BASE}/public/api/v1/order/.*"), json={"status": "cooking"})
+
+    outcome = http_runner().run(orders("bad", "good"))
+
+    assert verdicts(outcome) == {"bad": "rejected", "good": "done"}
+    assert outcome.service_down is None
+
+
+@responses.activate
+def test_a_404_that_is_not_service_orders_for_every_order_is_service_order_unreachable():
+    # An ingress without a route: no order is to blame, every event waits (the gateway's contract:
+    # OrderServiceUnavailable for any answer that is not service-order's own).
+    responses.get(re.compile(f"{BASE}/.*"), status=404, body="<html>no route</html>")
+
+    outcome = http_runner().run(orders("a", "b"))
+
+    assert set(verdicts(outcome).values()) == {Verdict.LATER}
+    assert isinstance(outcome.service_down, OrderServiceUnavailable)

@@ -28,7 +28,7 @@ def make_loop(service: ScriptedChecks) -> tuple[OrderEventConsumer, FakeConsumer
         dead_letters=DeadLetters(producer, "t.dlq"),
         checks=service,
         options=options,
-        service_probe=lambda order_id: service.down is None,
+        service_probe=lambda order_id: service.down is None and order_id not in service.errors,
     )
     return loop, consumer, producer
 
@@ -66,10 +66,10 @@ def test_a_poison_order_is_retried_then_dead_lettered_and_its_partition_moves_on
 )
 def test_an_outage_is_never_counted_nor_dead_lettered(caplog, failure):
     service = ScriptedChecks()
-    service.down = failure
     loop, consumer, producer = make_loop(service)
     loop.runner.database_probe = lambda: False
-    loop.runner.known_order = "known"
+    loop.process_batch(batch("a", "b", "c"))  # answered: the order the probe asks once no call is
+    service.down = failure
 
     with caplog.at_level(logging.INFO):
         for _ in range(MAX_ATTEMPTS * 2):
@@ -102,3 +102,17 @@ def test_partitions_wait_for_the_database_to_answer_before_resuming():
         loop.pauses.resume_due(ready=loop._database_ready)
 
     assert [call[0] for call in consumer.calls][-1] == "resume"
+
+
+def test_a_batchs_orders_are_handed_on_in_the_order_of_their_first_events():
+    class Recording(ScriptedChecks):
+        def start(self, readings):
+            self.started = [reading.order_id for reading in readings]
+            return {}
+
+    service = Recording()
+    loop, _, _ = make_loop(service)
+
+    loop.process_batch(batch("o3", "o1", "o3", "o2", "o1"))  # offsets 0..4, as the gatherer orders them
+
+    assert service.started == ["o3", "o1", "o2"]

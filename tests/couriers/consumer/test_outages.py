@@ -39,6 +39,10 @@ def test_the_database_probe_fails_when_no_connection_can_be_made(monkeypatch):
     def refuse() -> None:
         raise OperationalError("connection refused")
 
+    def refuse_outside_pool() -> None:
+        raise connection.Database.OperationalError("connection refused")
+
     monkeypatch.setattr(connection, "ensure_connection", refuse)
+    monkeypatch.setattr("couriers.database._connect_outside_pool", refuse_outside_pool)  # PostgreSQL's pool
 
     assert not database_answers()
