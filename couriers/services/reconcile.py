@@ -10,6 +10,7 @@ from django.utils import timezone
 from couriers import metrics
 from couriers.models import Delivery
 from couriers.selectors import delivery_due_for_check, delivery_overdue
+from couriers.services.disputes import disputes_expired
 from couriers.services.outcomes import Outcome
 from couriers.services.readings import order_events_handle
 from gateway.orders import RETRY_LATER, OrderClient, OrderRequestRejected
@@ -31,7 +32,7 @@ def deliveries_reconcile(
     or once `stop_when()` is true (asked before each check: a time limit, a process stopping); what is
     left stays due for the next run.
     """
-    outcomes: Counter[Outcome] = Counter()
+    outcomes = _settle_expired_disputes(client=client, stop_when=stop_when)
     for delivery_id, order_id, checked_at in delivery_due_for_check(older_than=older_than, limit=limit):
         if stop_when is not None and stop_when():
             break
@@ -51,6 +52,26 @@ def deliveries_reconcile(
         outcomes[result.outcome] += 1
         metrics.RECONCILED.labels(str(result.outcome)).inc()
     _report_overdue()
+    return outcomes
+
+
+def _settle_expired_disputes(*, client: OrderClient, stop_when: Callable[[], bool] | None) -> Counter[Outcome]:
+    """Disputes whose grace ran out, settled without waiting for another event: service-order is asked once
+    more with the announced end as the order's event, so a read that now agrees (or a 404) decides first."""
+    outcomes: Counter[Outcome] = Counter()
+    for order_id, end in disputes_expired():
+        if stop_when is not None and stop_when():
+            break
+        try:
+            result = order_events_handle(order_id=order_id, event_statuses=[end], client=client)
+        except RETRY_LATER:
+            logger.warning("reconcile stopped: service-order unavailable")
+            break
+        except OrderRequestRejected as exc:
+            logger.warning("reconcile skipped order %s: %s", order_id, exc, extra={"order_id": order_id})
+            continue
+        outcomes[result.outcome] += 1
+        metrics.RECONCILED.labels(str(result.outcome)).inc()
     return outcomes
 
 
