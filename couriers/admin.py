@@ -2,6 +2,7 @@
 
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any
 
 from django.contrib import admin, messages
@@ -58,6 +59,10 @@ def _status_label(status: str) -> SafeString:
 
 def _overdue_label() -> SafeString:
     return _label("overdue", OVERDUE_COLOUR)
+
+
+def _disputed_label() -> SafeString:
+    return _label("disputed", OVERDUE_COLOUR)
 
 
 def _order_id(order_id: str) -> SafeString:
@@ -127,9 +132,10 @@ def _fleet_summary() -> SafeString:
         ((couriers_url, status, n, status) for status, n in counts.couriers_by_status.items()),
     )
     overdue_style = f"color:{OVERDUE_COLOUR}" if counts.overdue else ""
+    disputed_style = f"color:{OVERDUE_COLOUR}" if counts.disputed else ""
     return format_html(
         'Couriers: {}. <a href="{}?status__exact={}">Orders waiting for a courier: {}</a>. '
-        '<a href="{}?{}=yes" style="{}">Overdue: {}</a>.',
+        '<a href="{}?{}=yes" style="{}">Overdue: {}</a>. <a href="{}?{}=yes" style="{}">Disputed: {}</a>.',
         couriers,
         deliveries_url,
         Delivery.Status.AWAITING_COURIER,
@@ -138,6 +144,10 @@ def _fleet_summary() -> SafeString:
         OverdueFilter.parameter_name,
         overdue_style,
         counts.overdue,
+        deliveries_url,
+        DisputedFilter.parameter_name,
+        disputed_style,
+        counts.disputed,
     )
 
 
@@ -371,6 +381,21 @@ class OverdueFilter(admin.SimpleListFilter):
         return queryset
 
 
+class DisputedFilter(admin.SimpleListFilter):
+    """Open deliveries whose order an event announced ended while service-order reads it active."""
+
+    title = "disputed"
+    parameter_name = "disputed"
+
+    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list[tuple[str, str]]:
+        return [("yes", "Disputed"), ("no", "Not disputed")]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Delivery]) -> QuerySet[Delivery]:
+        if self.value() in ("yes", "no"):
+            return selectors.delivery_disputed(queryset, disputed=self.value() == "yes")
+        return queryset
+
+
 @admin.register(Delivery)
 class DeliveryAdmin(admin.ModelAdmin):
     """Read-only: deliveries change through dispatch, and here only through the cancel action."""
@@ -378,7 +403,7 @@ class DeliveryAdmin(admin.ModelAdmin):
     # Fits a 1366 px screen beside the filters: short order ids, the courier's name, overdue in the deadline.
     list_display = ["order", "courier_name", "status_label", "order_status", "deadline_cell"]
     list_select_related = ["courier"]
-    list_filter = [("status", StatusFilter), OverdueFilter]
+    list_filter = [("status", StatusFilter), OverdueFilter, DisputedFilter]
     search_fields = ["order_id"]
     list_per_page = 50
     fields = [
@@ -388,6 +413,8 @@ class DeliveryAdmin(admin.ModelAdmin):
         "overdue",
         "order_status",
         "order_checked_at",
+        "end_announced",
+        "end_announced_at",
         "assigned_at",
         "deadline",
         "finished_at",
@@ -395,7 +422,7 @@ class DeliveryAdmin(admin.ModelAdmin):
         "updated_at",
     ]
     readonly_fields = fields
-    actions = ["take_courier_off", "cancel_and_release"]
+    actions = ["take_courier_off", "cancel_and_release", "accept_announced_end", "reject_announced_end"]
     change_list_template = CHANGELIST_TEMPLATE
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Delivery]:
@@ -429,6 +456,11 @@ class DeliveryAdmin(admin.ModelAdmin):
 
     @admin.display(description="status", ordering="status")
     def status_label(self, delivery: Delivery) -> SafeString:
+        if delivery.disputed:
+            title = f"an event said {delivery.end_announced} at {_when(delivery.end_announced_at)}"
+            return format_html(
+                '{} <span title="{}">{}</span>', _status_label(delivery.status), title, _disputed_label()
+            )
         return _status_label(delivery.status)
 
     @admin.display(description="deadline", ordering="deadline")
@@ -457,6 +489,24 @@ class DeliveryAdmin(admin.ModelAdmin):
         if cancelled:
             self.message_user(
                 request, f"Cancelled {len(cancelled)} delivery(ies); their couriers are free.", messages.SUCCESS
+            )
+
+    @admin.action(description="Disputed: accept the announced end (frees the courier)", permissions=["dispatch"])
+    def accept_announced_end(self, request: HttpRequest, queryset: QuerySet[Delivery]) -> None:
+        settled = self._each(request, queryset, partial(services.delivery_dispute_settle, accept=True))
+        if settled:
+            self.message_user(
+                request,
+                f"Ended {len(settled)} disputed delivery(ies) as announced; their couriers are free.",
+                messages.SUCCESS,
+            )
+
+    @admin.action(description="Disputed: reject the announced end (the delivery goes on)", permissions=["dispatch"])
+    def reject_announced_end(self, request: HttpRequest, queryset: QuerySet[Delivery]) -> None:
+        settled = self._each(request, queryset, partial(services.delivery_dispute_settle, accept=False))
+        if settled:
+            self.message_user(
+                request, f"Rejected the announced end of {len(settled)} delivery(ies): they go on.", messages.SUCCESS
             )
 
     def _each(

@@ -17,6 +17,7 @@ LIST = "/api/v1/deliveries/"
 ASSIGN = "/api/v1/deliveries/assign/"
 UNASSIGN = "/api/v1/deliveries/unassign/"
 CANCEL = "/api/v1/deliveries/cancel/"
+SETTLE = "/api/v1/deliveries/settle-dispute/"
 
 FIELDS = {
     "id",
@@ -29,6 +30,9 @@ FIELDS = {
     "deadline",
     "overdue",
     "queue_position",
+    "disputed",
+    "end_announced",
+    "end_announced_at",
     "finished_at",
     "created_at",
     "updated_at",
@@ -424,3 +428,64 @@ def test_cancel_of_a_waiting_order_cancels_it(dispatcher: APIClient) -> None:
     body = dispatcher.post(CANCEL, {"order_id": "A-1"}, format="json").json()
 
     assert (body["status"], body["courier"], body["queue_position"]) == ("cancelled", None, None)
+
+
+# --- disputes -------------------------------------------------------------------
+
+
+def create_disputed(order_id: str, courier: Courier | None = None) -> Delivery:
+    delivery = create_delivery(order_id=order_id, courier=courier)
+    Delivery.objects.filter(pk=delivery.pk).update(end_announced="completed", end_announced_at=timezone.now())
+    return delivery
+
+
+def test_a_disputed_delivery_says_so_and_is_filtered(reader: APIClient) -> None:
+    disputed = create_disputed("A-1", create_courier())
+    plain = create_delivery(order_id="B-1", courier=create_courier())
+
+    row = reader.get(order_url("A-1")).json()
+
+    assert (row["disputed"], row["end_announced"]) == (True, "completed")
+    assert row["end_announced_at"] is not None
+    assert ids(reader.get(LIST, {"disputed": "true"})) == [disputed.pk]
+    assert ids(reader.get(LIST, {"disputed": "false"})) == [plain.pk]
+    assert reader.get(LIST, {"disputed": "maybe"}).status_code == 400
+
+
+def test_settle_dispute_accepts_the_announced_end(dispatcher: APIClient) -> None:
+    courier = create_courier()
+    create_disputed("A-1", courier)
+
+    response = dispatcher.post(SETTLE, {"order_id": "A-1", "accept": True}, format="json")
+
+    assert response.status_code == 200
+    assert (response.json()["status"], response.json()["disputed"]) == ("completed", False)
+    courier.refresh_from_db()
+    assert courier.status == Courier.Status.AVAILABLE
+
+
+def test_settle_dispute_rejects_it(dispatcher: APIClient) -> None:
+    create_disputed("A-1", create_courier())
+
+    body = dispatcher.post(SETTLE, {"order_id": "A-1", "accept": False}, format="json").json()
+
+    assert (body["status"], body["disputed"], body["end_announced"]) == ("assigned", False, "")
+
+
+@pytest.mark.parametrize(
+    ("body", "status_code", "code"),
+    [
+        ({"order_id": "A-1"}, 400, "invalid"),
+        ({"order_id": "A-1", "accept": "perhaps"}, 400, "invalid"),
+        ({"order_id": "nope", "accept": True}, 404, "delivery_not_found"),
+        ({"order_id": "B-1", "accept": True}, 409, "delivery_not_disputed"),
+    ],
+)
+def test_settle_dispute_refusals(dispatcher: APIClient, body: dict, status_code: int, code: str) -> None:
+    create_disputed("A-1", create_courier())
+    create_delivery(order_id="B-1", courier=create_courier())
+
+    response = dispatcher.post(SETTLE, body, format="json")
+
+    assert response.status_code == status_code
+    assert response.json()["error"]["code"] == code
