@@ -2,7 +2,8 @@
 
 Rule of the house: never trust an event's status. A reading is what service-order said of an order
 when asked; only the reading decides, alone (order_reading_apply) or for many orders of a consumer's
-batch at once (order_readings_record_settled, order_readings_start).
+batch at once (order_readings_record_settled, order_readings_start). One exception, with a grace period:
+an end an event announced for an order we deliver, which service-order's reads keep contradicting (disputes).
 """
 
 import logging
