@@ -9,6 +9,8 @@ from django.utils import timezone
 from couriers.models import Courier, Delivery
 from sandbox.chaos import Chaos
 from sandbox.demo.options import DemoOptions
+from sandbox.demo.world import SWEEP_EVERY, demo_grace
+from sandbox.orders import LIFETIME
 from sandbox.simulator import Simulator
 from sandbox.verify import verify
 from tests.e2e.conftest import wait_until
@@ -17,9 +19,8 @@ from tests.kafka_helpers import produce
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
 TIME_SCALE = DemoOptions.time_scale
-GRACE = 120 * TIME_SCALE  # the default grace at the demo's time scale, as the demo sets it
-SWEEP_EVERY = 1.0
-LIFE = 15 * 60 * TIME_SCALE + 11 * TIME_SCALE  # created to completed, by service-order's timers
+GRACE = float(demo_grace(TIME_SCALE))  # the default grace at the demo's time scale, as the demo sets it
+LIFE = LIFETIME * TIME_SCALE  # created to completed, by service-order's timers
 SLACK = 20.0  # for the events to reach the consumer on a loaded machine
 
 
