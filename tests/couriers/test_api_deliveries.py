@@ -4,6 +4,8 @@ from datetime import timedelta
 
 import pytest
 from django.utils import timezone
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from rest_framework.test import APIClient
 
 from couriers.models import Courier, Delivery
@@ -489,3 +491,27 @@ def test_settle_dispute_refusals(dispatcher: APIClient, body: dict, status_code:
 
     assert response.status_code == status_code
     assert response.json()["error"]["code"] == code
+
+
+JSON_VALUES = st.none() | st.booleans() | st.integers() | st.text(max_size=20) | st.lists(st.integers(), max_size=2)
+
+
+@settings(max_examples=60, suppress_health_check=[HealthCheck.function_scoped_fixture], deadline=None)
+@given(
+    body=st.dictionaries(
+        st.sampled_from(["order_id", "accept", "other"]) | st.text(max_size=8), JSON_VALUES | st.just("A-1"), max_size=3
+    )
+)
+def test_settle_dispute_answers_any_body_with_a_decision_or_a_400_naming_the_fields(
+    dispatcher: APIClient, body: dict
+) -> None:
+    if not Delivery.objects.filter(order_id="A-1").exists():
+        create_disputed("A-1", create_courier())
+
+    response = dispatcher.post(SETTLE, body, format="json")
+
+    assert response.status_code in (200, 400, 404, 409), response.content
+    if response.status_code == 400:
+        named = set(response.json()["error"]["fields"])
+        assert named, response.content
+        assert named <= set(body) | {"order_id", "accept"}
