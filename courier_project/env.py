@@ -2,6 +2,7 @@
 
 import contextlib
 import ipaddress
+import math
 import re
 import sys
 from pathlib import Path
@@ -121,6 +122,21 @@ class StrictEnv(environ.Env):
 
     def non_negative_float(self, var: str, default: float) -> float:
         return self._checked(var, self.float(var, default=default), lambda v: v >= 0, "a number, 0 or more")
+
+    def seconds_or_never(self, var: str, default: str) -> float | None:
+        """A number of seconds, 0 or more, or `never` (None)."""
+        raw = self.str(var, default=default).strip().lower()
+        if raw == "never":
+            return None
+        try:
+            seconds = float(raw)
+        except ValueError:
+            seconds = math.nan
+        if not 0 <= seconds < math.inf:
+            raise ImproperlyConfigured(
+                f"Environment variable {var}={raw!r} is malformed: expected seconds (0 or more) or never"
+            )
+        return seconds
 
     def networks(self, var: str, default: str) -> list[Network]:
         """Comma-separated addresses or networks (CIDR); empty: none."""

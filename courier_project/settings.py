@@ -293,6 +293,9 @@ DELIVERY_MINUTES = {
 }
 RECONCILE_OLDER_THAN = env.non_negative_int("RECONCILE_OLDER_THAN", default=300)
 RECONCILE_TIME_LIMIT = env.positive_float("RECONCILE_TIME_LIMIT", default=30.0)
+# A disputed end (announced by an event, contradicted by every read) is accepted after this many seconds;
+# None (`never`): left for a dispatcher. See couriers/services/disputes.py.
+DISPUTE_GRACE = env.seconds_or_never("DISPUTE_GRACE", default="120")
 
 # --- Logging ----------------------------------------------------------------
 LOG_LEVEL = env.choice("LOG_LEVEL", default="info", choices=("debug", "info", "warning", "error")).upper()

@@ -64,6 +64,10 @@ def _overdue_label() -> SafeString:
     return _label("overdue", OVERDUE_COLOUR)
 
 
+def _disputed_label() -> SafeString:
+    return _label("disputed", OVERDUE_COLOUR)
+
+
 def _order_id(order_id: str) -> SafeString:
     if len(order_id) <= 2 * ORDER_ID_SHOWN:
         return format_html('<span style="white-space:nowrap">{}</span>', order_id)
@@ -128,9 +132,10 @@ def _fleet_summary() -> SafeString:
         ((couriers_url, status, n, status) for status, n in counts.couriers_by_status.items()),
     )
     overdue_style = f"color:{OVERDUE_COLOUR}" if counts.overdue else ""
+    disputed_style = f"color:{OVERDUE_COLOUR}" if counts.disputed else ""
     return format_html(
         'Couriers: {}. <a href="{}?status__exact={}">Orders waiting for a courier: {}</a>. '
-        '<a href="{}?{}=yes" style="{}">Overdue: {}</a>.',
+        '<a href="{}?{}=yes" style="{}">Overdue: {}</a>. <a href="{}?{}=yes" style="{}">Disputed: {}</a>.',
         couriers,
         deliveries_url,
         Delivery.Status.AWAITING_COURIER,
@@ -139,6 +144,10 @@ def _fleet_summary() -> SafeString:
         OverdueFilter.parameter_name,
         overdue_style,
         counts.overdue,
+        deliveries_url,
+        DisputedFilter.parameter_name,
+        disputed_style,
+        counts.disputed,
     )
 
 
@@ -432,6 +441,21 @@ PAGE_ACTIONS = [
 ]
 
 
+class DisputedFilter(admin.SimpleListFilter):
+    """Open deliveries whose order an event announced ended while service-order reads it active."""
+
+    title = "disputed"
+    parameter_name = "disputed"
+
+    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list[tuple[str, str]]:
+        return [("yes", "Disputed"), ("no", "Not disputed")]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Delivery]) -> QuerySet[Delivery]:
+        if self.value() in ("yes", "no"):
+            return selectors.delivery_disputed(queryset, disputed=self.value() == "yes")
+        return queryset
+
+
 @admin.register(Delivery)
 class DeliveryAdmin(admin.ModelAdmin):
     """Read-only: deliveries change through dispatch, and here only through the dispatcher's actions (on the
@@ -440,7 +464,7 @@ class DeliveryAdmin(admin.ModelAdmin):
     # Fits a 1366 px screen beside the filters: short order ids, the courier's name, overdue in the deadline.
     list_display = ["order", "courier_name", "status_label", "queue", "order_status", "deadline_cell"]
     list_select_related = ["courier"]
-    list_filter = [("status", StatusFilter), OverdueFilter]
+    list_filter = [("status", StatusFilter), OverdueFilter, DisputedFilter]
     search_fields = ["order_id"]
     list_per_page = 50
     fields = [
@@ -451,6 +475,8 @@ class DeliveryAdmin(admin.ModelAdmin):
         "overdue",
         "order_status",
         "order_checked_at",
+        "end_announced",
+        "end_announced_at",
         "assigned_at",
         "deadline",
         "finished_at",
@@ -458,7 +484,7 @@ class DeliveryAdmin(admin.ModelAdmin):
         "updated_at",
     ]
     readonly_fields = fields
-    actions = ["take_courier_off", "cancel_and_release"]
+    actions = ["take_courier_off", "cancel_and_release", "accept_announced_end", "reject_announced_end"]
     change_list_template = CHANGELIST_TEMPLATE
     change_form_template = "admin/couriers/delivery/change_form.html"
 
@@ -540,6 +566,11 @@ class DeliveryAdmin(admin.ModelAdmin):
 
     @admin.display(description="status", ordering="status")
     def status_label(self, delivery: Delivery) -> SafeString:
+        if delivery.disputed:
+            title = f"an event said {delivery.end_announced} at {_when(delivery.end_announced_at)}"
+            return format_html(
+                '{} <span title="{}">{}</span>', _status_label(delivery.status), title, _disputed_label()
+            )
         return _status_label(delivery.status)
 
     @admin.display(description="deadline", ordering="deadline")
@@ -587,6 +618,24 @@ class DeliveryAdmin(admin.ModelAdmin):
         if cancelled:
             self.message_user(
                 request, f"Cancelled {len(cancelled)} delivery(ies); their couriers are free.", messages.SUCCESS
+            )
+
+    @admin.action(description="Disputed: accept the announced end (frees the courier)", permissions=["dispatch"])
+    def accept_announced_end(self, request: HttpRequest, queryset: QuerySet[Delivery]) -> None:
+        settled = self._each(request, queryset, partial(services.delivery_dispute_settle, accept=True))
+        if settled:
+            self.message_user(
+                request,
+                f"Ended {len(settled)} disputed delivery(ies) as announced; their couriers are free.",
+                messages.SUCCESS,
+            )
+
+    @admin.action(description="Disputed: reject the announced end (the delivery goes on)", permissions=["dispatch"])
+    def reject_announced_end(self, request: HttpRequest, queryset: QuerySet[Delivery]) -> None:
+        settled = self._each(request, queryset, partial(services.delivery_dispute_settle, accept=False))
+        if settled:
+            self.message_user(
+                request, f"Rejected the announced end of {len(settled)} delivery(ies): they go on.", messages.SUCCESS
             )
 
     def _each(

@@ -32,7 +32,7 @@ OUTAGE_SECONDS = Counter(
 
 
 class FleetCollector(Collector):
-    """Couriers by status, deliveries waiting and overdue: read from the database at scrape time."""
+    """Couriers by status, deliveries waiting, overdue and disputed: read from the database at scrape time."""
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
         from couriers.selectors import fleet_counts  # the app registry is ready by the first scrape
@@ -49,6 +49,11 @@ class FleetCollector(Collector):
         yield GaugeMetricFamily("courier_deliveries_waiting", "Deliveries waiting for a courier", value=counts.waiting)
         yield GaugeMetricFamily(
             "courier_deliveries_overdue", "Assigned deliveries past their deadline", value=counts.overdue
+        )
+        yield GaugeMetricFamily(
+            "courier_deliveries_disputed",
+            "Open deliveries whose order an event announced ended while service-order reads it active",
+            value=counts.disputed,
         )
 
     def describe(self) -> Iterator[GaugeMetricFamily]:

@@ -63,6 +63,14 @@ class Delivery(models.Model):
     assigned_at = models.DateTimeField(null=True, blank=True)
     deadline = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    # A dispute: an event announced the order's end while service-order read it active. Kept once the
+    # delivery finishes (its history); an open delivery with it set is disputed (see services/disputes.py).
+    end_announced = models.CharField(
+        max_length=32, blank=True, help_text="The end an event announced while service-order read the order active."
+    )
+    end_announced_at = models.DateTimeField(
+        null=True, blank=True, help_text="When we first saw that event: the dispute's grace counts from here."
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -75,6 +83,7 @@ class Delivery(models.Model):
             models.Index(fields=["status", "created_at"]),
             models.Index(fields=["status", "deadline"]),
             models.Index(fields=["status", "order_checked_at"]),
+            models.Index(fields=["status", "end_announced_at"]),
         ]
         constraints = [
             models.UniqueConstraint(
@@ -91,10 +100,19 @@ class Delivery(models.Model):
                 condition=Q(status__in=["awaiting_courier", "assigned", "completed", "cancelled"]),
                 name="delivery_status_valid",
             ),
+            models.CheckConstraint(
+                condition=Q(end_announced="") | Q(end_announced_at__isnull=False),
+                name="delivery_end_announced_has_time",
+            ),
         ]
 
     def __str__(self) -> str:
         return f"order {self.order_id} ({self.status})"
+
+    @property
+    def disputed(self) -> bool:
+        """Open, though an event announced the order's end: service-order's reads and events disagree."""
+        return self.status in self.OPEN and self.end_announced_at is not None
 
 
 class OrderFailure(models.Model):

@@ -79,6 +79,15 @@ def delivery_overdue(
     return queryset.filter(condition) if overdue else queryset.exclude(condition)
 
 
+def _disputed() -> Q:
+    return Q(status__in=Delivery.OPEN, end_announced_at__isnull=False)
+
+
+def delivery_disputed(queryset: QuerySet[Delivery], *, disputed: bool = True) -> QuerySet[Delivery]:
+    """Narrow `queryset` to the disputed deliveries (services/disputes.py), or with disputed=False to the others."""
+    return queryset.filter(_disputed()) if disputed else queryset.exclude(_disputed())
+
+
 def delivery_get_for_order(*, order_id: str) -> Delivery:
     delivery = delivery_list().filter(order_id=order_id).first()
     if delivery is None:
@@ -108,12 +117,14 @@ class FleetCounts:
     couriers_by_status: dict[str, int]  # every status, 0 included
     waiting: int
     overdue: int
+    disputed: int
 
 
 def fleet_counts(*, now: datetime | None = None) -> FleetCounts:
-    """Three small indexed queries rather than one aggregate scan of every delivery."""
+    """Four small indexed queries rather than one aggregate scan of every delivery."""
     by_status = dict.fromkeys(Courier.Status.values, 0)
     for row in Courier.objects.order_by().values("status").annotate(n=Count("pk")):
         by_status[row["status"]] = row["n"]
     overdue = delivery_overdue(Delivery.objects.all(), now=now).count()
-    return FleetCounts(couriers_by_status=by_status, waiting=waiting_count(), overdue=overdue)
+    disputed = delivery_disputed(Delivery.objects.all()).count()
+    return FleetCounts(couriers_by_status=by_status, waiting=waiting_count(), overdue=overdue, disputed=disputed)

@@ -20,6 +20,14 @@ LIFECYCLE: tuple[tuple[str, float], ...] = (
 )
 LIFETIME = sum(delay for _, delay in LIFECYCLE)
 TERMINAL = frozenset({"canceled", "deleted", "completed"})
+
+# How reads answer. "faithful": the real service-order's read-side rule, which is not its timers' rule
+# (see ../shared/reference/service-order.md): an order past its 10-minute mark that is not cancelled or
+# deleted reads `delivering`, completed ones included, for good; a created or pending one past its
+# 1-minute mark reads `cooking`. "consistent": reads follow the timeline, as the events do.
+READS = ("faithful", "consistent")
+DELIVERING_MARK = 600.0
+COOKING_MARK = 60.0
 ZERO_TIME = "0001-01-01T00:00:00Z"  # what service-order answers for an estimate it never set
 
 _MENU = (("f1", "Pizza", 500), ("f2", "Soup", 250), ("f3", "Salad", 300), ("f4", "Tea", 80))
@@ -29,6 +37,17 @@ _NAMES = ("Ivanov I.I.", "Petrova A.S.", "Sidorov P.K.", "Smirnova O.V.")
 def random_uuid(rng: random.Random) -> str:
     """A UUID v4 drawn from `rng`, so that a seeded run repeats itself."""
     return str(uuid.UUID(int=rng.getrandbits(128), version=4))
+
+
+def read_status(status: str, age: float, time_scale: float, reads: str = "faithful") -> str:
+    """What a read answers for an order in `status`, `age` seconds after its creation (see READS)."""
+    if reads == "consistent" or status in ("canceled", "deleted"):
+        return status
+    if age > DELIVERING_MARK * time_scale:
+        return "delivering"
+    if status in ("created", "pending") and age > COOKING_MARK * time_scale:
+        return "cooking"
+    return status
 
 
 def rfc3339(moment: float) -> str:
@@ -81,9 +100,14 @@ class Order:
 class OrderStore:
     """Thread-safe orders; their status is recomputed from the timeline on every read."""
 
-    def __init__(self, clock: SimClock, time_scale: float = 1.0, rng: random.Random | None = None) -> None:
+    def __init__(
+        self, clock: SimClock, time_scale: float = 1.0, rng: random.Random | None = None, reads: str = "faithful"
+    ) -> None:
+        if reads not in READS:
+            raise ValueError(f"reads must be one of {', '.join(READS)}, not {reads!r}")
         self.clock = clock
         self.time_scale = time_scale
+        self.reads = reads
         self._rng = rng or random.Random()
         self._lock = threading.Lock()
         self._orders: dict[str, Order] = {}
@@ -161,13 +185,14 @@ class OrderStore:
             order = self._orders.get(order_id)
             if order is None:
                 return None
-            current = order.change_at(self.clock.now())
+            now = self.clock.now()
+            current = order.change_at(now)
             if current.status == "deleted":
                 return None
             return {
                 "id": order.id,
                 **order.details,
-                "status": current.status,
+                "status": read_status(current.status, now - order.timeline[0].at, self.time_scale, self.reads),
                 "created_at": rfc3339(order.timeline[0].at),
                 "updated_at": rfc3339(current.at),
                 "estimated_delivery": ZERO_TIME,

@@ -16,7 +16,7 @@ from types import FrameType, TracebackType
 
 from sandbox.chaos import Chaos, Outages
 from sandbox.http_server import OrderServer, RequestStats
-from sandbox.orders import LIFETIME, OrderStore, SimClock
+from sandbox.orders import LIFETIME, READS, OrderStore, SimClock
 from sandbox.publisher import KafkaSink, MemorySink, Publisher, PublishRecord, Sink
 
 logger = logging.getLogger(__name__)
@@ -52,7 +52,11 @@ class _Agenda:
 
 
 class Simulator:
-    """service-order in one object. Without `bootstrap` or `sink`, events are kept in a MemorySink."""
+    """service-order in one object. Without `bootstrap` or `sink`, events are kept in a MemorySink.
+
+    `reads`: "faithful" (the default) answers reads by the real service-order's rule, which contradicts its
+    own `completed` events for good; "consistent" answers them by the timeline (see sandbox.orders).
+    """
 
     def __init__(
         self,
@@ -66,12 +70,14 @@ class Simulator:
         token: str = "",
         host: str = "127.0.0.1",
         port: int = 0,
+        reads: str = "faithful",
     ) -> None:
         self.chaos = chaos or Chaos()
         self.time_scale = time_scale
         self.clock = SimClock()
         # One random source per concern, so that one concern's draws do not shift another's.
-        self.store = OrderStore(self.clock, time_scale, random.Random(f"{seed}:orders" if seed is not None else None))
+        orders_rng = random.Random(f"{seed}:orders" if seed is not None else None)
+        self.store = OrderStore(self.clock, time_scale, orders_rng, reads=reads)
         self._fates = random.Random(f"{seed}:fates" if seed is not None else None)
         self._fates_lock = threading.Lock()
         self.sink = sink or (KafkaSink(bootstrap, topic) if bootstrap else MemorySink())
@@ -236,6 +242,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--time-scale", type=float, default=1.0, help="0.01 makes an order's 15 minutes last 9 s")
     parser.add_argument("--chaos", action="store_true", help="duplicates, disorder, delays, outages, bad events")
     parser.add_argument("--seed", type=int, default=None)
+    parser.add_argument(
+        "--reads",
+        choices=READS,
+        default="faithful",
+        help="faithful: reads by the real service-order's rule (past 10 minutes: delivering, completed included); "
+        "consistent: reads follow the events",
+    )
     parser.add_argument("--report-every", type=float, default=5.0, help="seconds between two progress lines")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -257,14 +270,16 @@ def main(argv: list[str] | None = None) -> None:
         token=args.token,
         host=args.host,
         port=args.port,
+        reads=args.reads,
     ).start()
     logger.info("serving service-order's API at %s; events to %s on %s", simulator.url, args.topic, args.bootstrap)
     logger.info(
-        "creating %d orders over %.0f s; time scale %g: an order's life lasts %.1f s; %s",
+        "creating %d orders over %.0f s; time scale %g: an order's life lasts %.1f s; reads %s; %s",
         args.orders,
         args.spread,
         args.time_scale,
         LIFETIME * args.time_scale,
+        args.reads,
         chaos,
     )
     simulator.create_orders(args.orders, over=args.spread)

@@ -14,7 +14,7 @@ from rest_framework.views import APIView
 from couriers.api.choices import ChoiceFilter
 from couriers.models import Courier, Delivery
 from couriers.order_ids import validate_order_id
-from couriers.selectors import delivery_overdue
+from couriers.selectors import delivery_disputed, delivery_overdue
 
 BIGINT_MAX = 2**63 - 1
 
@@ -46,12 +46,21 @@ class DeliveryFilter(django_filters.FilterSet):
         help_text="true: assigned and past the deadline; false: all the others.",
     )
 
+    disputed = ChoiceFilter(
+        choices=[("true", "true"), ("false", "false")],
+        method="filter_disputed",
+        help_text="true: open, though an event announced the order's end that service-order's reads contradict.",
+    )
+
     class Meta:
         model = Delivery
-        fields = ["status", "courier", "order_id", "overdue"]
+        fields = ["status", "courier", "order_id", "overdue", "disputed"]
 
     def filter_overdue(self, queryset: QuerySet[Delivery], name: str, value: str) -> QuerySet[Delivery]:
         return delivery_overdue(queryset, overdue=value == "true")
+
+    def filter_disputed(self, queryset: QuerySet[Delivery], name: str, value: str) -> QuerySet[Delivery]:
+        return delivery_disputed(queryset, disputed=value == "true")
 
 
 class SearchFilter(filters.SearchFilter):

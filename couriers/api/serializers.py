@@ -108,6 +108,18 @@ class DeliverySerializer(serializers.ModelSerializer):
         "null otherwise.",
     )
 
+    disputed = serializers.BooleanField(
+        read_only=True,
+        help_text="Open, though an event announced the order's end (`end_announced`) that service-order's reads "
+        "contradict: it ends by the rule once DISPUTE_GRACE has passed since `end_announced_at`, or by a dispatcher.",
+    )
+    end_announced = serializers.CharField(
+        read_only=True, help_text="The end an event announced while service-order read the order active; empty if none."
+    )
+    end_announced_at = serializers.DateTimeField(
+        read_only=True, allow_null=True, help_text="When that event was first seen; null if none."
+    )
+
     class Meta:
         model = Delivery
         fields = [
@@ -121,6 +133,9 @@ class DeliverySerializer(serializers.ModelSerializer):
             "deadline",
             "overdue",
             "queue_position",
+            "disputed",
+            "end_announced",
+            "end_announced_at",
             "finished_at",
             "created_at",
             "updated_at",
@@ -134,6 +149,13 @@ class OrderRefSerializer(StrictSerializer):
         trim_whitespace=False,
         validators=[validate_order_id],
         help_text=f"service-order's id of the order: 1-{MAX_ORDER_ID_LENGTH} of {ORDER_ID_ALPHABET}.",
+    )
+
+
+class DisputeSettlementSerializer(OrderRefSerializer):
+    accept = serializers.BooleanField(
+        help_text="true: the announced end stands (the delivery ends, its courier is freed); false: it is rejected "
+        "and the delivery goes on."
     )
 
 
@@ -169,6 +191,7 @@ class ApiRootSerializer(serializers.Serializer):
     assign = serializers.URLField()
     unassign = serializers.URLField()
     cancel = serializers.URLField()
+    settle_dispute = serializers.URLField()
     schema = serializers.URLField()
     docs = serializers.URLField()
 

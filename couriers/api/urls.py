@@ -29,6 +29,7 @@ urlpatterns = [
     path("deliveries/assign/", views.DeliveryAssignView.as_view(), name="delivery-assign"),
     path("deliveries/unassign/", views.DeliveryUnassignView.as_view(), name="delivery-unassign"),
     path("deliveries/cancel/", views.DeliveryCancelView.as_view(), name="delivery-cancel"),
+    path("deliveries/settle-dispute/", views.DeliverySettleDisputeView.as_view(), name="delivery-settle-dispute"),
     path("orders/<order_id:order_id>/delivery/", views.OrderDeliveryView.as_view(), name="order-delivery"),
     re_path(r"^.*$", views.NotFoundView.as_view(), name="not-found"),
 ]

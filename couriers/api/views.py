@@ -37,6 +37,7 @@ from couriers.api.serializers import (
     CourierInputSerializer,
     CourierSerializer,
     DeliverySerializer,
+    DisputeSettlementSerializer,
     OrderRefSerializer,
 )
 from couriers.api.throttling import ThrottleUnauthenticatedFirst
@@ -425,6 +426,23 @@ class DeliveryCancelView(ApiPolicy, APIView):
         return _delivery_answer(delivery.order_id)
 
 
+class DeliverySettleDisputeView(ApiPolicy, APIView):
+    write_permissions = {"POST": DISPATCH}
+
+    @extend_schema(
+        summary="Settle a disputed delivery by hand",
+        description="For a delivery whose order an event announced ended while service-order's reads say it is "
+        "active (`disputed`). accept=true: the announced end stands, the delivery ends as it said and its courier "
+        "takes the oldest waiting order; accept=false: the end is rejected and the delivery goes on.",
+        request=DisputeSettlementSerializer,
+        responses={200: DeliverySerializer, **_delivery_errors("The delivery is not disputed.")},
+    )
+    def post(self, request: Request) -> Response:
+        data = _validated(DisputeSettlementSerializer(data=request.data))
+        delivery = services.delivery_dispute_settle(order_id=data["order_id"], accept=data["accept"])
+        return _delivery_answer(delivery.order_id)
+
+
 class ApiRootView(ApiPolicy, APIView):
     @extend_schema(
         summary="The API's resources",
@@ -445,6 +463,7 @@ class ApiRootView(ApiPolicy, APIView):
                 "assign": url("delivery-assign"),
                 "unassign": url("delivery-unassign"),
                 "cancel": url("delivery-cancel"),
+                "settle_dispute": url("delivery-settle-dispute"),
                 "schema": url("schema"),
                 "docs": url("docs"),
             }

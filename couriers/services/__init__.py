@@ -7,6 +7,7 @@ One module per job, so that each rule has one obvious place:
 - readings: order events, service-order asked and its answer applied (alone or a batch's at once);
 - deliveries: one order's delivery made to match one reading;
 - queue: couriers chosen, released, and the waiting queue served first come;
+- disputes: ends announced by events that service-order's reads contradict, settled by a rule;
 - failures: orders that keep failing, counted;
 - reconcile: the sweep that checks open deliveries again;
 - dispatch: operators' manual dispatch;
@@ -16,6 +17,7 @@ Callers import from here; the modules import each other directly.
 
 from couriers.services.deliveries import delivery_order_vanished, delivery_sync
 from couriers.services.dispatch import delivery_assign, delivery_cancel, delivery_unassign
+from couriers.services.disputes import delivery_dispute_settle
 from couriers.services.failures import order_failure_record, order_failures_clear
 from couriers.services.fleet import (
     courier_create,
@@ -50,6 +52,7 @@ __all__ = [
     "deliveries_reconcile",
     "delivery_assign",
     "delivery_cancel",
+    "delivery_dispute_settle",
     "delivery_order_vanished",
     "delivery_sync",
     "delivery_unassign",

@@ -138,9 +138,19 @@ def ensure_courier(delivery: Delivery, *, created: bool, reopen: bool) -> Outcom
     return Outcome.UNCHANGED if was_waiting else Outcome.QUEUED
 
 
-def finish(delivery: Delivery, phase: Phase) -> Outcome:
+def finish(delivery: Delivery, phase: Phase, *, settled_by: str = "a later read") -> Outcome:
+    """End an open delivery, its courier released. `settled_by`: who ended a disputed one (logged)."""
     if delivery.status not in Delivery.OPEN:
         return Outcome.UNCHANGED
+    if delivery.disputed:
+        logger.warning(
+            "dispute over order %s (%s announced) settled by %s: the delivery is %s",
+            delivery.order_id,
+            delivery.end_announced,
+            settled_by,
+            "completed" if phase is Phase.DONE else "cancelled",
+            extra={"order_id": delivery.order_id},
+        )
     now = timezone.now()
     courier = delivery.courier
     delivery.status = Delivery.Status.COMPLETED if phase is Phase.DONE else Delivery.Status.CANCELLED

@@ -55,7 +55,7 @@ def delivery_cancel(*, order_id: str) -> Delivery:
     with transaction.atomic():
         delivery = _locked_delivery_of_order(order_id)
         _refuse_finished(delivery)
-        finish(delivery, Phase.CANCELLED)
+        finish(delivery, Phase.CANCELLED, settled_by="a dispatcher (cancelled)")
         return delivery
 
 

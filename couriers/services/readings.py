@@ -2,7 +2,8 @@
 
 Rule of the house: never trust an event's status. A reading is what service-order said of an order
 when asked; only the reading decides, alone (order_reading_apply) or for many orders of a consumer's
-batch at once (order_readings_record_settled, order_readings_start).
+batch at once (order_readings_record_settled, order_readings_start). One exception, with a grace period:
+an end an event announced for an order we deliver, which service-order's reads keep contradicting (disputes).
 """
 
 import logging
@@ -19,6 +20,7 @@ from django.utils import timezone
 from couriers.models import Courier, Delivery
 from couriers.phases import Phase, phase_of
 from couriers.services.deliveries import SETTLED_BY, delivery_order_vanished, delivery_sync
+from couriers.services.disputes import announced_end, dispute_apply
 from couriers.services.outcomes import EventResult, Outcome
 from couriers.services.queue import assignment_fields, free_couriers, match_after_commit
 from gateway.orders import OrderClient, OrderNotFound
@@ -61,6 +63,10 @@ class Reading:
             and all(phase_of(status) in (Phase.DONE, Phase.CANCELLED) for status in self.event_statuses)
         )
 
+    def end_disputed(self) -> str | None:
+        """The end an event announced while service-order reads the order active, if any (see disputes)."""
+        return announced_end(self.event_statuses) if self.phase is Phase.ACTIVE else None
+
 
 def order_read(*, order_id: str, event_statuses: Sequence[str], client: OrderClient) -> Reading:
     """Ask service-order for the order's actual status; no database. Raises the gateway's errors."""
@@ -77,6 +83,12 @@ def order_reading_apply(*, reading: Reading, settled_checked: bool = False) -> E
     already found that this reading changes more than the record (it skips the shortcut here)."""
     if reading.order_status is None:
         return EventResult(delivery_order_vanished(order_id=reading.order_id, asked_at=reading.asked_at), None)
+    if end := reading.end_disputed():
+        outcome = dispute_apply(
+            order_id=reading.order_id, order_status=reading.order_status, end=end, asked_at=reading.asked_at
+        )
+        if outcome is not None:  # None: no open delivery of ours, nothing to dispute
+            return EventResult(outcome, reading.order_status)
     if reading.is_stale():
         return EventResult(Outcome.STALE, reading.order_status)
     outcome = delivery_sync(
@@ -97,7 +109,7 @@ def order_readings_record_settled(*, readings: Sequence[Reading]) -> dict[str, E
     """
     by_status: dict[str, list[Reading]] = defaultdict(list)
     for reading in readings:
-        if reading.phase not in (None, Phase.UNKNOWN) and not reading.is_stale():
+        if reading.phase not in (None, Phase.UNKNOWN) and not reading.is_stale() and not reading.end_disputed():
             by_status[reading.order_status].append(reading)
     results = {}
     for order_status, group in by_status.items():

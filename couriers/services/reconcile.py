@@ -12,6 +12,7 @@ from couriers.database import connection_release
 from couriers.models import Delivery
 from couriers.order_ids import InvalidOrderId
 from couriers.selectors import delivery_due_for_check, delivery_overdue
+from couriers.services.disputes import disputes_expired
 from couriers.services.outcomes import Outcome
 from couriers.services.readings import order_read, order_reading_apply
 from gateway.orders import RETRY_LATER, OrderClient, OrderRequestRejected
@@ -35,29 +36,64 @@ def deliveries_reconcile(
     """
     outcomes: Counter[Outcome] = Counter()
     claimed: list[int] = []
+    try:
+        _settle_expired_disputes(client=client, stop_when=stop_when, outcomes=outcomes)
+        _check_due(
+            older_than=older_than, limit=limit, client=client, stop_when=stop_when, outcomes=outcomes, claimed=claimed
+        )
+    except RETRY_LATER:
+        logger.warning("reconcile stopped: service-order unavailable")
+    _report_overdue(claimed)
+    return outcomes
+
+
+def _settle_expired_disputes(
+    *, client: OrderClient, stop_when: Callable[[], bool] | None, outcomes: Counter[Outcome]
+) -> None:
+    """Disputes whose grace ran out, settled without waiting for another event: service-order is asked once
+    more with the announced end as the order's event, so a read that now agrees (or a 404) decides first."""
+    for order_id, end in disputes_expired():
+        if stop_when is not None and stop_when():
+            return
+        _check(order_id=order_id, event_statuses=[end], client=client, outcomes=outcomes)
+
+
+def _check_due(
+    *,
+    older_than: timedelta,
+    limit: int | None,
+    client: OrderClient,
+    stop_when: Callable[[], bool] | None,
+    outcomes: Counter[Outcome],
+    claimed: list[int],
+) -> None:
     for delivery_id, order_id, checked_at in delivery_due_for_check(older_than=older_than, limit=limit):
         if stop_when is not None and stop_when():
-            break
+            return
         claimed_at = timezone.now()
         if not Delivery.objects.filter(pk=delivery_id, order_checked_at=checked_at).update(order_checked_at=claimed_at):
             continue  # another copy took it
         claimed.append(delivery_id)
-        connection_release()  # none held while service-order is asked
         try:
-            reading = order_read(order_id=order_id, event_statuses=[], client=client)
+            _check(order_id=order_id, event_statuses=[], client=client, outcomes=outcomes)
         except RETRY_LATER:
+            # Unclaimed: still due at the next run.
             Delivery.objects.filter(pk=delivery_id, order_checked_at=claimed_at).update(order_checked_at=checked_at)
-            logger.warning("reconcile stopped: service-order unavailable")
-            break
-        except (OrderRequestRejected, InvalidOrderId) as exc:
-            # This order's id is refused; the claim stands, so it waits `older_than` before the next try.
-            logger.warning("reconcile skipped order %s: %s", order_id, exc, extra={"order_id": order_id})
-            continue
-        result = order_reading_apply(reading=reading)
-        outcomes[result.outcome] += 1
-        metrics.RECONCILED.labels(str(result.outcome)).inc()
-    _report_overdue(claimed)
-    return outcomes
+            raise
+
+
+def _check(*, order_id: str, event_statuses: list[str], client: OrderClient, outcomes: Counter[Outcome]) -> None:
+    """One order asked again and decided. Raises RETRY_LATER when service-order cannot be asked."""
+    connection_release()  # none held while service-order is asked
+    try:
+        reading = order_read(order_id=order_id, event_statuses=event_statuses, client=client)
+    except (OrderRequestRejected, InvalidOrderId) as exc:
+        # This order's id is refused; a claim stands, so it waits `older_than` before the next try.
+        logger.warning("reconcile skipped order %s: %s", order_id, exc, extra={"order_id": order_id})
+        return
+    result = order_reading_apply(reading=reading)
+    outcomes[result.outcome] += 1
+    metrics.RECONCILED.labels(str(result.outcome)).inc()
 
 
 def _report_overdue(claimed: list[int]) -> None:

@@ -86,7 +86,7 @@ class Bench:
             self.say(f"bench database ready ({self.database.vendor}); starting the {config.broker} Kafka broker")
             self.broker = stack.enter_context(self._broker())
             self.bootstrap = self.broker.bootstrap_servers
-            self.simulator = stack.enter_context(Simulator(time_scale=TIME_SCALE, seed=config.seed))
+            self.simulator = stack.enter_context(Simulator(time_scale=TIME_SCALE, seed=config.seed, reads="consistent"))
             self._orders_prepare()
             topic = self._topic_fill(stream_make(self.order_ids, config.events, config.seed))
             short_topic, short_orders = self._short_stream()

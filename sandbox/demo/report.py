@@ -31,6 +31,22 @@ class BusyCourier:
 
 
 @dataclass(frozen=True)
+class Disputes:
+    """Orders an event announced ended while service-order's reads said active (couriers/services/disputes.py)."""
+
+    opened: int
+    settled: int  # ended since: by the rule after DISPUTE_GRACE, or by a read that agreed
+    open: int
+
+
+def disputes() -> Disputes:
+    announced = Delivery.objects.filter(end_announced_at__isnull=False)
+    still = announced.filter(status__in=Delivery.OPEN).count()
+    total = announced.count()
+    return Disputes(opened=total, settled=total - still, open=still)
+
+
+@dataclass(frozen=True)
 class RunResult:
     outcomes: Counter[str]
     record: PublishRecord
@@ -40,6 +56,7 @@ class RunResult:
     oldest_waiting: datetime | None
     busiest: list[BusyCourier]
     fates: OrderFates
+    disputes: Disputes
     check: Report
 
     @property
@@ -62,13 +79,14 @@ def collect(
         oldest_waiting=waiting.aggregate(oldest=Min("created_at"))["oldest"],
         busiest=[BusyCourier(c.name, c.get_transport_type_display(), c.n, c.status) for c in busiest],
         fates=order_fates(truth, record.unknown, queued),
+        disputes=disputes(),
         check=verify(truth, foreign_ids=record.unknown),
     )
 
 
 def render(console: Console, result: RunResult) -> None:
     console.print()
-    console.print(_orders_table(result.fates))
+    console.print(_orders_table(result.fates, result.disputes))
     console.print(_outcomes_table(result))
     _print_sources(console, result)
     console.print(Columns([_service_order_table(result), _deliveries_table(result)], padding=(0, 4)))
@@ -76,7 +94,7 @@ def render(console: Console, result: RunResult) -> None:
     _print_check(console, result)
 
 
-def _orders_table(fates: OrderFates) -> Table:
+def _orders_table(fates: OrderFates, disputes: Disputes) -> Table:
     table = Table(title="Orders: what happened to each (an order counts once per row)", title_justify="left")
     table.add_column("what happened")
     table.add_column("orders", justify="right")
@@ -94,6 +112,9 @@ def _orders_table(fates: OrderFates) -> Table:
         ("cancelled", fates.cancelled, "cancelled or deleted at service-order"),
         ("no delivery", fates.no_delivery, "it had ended before we first asked"),
         ("not found", fates.never_existed, "ids service-order never had: no delivery"),
+        ("disputed", disputes.opened, "an event said it ended, service-order's reads said active"),
+        ("  settled", disputes.settled, "ended since: by the rule once DISPUTE_GRACE passed, or a read agreed"),
+        ("  still disputed", disputes.open, "for a dispatcher (DISPUTE_GRACE=never), or within the grace"),
     )
     for label, count, meaning in rows:
         table.add_row(label, str(count), meaning)

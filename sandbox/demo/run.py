@@ -12,6 +12,8 @@ from django.conf import settings
 from rich.console import Console
 from rich.markup import escape
 
+from couriers import selectors
+from couriers.models import Delivery
 from sandbox.demo import database
 from sandbox.demo.children import Child, cleanup_uninterrupted
 from sandbox.demo.local_env import write_local_env
@@ -23,7 +25,7 @@ from sandbox.demo.progress import Display, display_for
 from sandbox.demo.report import RunResult, collect, render
 from sandbox.demo.run_folder import logging_to, new_run_folder, shown, simulator_logging_to, stderr_to
 from sandbox.demo.watch import Watcher
-from sandbox.demo.world import World, start_world
+from sandbox.demo.world import SWEEP_EVERY, World, demo_grace, start_world
 from sandbox.orders import LIFETIME
 
 logger = logging.getLogger(__name__)
@@ -33,6 +35,7 @@ TICK = 0.5  # seconds between two looks at the run
 SETTLE_TIMEOUT = 60.0
 STALL_TIMEOUT = 60.0  # seconds the consumer may make no progress while catching up before we stop waiting
 SCRAPE_TIMEOUT = 10.0
+DISPUTE_SLACK = 10.0  # seconds past a dispute's grace and two sweeps before we stop waiting for it
 
 
 def run_demo(options: DemoOptions, console: Console) -> int:
@@ -120,12 +123,22 @@ class DemoRun:
             with CommittedLag(world.bootstrap, settings.KAFKA_TOPIC, settings.KAFKA_GROUP_ID) as lag:
                 catch_up = CatchUp(lag)
                 self._until(display, watcher, world, "clock stopped: consumer catching up", catch_up)
+            self._until(display, watcher, world, "disputed ends settling", self._disputes_settled())
             display.update(watcher.snapshot("done"))
         created, finished = watcher.finished()
         stopped = f"The clock stopped after {stopped_after:.0f} s with {finished} of {created} orders finished"
         self.console.print(f"{stopped}; {catch_up.outcome()}.", soft_wrap=True)
         logger.info("%s; %s; service-order: %s", stopped, catch_up.outcome(), simulator.summary())
         return watcher
+
+    def _disputes_settled(self) -> Callable[[], bool]:
+        """Done when no delivery is disputed, or once the grace and a sweep have passed (or with no grace)."""
+        grace = demo_grace(self.options.time_scale)
+        if grace == "never":
+            return lambda: True
+        deadline = time.monotonic() + float(grace) + 2 * SWEEP_EVERY + DISPUTE_SLACK
+        disputed = selectors.delivery_disputed(Delivery.objects.all())
+        return lambda: not disputed.exists() or time.monotonic() > deadline
 
     def _time_to_freeze(self, watcher: Watcher) -> bool:
         created, finished = watcher.finished()

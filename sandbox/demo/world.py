@@ -18,6 +18,7 @@ from sandbox.publisher import MemorySink
 from sandbox.simulator import Simulator
 
 START_TIMEOUT = 90.0  # for the consumer's first group join and the web server's start
+SWEEP_EVERY = 1.0  # seconds between the consumer's reconcile sweeps: a disputed end is settled soon after its grace
 SQLITE_CONCURRENCY = 4  # SQLite lets one writer in at a time: more threads only queue for its lock
 
 Say = Callable[[str, str], None]
@@ -45,7 +46,7 @@ def start_world(options: DemoOptions, port: int | None, stack: ExitStack, folder
     )
     # Registered before it starts: stop() on a simulator that never started only closes its socket.
     stack.callback(_stop_simulator, simulator)
-    env = _child_env(bootstrap, simulator.url)
+    env = _child_env(bootstrap, simulator.url) | {"DISPUTE_GRACE": demo_grace(options.time_scale)}
     metrics_port = free_port()
     consumer = _start_consumer(env, metrics_port, stack, folder, say)
     web_url = f"http://{HOST}:{port}"
@@ -66,12 +67,17 @@ def _start_broker(stack: ExitStack, folder: Path, say: Say) -> str:
 
 
 def _start_consumer(env: dict[str, str], metrics_port: int, stack: ExitStack, folder: Path, say: Say) -> Child:
-    command = ["consume_orders", "--metrics-port", str(metrics_port)]
+    command = ["consume_orders", "--metrics-port", str(metrics_port), "--reconcile-every", str(SWEEP_EVERY)]
     if connection.vendor == "sqlite":
         command += ["--concurrency", str(SQLITE_CONCURRENCY)]
     consumer = stack.enter_context(child("consumer", command, folder / "consumer.log", env))
     say("consumer", f"consume_orders, metrics at http://{HOST}:{metrics_port}/metrics, log {shown(consumer.log)}")
     return consumer
+
+
+def demo_grace(time_scale: float) -> str:
+    """DISPUTE_GRACE at the demo's time scale: service-order's marks shrink with it, so does the grace."""
+    return "never" if settings.DISPUTE_GRACE is None else f"{settings.DISPUTE_GRACE * time_scale:g}"
 
 
 def _start_web(env: dict[str, str], port: int, stack: ExitStack, folder: Path) -> Child:

@@ -107,20 +107,61 @@ def test_the_summary_counts_link_to_the_lists_they_count(admin_client: Client, p
     late = create_delivery(order_id="late", courier=create_courier(), deadline=timezone.now() - timedelta(minutes=1))
     create_delivery(order_id="in-time", courier=create_courier())
     waiting = create_delivery(order_id="waiting")
+    disputed = create_disputed(order_id="disputed", courier=create_courier())
     create_courier(status=Courier.Status.PAUSED)
 
     links = summary_links(admin_client.get(page).content.decode())
 
     assert links == {
         "0 available": f"{COURIERS}?status__exact=available",
-        "2 busy": f"{COURIERS}?status__exact=busy",
+        "3 busy": f"{COURIERS}?status__exact=busy",
         "1 paused": f"{COURIERS}?status__exact=paused",
         "Orders waiting for a courier: 1": f"{DELIVERIES}?status__exact=awaiting_courier",
         "Overdue: 1": f"{DELIVERIES}?overdue=yes",
+        "Disputed: 1": f"{DELIVERIES}?disputed=yes",
     }
     assert list(admin_client.get(links["Orders waiting for a courier: 1"]).context["cl"].result_list) == [waiting]
     assert list(admin_client.get(links["Overdue: 1"]).context["cl"].result_list) == [late]
-    assert len(admin_client.get(links["2 busy"]).context["cl"].result_list) == 2
+    assert list(admin_client.get(links["Disputed: 1"]).context["cl"].result_list) == [disputed]
+    assert len(admin_client.get(links["3 busy"]).context["cl"].result_list) == 3
+
+
+def create_disputed(**fields) -> Delivery:
+    """A delivery whose order an event announced completed, service-order still reading it active."""
+    delivery = create_delivery(**fields)
+    Delivery.objects.filter(pk=delivery.pk).update(end_announced="completed", end_announced_at=timezone.now())
+    delivery.refresh_from_db()
+    return delivery
+
+
+def test_a_disputed_delivery_is_labelled_and_filtered(admin_client: Client) -> None:
+    disputed = create_disputed(courier=create_courier())
+    create_delivery(courier=create_courier())
+
+    html = admin_client.get(DELIVERIES).content.decode()
+    undisputed = admin_client.get(DELIVERIES, {"disputed": "no"}).context["cl"].result_list
+
+    assert html.count(">disputed</span>") == 1
+    assert "an event said completed" in html
+    assert disputed not in list(undisputed)
+    assert len(undisputed) == 1
+
+
+def test_the_dispute_actions_settle_many_at_once(admin_client: Client) -> None:
+    first, second = (create_disputed(courier=create_courier()) for _ in range(2))
+    kept = create_disputed(courier=create_courier())
+    plain = create_delivery(courier=create_courier())
+
+    accepted = act(admin_client, DELIVERIES, "accept_announced_end", first, second, plain)
+    rejected = act(admin_client, DELIVERIES, "reject_announced_end", kept)
+
+    assert set(Delivery.objects.filter(status="completed")) == {first, second}
+    assert Courier.objects.filter(status=Courier.Status.AVAILABLE).count() == 2
+    kept.refresh_from_db()
+    assert (kept.status, kept.disputed) == ("assigned", False)
+    assert f"Order {plain.order_id}: delivery of order {plain.order_id} is not disputed" in texts(accepted)
+    assert "Ended 2 disputed delivery(ies) as announced; their couriers are free." in texts(accepted)
+    assert "Rejected the announced end of 1 delivery(ies): they go on." in texts(rejected)
 
 
 def test_the_summary_stays_out_of_the_window_title(admin_client: Client) -> None:

@@ -4,6 +4,8 @@ from datetime import timedelta
 
 import pytest
 from django.utils import timezone
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from rest_framework.test import APIClient
 
 from couriers.models import Courier, Delivery
@@ -18,6 +20,7 @@ LIST = "/api/v1/deliveries/"
 ASSIGN = "/api/v1/deliveries/assign/"
 UNASSIGN = "/api/v1/deliveries/unassign/"
 CANCEL = "/api/v1/deliveries/cancel/"
+SETTLE = "/api/v1/deliveries/settle-dispute/"
 
 FIELDS = {
     "id",
@@ -30,6 +33,9 @@ FIELDS = {
     "deadline",
     "overdue",
     "queue_position",
+    "disputed",
+    "end_announced",
+    "end_announced_at",
     "finished_at",
     "created_at",
     "updated_at",
@@ -509,3 +515,88 @@ def test_cancel_of_a_waiting_order_cancels_it(dispatcher: APIClient) -> None:
     body = dispatcher.post(CANCEL, {"order_id": "A-1"}, format="json").json()
 
     assert (body["status"], body["courier"], body["queue_position"]) == ("cancelled", None, None)
+
+
+# --- disputes -------------------------------------------------------------------
+
+
+def create_disputed(order_id: str, courier: Courier | None = None) -> Delivery:
+    delivery = create_delivery(order_id=order_id, courier=courier)
+    Delivery.objects.filter(pk=delivery.pk).update(end_announced="completed", end_announced_at=timezone.now())
+    return delivery
+
+
+def test_a_disputed_delivery_says_so_and_is_filtered(reader: APIClient) -> None:
+    disputed = create_disputed("A-1", create_courier())
+    plain = create_delivery(order_id="B-1", courier=create_courier())
+
+    row = reader.get(order_url("A-1")).json()
+
+    assert (row["disputed"], row["end_announced"]) == (True, "completed")
+    assert row["end_announced_at"] is not None
+    assert ids(reader.get(LIST, {"disputed": "true"})) == [disputed.pk]
+    assert ids(reader.get(LIST, {"disputed": "false"})) == [plain.pk]
+    assert reader.get(LIST, {"disputed": "maybe"}).status_code == 400
+
+
+def test_settle_dispute_accepts_the_announced_end(dispatcher: APIClient) -> None:
+    courier = create_courier()
+    create_disputed("A-1", courier)
+
+    response = dispatcher.post(SETTLE, {"order_id": "A-1", "accept": True}, format="json")
+
+    assert response.status_code == 200
+    assert (response.json()["status"], response.json()["disputed"]) == ("completed", False)
+    courier.refresh_from_db()
+    assert courier.status == Courier.Status.AVAILABLE
+
+
+def test_settle_dispute_rejects_it(dispatcher: APIClient) -> None:
+    create_disputed("A-1", create_courier())
+
+    body = dispatcher.post(SETTLE, {"order_id": "A-1", "accept": False}, format="json").json()
+
+    assert (body["status"], body["disputed"], body["end_announced"]) == ("assigned", False, "")
+
+
+@pytest.mark.parametrize(
+    ("body", "status_code", "code"),
+    [
+        ({"order_id": "A-1"}, 400, "invalid"),
+        ({"order_id": "A-1", "accept": "perhaps"}, 400, "invalid"),
+        ({"order_id": "nope", "accept": True}, 404, "delivery_not_found"),
+        ({"order_id": "B-1", "accept": True}, 409, "delivery_not_disputed"),
+    ],
+)
+def test_settle_dispute_refusals(dispatcher: APIClient, body: dict, status_code: int, code: str) -> None:
+    create_disputed("A-1", create_courier())
+    create_delivery(order_id="B-1", courier=create_courier())
+
+    response = dispatcher.post(SETTLE, body, format="json")
+
+    assert response.status_code == status_code
+    assert response.json()["error"]["code"] == code
+
+
+JSON_VALUES = st.none() | st.booleans() | st.integers() | st.text(max_size=20) | st.lists(st.integers(), max_size=2)
+
+
+@settings(max_examples=60, suppress_health_check=[HealthCheck.function_scoped_fixture], deadline=None)
+@given(
+    body=st.dictionaries(
+        st.sampled_from(["order_id", "accept", "other"]) | st.text(max_size=8), JSON_VALUES | st.just("A-1"), max_size=3
+    )
+)
+def test_settle_dispute_answers_any_body_with_a_decision_or_a_400_naming_the_fields(
+    dispatcher: APIClient, body: dict
+) -> None:
+    if not Delivery.objects.filter(order_id="A-1").exists():
+        create_disputed("A-1", create_courier())
+
+    response = dispatcher.post(SETTLE, body, format="json")
+
+    assert response.status_code in (200, 400, 404, 409), response.content
+    if response.status_code == 400:
+        named = set(response.json()["error"]["fields"])
+        assert named, response.content
+        assert named <= set(body) | {"order_id", "accept"}

@@ -104,11 +104,21 @@ def test_the_root_lists_the_resources(reader: APIClient) -> None:
 
     assert body["couriers"] == "http://testserver/api/v1/couriers/"
     assert body["order_delivery"] == "http://testserver/api/v1/orders/{order_id}/delivery/"
-    assert set(body) == {"couriers", "deliveries", "order_delivery", "assign", "unassign", "cancel", "schema", "docs"}
+    assert set(body) == {
+        "couriers",
+        "deliveries",
+        "order_delivery",
+        "assign",
+        "unassign",
+        "cancel",
+        "settle_dispute",
+        "schema",
+        "docs",
+    }
     answers = {name: reader.get(url).status_code for name, url in body.items() if name != "order_delivery"}
     # Every URL leads somewhere: the reads answer, the writes refuse GET as a method they do not have.
     assert answers == {"couriers": 200, "deliveries": 200, "schema": 200, "docs": 200} | dict.fromkeys(
-        ["assign", "unassign", "cancel"], 405
+        ["assign", "unassign", "cancel", "settle_dispute"], 405
     )
 
 

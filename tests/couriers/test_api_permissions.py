@@ -3,6 +3,7 @@ Django model permission (staff status alone grants none)."""
 
 import pytest
 from django.contrib.auth.models import Group, Permission, User
+from django.utils import timezone
 from rest_framework.test import APIClient
 
 from couriers.api.permissions import DISPATCHERS_GROUP
@@ -17,6 +18,8 @@ pytestmark = pytest.mark.django_db
 def paths() -> dict[str, str]:
     spare = create_courier(name="Spare")  # no history: it can be deleted
     delivery = create_delivery(order_id="A-1", courier=create_courier(name="On the road"))
+    disputed = create_delivery(order_id="B-1", courier=create_courier(name="Disputed"))
+    Delivery.objects.filter(pk=disputed.pk).update(end_announced="completed", end_announced_at=timezone.now())
     return {
         "root": "/api/v1/",
         "couriers": "/api/v1/couriers/",
@@ -27,6 +30,7 @@ def paths() -> dict[str, str]:
         "assign": "/api/v1/deliveries/assign/",
         "unassign": "/api/v1/deliveries/unassign/",
         "cancel": "/api/v1/deliveries/cancel/",
+        "settle_dispute": "/api/v1/deliveries/settle-dispute/",
         "elsewhere": "/api/v1/nothing/here/",
     }
 
@@ -40,6 +44,7 @@ WRITES = {
     "assign": ("post", "assign", {"order_id": "A-1"}),
     "unassign": ("post", "unassign", {"order_id": "A-1"}),
     "cancel": ("post", "cancel", {"order_id": "A-1"}),
+    "settle dispute": ("post", "settle_dispute", {"order_id": "B-1", "accept": True}),
 }
 SUCCESS = {
     "create courier": 201,
@@ -49,6 +54,7 @@ SUCCESS = {
     "assign": 200,
     "unassign": 200,  # the spare courier takes the order at once
     "cancel": 200,
+    "settle dispute": 200,
 }
 # Who may do each write; everyone signed in gets 403 for the others.
 ALLOWED = {

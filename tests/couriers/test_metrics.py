@@ -17,6 +17,7 @@ def test_metrics_show_the_fleet(client, orders, make_courier):
     orders.set("c", "cooking")
     for order_id in "abc":
         order_event_handle(order_id=order_id, event_status="created", client=orders)
+    order_event_handle(order_id="a", event_status="completed", client=orders)  # service-order still says cooking
 
     response = client.get("/metrics")
 
@@ -27,6 +28,7 @@ def test_metrics_show_the_fleet(client, orders, make_courier):
     assert 'courier_couriers{status="available"} 0.0' in body
     assert "courier_deliveries_waiting 1.0" in body
     assert "courier_deliveries_overdue 0.0" in body
+    assert "courier_deliveries_disputed 1.0" in body
 
 
 def test_metrics_take_no_writes(client):

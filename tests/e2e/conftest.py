@@ -32,6 +32,11 @@ CHAOS = Chaos(
     malformed_probability=0.05,
 )
 
+# The simulator's reads follow its events, for the tests about something else than service-order's read
+# rule (outages, poison, rebalances, lost events): with the faithful reads (the default) every order that
+# completes is disputed first, which test_disputes.py covers.
+CONSISTENT = "consistent"
+
 
 def database_url() -> str:
     """The URL of the test database, for processes outside pytest."""

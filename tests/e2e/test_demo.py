@@ -83,6 +83,10 @@ def assert_consistent_report(run: subprocess.CompletedProcess[str]) -> None:
     assert orders["directly"] > 0, output
     for outcome in ("assigned", "queued", "completed", "cancelled", "not found", "dead-lettered"):
         assert re.search(rf"│ {outcome} +│ +\d+ │", run.stdout), f"no {outcome} row:\n{output}"
+    # The faithful simulator reads completed orders as delivering: each is disputed, then settled by the rule.
+    disputes = {label: orders_row(run.stdout, label) for label in ("disputed", "settled", "still disputed")}
+    assert disputes["disputed"] > 0, output
+    assert disputes == {**disputes, "settled": disputes["disputed"], "still disputed": 0}, output
     consistent = CONSISTENT.search(run.stdout)
     assert consistent, output
     assert int(consistent.group(1)) >= ORDERS  # the orders, and the ids service-order never had

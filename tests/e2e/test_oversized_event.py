@@ -9,7 +9,7 @@ from confluent_kafka import Producer
 from couriers.consumer.dead_letters import CONTENT, ORIGINAL_SIZE
 from sandbox.simulator import Simulator
 from sandbox.verify import verify
-from tests.e2e.conftest import wait_until
+from tests.e2e.conftest import CONSISTENT, wait_until
 from tests.e2e.test_resilience import make_fleet, settle
 from tests.kafka_helpers import read_all, topic_size
 
@@ -31,7 +31,9 @@ def test_an_event_too_large_for_the_dlq_is_dead_lettered_as_a_record(
     consumer_env["KAFKA_DLQ_MESSAGE_MAX_BYTES"] = "1000000"
     big = oversized_event()
     assert len(big) == EVENT_BYTES
-    with Simulator(bootstrap=kafka_broker, topic=pipeline_topic, time_scale=0.01, seed=41) as simulator:
+    with Simulator(
+        bootstrap=kafka_broker, topic=pipeline_topic, time_scale=0.01, seed=41, reads=CONSISTENT
+    ) as simulator:
         consumer_env["ORDER_SERVICE_URL"] = simulator.url
         simulator.create_orders(40, over=3.0)
         group = [consumers.start("--idle-exit", "8") for _ in range(2)]

@@ -22,9 +22,11 @@ def test_a_chaotic_stream_ends_consistent_with_service_order(
     for i in range(8):
         make_courier(f"courier {i}", transport_type=("on_foot", "scooter", "car")[i % 3])
     with Simulator(bootstrap=kafka_broker, topic=pipeline_topic, time_scale=0.01, chaos=CHAOS, seed=42) as simulator:
-        consumer_env["ORDER_SERVICE_URL"] = simulator.url
+        # Faithful reads: completed orders read `delivering`; their deliveries end by the dispute rule, within
+        # the grace (120 s at this time scale) and a sweep, before the consumer is idle long enough to exit.
+        consumer_env |= {"ORDER_SERVICE_URL": simulator.url, "DISPUTE_GRACE": "1.2"}
         simulator.create_orders(40, over=3.0)
-        consumer = consumers.start("--idle-exit", "6")
+        consumer = consumers.start("--idle-exit", "6", "--reconcile-every", "1")
         # service-order answers 503 in the middle of the stream, while new orders keep coming.
         wait_until(lambda: Delivery.objects.count() >= 5, 60, "work under way")
         simulator.outage(3.0)
@@ -43,6 +45,8 @@ def test_a_chaotic_stream_ends_consistent_with_service_order(
         assert simulator.requests().by_status.get(503, 0) > 0, "the outage never hit the consumer"
 
     log = consumers.log(consumer)
+    completed = sum(status == "completed" for status in simulator.truth().values())
+    assert log.count("settled by the rule") == completed, "every completed order was disputed, then settled"
     assert log.count("service-order is down") == 1, "outage state changes are logged once"
     assert "reachable again" in log
     assert record.malformed_total > 0

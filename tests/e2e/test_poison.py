@@ -9,7 +9,7 @@ from couriers.consumer.dead_letters import ATTEMPTS, LAST_ERROR, ORIGINAL_OFFSET
 from couriers.models import Delivery, OrderFailure
 from sandbox.simulator import Simulator
 from sandbox.verify import verify
-from tests.e2e.conftest import CHAOS, wait_until
+from tests.e2e.conftest import CHAOS, CONSISTENT, wait_until
 from tests.e2e.test_resilience import make_fleet, settle
 from tests.kafka_helpers import committed_lag, read_all, topic_size
 
@@ -31,7 +31,9 @@ def test_poison_orders_are_dead_lettered_after_their_attempts_while_the_others_f
     consumer_env.update(
         CONSUMER_MAX_ATTEMPTS=str(MAX_ATTEMPTS), CONSUMER_BACKOFF_MAX=str(BACKOFF_MAX), LOG_LEVEL="debug"
     )
-    with Simulator(bootstrap=kafka_broker, topic=pipeline_topic, time_scale=0.01, chaos=CHAOS, seed=21) as simulator:
+    with Simulator(
+        bootstrap=kafka_broker, topic=pipeline_topic, time_scale=0.01, chaos=CHAOS, seed=21, reads=CONSISTENT
+    ) as simulator:
         consumer_env["ORDER_SERVICE_URL"] = simulator.url
         ids = simulator.create_orders(200, over=4.0)
         garbage, hanging = ids[0], ids[1]

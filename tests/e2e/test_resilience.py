@@ -18,7 +18,7 @@ from sandbox.http_server import ORDER_PREFIX
 from sandbox.publisher import KafkaSink
 from sandbox.simulator import Simulator
 from sandbox.verify import courier_problems, verify
-from tests.e2e.conftest import CHAOS, ROOT, wait_until
+from tests.e2e.conftest import CHAOS, CONSISTENT, ROOT, wait_until
 from tests.kafka_helpers import produce
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
@@ -68,7 +68,9 @@ def test_a_consumer_killed_mid_stream_loses_nothing(
     kafka_broker, pipeline_topic, consumers, consumer_env, make_courier
 ):
     make_fleet(make_courier, 8)
-    with Simulator(bootstrap=kafka_broker, topic=pipeline_topic, time_scale=0.01, chaos=CHAOS, seed=11) as simulator:
+    with Simulator(
+        bootstrap=kafka_broker, topic=pipeline_topic, time_scale=0.01, chaos=CHAOS, seed=11, reads=CONSISTENT
+    ) as simulator:
         consumer_env["ORDER_SERVICE_URL"] = simulator.url
         simulator.create_orders(40, over=3.0)
         first = consumers.start()
@@ -92,7 +94,9 @@ def test_three_consumers_share_the_stream_through_rebalances(
     if group_protocol == "consumer":
         del consumer_env["KAFKA_SESSION_TIMEOUT_MS"]  # the broker's to set under KIP-848
     with (
-        Simulator(bootstrap=kafka_broker, topic=pipeline_topic, time_scale=0.01, chaos=CHAOS, seed=12) as simulator,
+        Simulator(
+            bootstrap=kafka_broker, topic=pipeline_topic, time_scale=0.01, chaos=CHAOS, seed=12, reads=CONSISTENT
+        ) as simulator,
         FleetWatch() as watch,
     ):
         consumer_env["ORDER_SERVICE_URL"] = simulator.url
@@ -138,7 +142,7 @@ def test_lost_events_are_repaired_by_one_sweep(kafka_broker, pipeline_topic, con
     make_fleet(make_courier, 6)
     chaos = Chaos(cancel_fraction=0.2, delete_fraction=0.2)
     sink = LosingSink(kafka_broker, pipeline_topic)
-    with Simulator(sink=sink, time_scale=0.01, chaos=chaos, seed=13) as simulator:
+    with Simulator(sink=sink, time_scale=0.01, chaos=chaos, seed=13, reads=CONSISTENT) as simulator:
         consumer_env["ORDER_SERVICE_URL"] = simulator.url
         consumer = consumers.start("--idle-exit", "5")  # keeps up with the orders' lives as they happen
         consumers.wait_for_log(consumer, "assigned partitions")
@@ -242,7 +246,9 @@ def test_a_moved_api_cancels_nothing_and_everything_catches_up_once_restored(
     kafka_broker, pipeline_topic, consumers, consumer_env, make_courier
 ):
     make_fleet(make_courier, 4)
-    with Simulator(bootstrap=kafka_broker, topic=pipeline_topic, time_scale=0.01, seed=15) as simulator:
+    with Simulator(
+        bootstrap=kafka_broker, topic=pipeline_topic, time_scale=0.01, seed=15, reads=CONSISTENT
+    ) as simulator:
         consumer_env["ORDER_SERVICE_URL"] = simulator.url
         consumer = consumers.start("--idle-exit", "8")
         consumers.wait_for_log(consumer, "assigned partitions")

@@ -31,6 +31,7 @@ def test_the_simulator_serves_publishes_and_stops_on_sigterm(kafka_broker, topic
     process = subprocess.Popen([*command, *options], stderr=subprocess.PIPE, text=True)
     try:
         url = wait_for_line(process, r"serving service-order's API at (\S+);").group(1)
+        wait_for_line(process, r"reads faithful;")  # the real service-order's read rule unless --reads says else
 
         messages, _ = consume(kafka_broker, topic, 30)
         response = requests.get(f"{url}/public/api/v1/order/{uuid.uuid4()}/status", timeout=5)

@@ -5,7 +5,7 @@ import uuid
 
 import pytest
 
-from sandbox.orders import LIFETIME, OrderStore, SimClock
+from sandbox.orders import LIFETIME, OrderStore, SimClock, read_status
 from tests.sandbox.test_http import ORDER_FIELDS
 
 LIFE = ["created", "pending", "confirmed", "cooking", "delivering", "completed"]
@@ -26,6 +26,12 @@ def time_source() -> ManualTime:
 
 @pytest.fixture
 def store(time_source: ManualTime) -> OrderStore:
+    """Reads that follow the timeline: these tests are about the timeline (test_faithful_* about reads)."""
+    return OrderStore(SimClock(time_source), time_scale=1.0, rng=random.Random(7), reads="consistent")
+
+
+@pytest.fixture
+def faithful(time_source: ManualTime) -> OrderStore:
     return OrderStore(SimClock(time_source), time_scale=1.0, rng=random.Random(7))
 
 
@@ -51,6 +57,84 @@ def test_an_order_follows_service_orders_timers(store, time_source, after, statu
 
     assert store.status(order_id) == status
     assert store.view(order_id)["status"] == status
+
+
+@pytest.mark.parametrize(
+    ("after", "timeline", "read"),
+    [
+        (0.0, "created", "created"),
+        (1.0, "pending", "pending"),
+        (11.0, "cooking", "cooking"),
+        (311.0, "delivering", "delivering"),
+        (911.0, "completed", "delivering"),  # service-order contradicts its own `completed` event
+        (10_000.0, "completed", "delivering"),
+    ],
+)
+def test_faithful_reads_follow_the_real_service_orders_rule(faithful, time_source, after, timeline, read):
+    order_id = faithful.create()
+    time_source.now += after
+
+    assert faithful.status(order_id) == timeline
+    assert faithful.view(order_id)["status"] == read
+
+
+def test_faithful_reads_of_an_edited_order_turn_to_delivering_at_its_ten_minute_mark(faithful, time_source):
+    order_id = faithful.create()
+    time_source.now += 100
+    faithful.update(order_id)
+
+    time_source.now += 499  # 599 s old
+    assert faithful.view(order_id)["status"] == "updated"
+    time_source.now += 2
+    assert faithful.view(order_id)["status"] == "delivering"
+    time_source.now += 10_000
+    assert faithful.statuses(order_id)[-1] == "updated"  # never advanced by timer, never announced completed
+
+
+def test_faithful_reads_leave_cancelled_and_deleted_orders_alone(faithful, time_source):
+    cancelled, deleted = faithful.create(), faithful.create()
+    time_source.now += 20
+    faithful.cancel(cancelled)
+    faithful.delete(deleted)
+    time_source.now += 10_000
+
+    assert faithful.view(cancelled)["status"] == "canceled"
+    assert faithful.view(deleted) is None
+
+
+def test_faithful_marks_follow_the_time_scale(time_source):
+    store = OrderStore(SimClock(time_source), time_scale=0.05)
+    order_id = store.create()
+    time_source.now += 1
+    store.update(order_id)
+
+    time_source.now += 28.9  # 29.9 s: within 10 minutes times 0.05
+    assert store.view(order_id)["status"] == "updated"
+    time_source.now += 0.2
+    assert store.view(order_id)["status"] == "delivering"
+
+
+@pytest.mark.parametrize(
+    ("status", "age", "read"),
+    [
+        ("created", 60.0, "created"),
+        ("created", 60.1, "cooking"),
+        ("pending", 61.0, "cooking"),
+        ("confirmed", 61.0, "confirmed"),
+        ("updated", 599.0, "updated"),
+        ("completed", 600.1, "delivering"),
+        ("created", 600.1, "delivering"),
+        ("canceled", 10_000.0, "canceled"),
+    ],
+)
+def test_the_read_rule(status, age, read):
+    assert read_status(status, age, time_scale=1.0) == read
+    assert read_status(status, age, time_scale=1.0, reads="consistent") == status
+
+
+def test_an_unknown_read_mode_is_refused(time_source):
+    with pytest.raises(ValueError, match="faithful, consistent"):
+        OrderStore(SimClock(time_source), reads="truthful")
 
 
 def test_the_time_scale_shrinks_the_whole_life(time_source):
