@@ -40,6 +40,7 @@ ERROR_CODES = {
     "invalid_status": "a status the client may not set",
     "order_not_active": "the order is not active at service-order",
     "delivery_finished": "the delivery is already completed or cancelled",
+    "delivery_not_disputed": "the delivery is not disputed: no announced end waits for a decision",
     "delivery_not_assigned": "the delivery waits for a courier: there is none to take off",
     "conflict": "a concurrent change won: retry",
     "throttled": "too many requests: retry after Retry-After seconds",

@@ -43,6 +43,15 @@ class StringField(serializers.CharField):
         return super().to_internal_value(data)
 
 
+class JsonBooleanField(serializers.BooleanField):
+    """JSON true or false only: DRF's BooleanField would take "yes", "0" or 1."""
+
+    def to_internal_value(self, data: Any) -> bool:
+        if not isinstance(data, bool):
+            self.fail("invalid", input=data)
+        return data
+
+
 class CourierSerializer(serializers.ModelSerializer):
     active_delivery = serializers.IntegerField(
         read_only=True, allow_null=True, help_text="Id of the delivery the courier is on, or null."
@@ -153,7 +162,7 @@ class OrderRefSerializer(StrictSerializer):
 
 
 class DisputeSettlementSerializer(OrderRefSerializer):
-    accept = serializers.BooleanField(
+    accept = JsonBooleanField(
         help_text="true: the announced end stands (the delivery ends, its courier is freed); false: it is rejected "
         "and the delivery goes on."
     )

@@ -431,15 +431,20 @@ class DeliverySettleDisputeView(ApiPolicy, APIView):
 
     @extend_schema(
         summary="Settle a disputed delivery by hand",
+        operation_id="settleDeliveryDispute",
+        tags=["dispatch"],
         description="For a delivery whose order an event announced ended while service-order's reads say it is "
         "active (`disputed`). accept=true: the announced end stands, the delivery ends as it said and its courier "
         "takes the oldest waiting order; accept=false: the end is rejected and the delivery goes on.",
         request=DisputeSettlementSerializer,
+        parameters=CONDITIONAL_WRITE,
         responses={200: DeliverySerializer, **_delivery_errors("The delivery is not disputed.")},
     )
     def post(self, request: Request) -> Response:
         data = _validated(DisputeSettlementSerializer(data=request.data))
-        delivery = services.delivery_dispute_settle(order_id=data["order_id"], accept=data["accept"])
+        with transaction.atomic():
+            _check_delivery_if_match(request, data["order_id"])
+            delivery = services.delivery_dispute_settle(order_id=data["order_id"], accept=data["accept"])
         return _delivery_answer(delivery.order_id)
 
 

@@ -564,6 +564,8 @@ def test_settle_dispute_rejects_it(dispatcher: APIClient) -> None:
     [
         ({"order_id": "A-1"}, 400, "invalid"),
         ({"order_id": "A-1", "accept": "perhaps"}, 400, "invalid"),
+        ({"order_id": "A-1", "accept": "true"}, 400, "invalid"),
+        ({"order_id": "A-1", "accept": 1}, 400, "invalid"),
         ({"order_id": "nope", "accept": True}, 404, "delivery_not_found"),
         ({"order_id": "B-1", "accept": True}, 409, "delivery_not_disputed"),
     ],

@@ -9,7 +9,7 @@ from tests.couriers.factories import create_courier, create_delivery
 
 pytestmark = pytest.mark.django_db
 
-DELIVERY_PARAMETERS = "status, courier, order_id, overdue, ordering, page, page_size"
+DELIVERY_PARAMETERS = "status, courier, order_id, overdue, disputed, ordering, page, page_size"
 COURIER_PARAMETERS = "status, transport_type, search, ordering, page, page_size"
 
 
