@@ -202,12 +202,21 @@ if env.bool("API_DOCS_REQUIRE_AUTH", default=False):
 # Throttle counters must be shared by every web worker: the database by default (its table is made by a
 # migration), Redis with CACHE_URL=redis://HOST:6379/0.
 CACHES = {"default": env.cache("CACHE_URL", default="dbcache://courier_cache")}
+# Staff passwords: Django's four validators (length 12, not like the user's name, not a common one, not all digits).
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 12}},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
 AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
-# django-axes: after LOGIN_FAILURE_LIMIT wrong passwords for one user name, or from one address, logins from
-# there are refused (429) for LOGIN_LOCKOUT_MINUTES. Attempts are kept in the database, so all workers agree.
+# django-axes: after LOGIN_FAILURE_LIMIT wrong passwords for one user name from one address, or from one address
+# whatever the names, logins from that address are refused (429) for LOGIN_LOCKOUT_MINUTES. Never by name alone:
+# anyone could then lock a dispatcher out from a few addresses of theirs. Attempts are kept in the database, so
+# all workers agree.
 AXES_FAILURE_LIMIT = env.positive_int("LOGIN_FAILURE_LIMIT", default=5)
 AXES_COOLOFF_TIME = timedelta(minutes=env.positive_int("LOGIN_LOCKOUT_MINUTES", default=15))
-AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"], "ip_address"]
 AXES_RESET_ON_SUCCESS = True
 AXES_CLIENT_IP_CALLABLE = "couriers.api.throttling.client_address"
 AXES_VERBOSE = False  # no banner on every manage.py command; failures and lockouts are still logged
