@@ -118,6 +118,13 @@ else:
     # A thread waits this long for a pooled connection; past it the database counts as unreachable (a
     # transaction takes milliseconds: a long wait means the server is gone, and outage handling takes over).
     DB_POOL_TIMEOUT = env.positive_float("DB_POOL_TIMEOUT", default=10.0)
+    # No statement of ours takes a second; one that runs this long is a runaway (an abusive search, a lock held
+    # by a stuck session) and is cancelled rather than left to hold a connection and a core. 0: no limit.
+    DB_STATEMENT_TIMEOUT = env.non_negative_float("DB_STATEMENT_TIMEOUT", default=30.0)
+    if DB_STATEMENT_TIMEOUT:
+        _options = DATABASES["default"].setdefault("OPTIONS", {})
+        _timeout = f"-c statement_timeout={int(DB_STATEMENT_TIMEOUT * 1000)}"
+        _options["options"] = f"{_options.get('options', '')} {_timeout}".strip()
     if DB_POOL_MAX_SIZE:
         DATABASES["default"]["CONN_MAX_AGE"] = 0  # Django's pool replaces persistent connections
         DATABASES["default"]["OPTIONS"] = {
@@ -178,6 +185,7 @@ REST_FRAMEWORK = {
     "DEFAULT_THROTTLE_RATES": {
         "user": env.rate("API_THROTTLE_RATE", default="6000/min"),
         "anon": env.rate("API_ANON_THROTTLE_RATE", default="60/min"),
+        "search": env.rate("API_SEARCH_THROTTLE_RATE", default="60/min"),
     },
     # The client's address: the socket's peer with 0; else the NUM_PROXIES-th address from the end of
     # X-Forwarded-For, which only the trusted proxies in front of us write (anything before it a client can forge).

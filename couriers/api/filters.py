@@ -52,14 +52,30 @@ class DeliveryFilter(django_filters.FilterSet):
         return delivery_overdue(queryset, overdue=value == "true")
 
 
+# Each term is one ILIKE per search field over the whole table: without a cap, one request of 2,000 terms held
+# PostgreSQL for seconds. A courier's name is a few words and a phone one; a longer term cannot match a phone.
+SEARCH_MAX_TERMS = 5
+SEARCH_MAX_TERM_LENGTH = 50
+
+
 class SearchFilter(filters.SearchFilter):
-    """DRF's, with a rejected term (e.g. a NUL character) reported under the `search` parameter."""
+    """DRF's, capped at SEARCH_MAX_TERMS terms of SEARCH_MAX_TERM_LENGTH characters; a rejected term (too many,
+    too long, a NUL character) is a 400 under the `search` parameter."""
 
     def get_search_terms(self, request: Request) -> list[str]:
         try:
-            return super().get_search_terms(request)
+            terms = super().get_search_terms(request)
         except serializers.ValidationError as exc:
             raise serializers.ValidationError({self.search_param: exc.detail}) from exc
+        if len(terms) > SEARCH_MAX_TERMS or any(len(term) > SEARCH_MAX_TERM_LENGTH for term in terms):
+            raise serializers.ValidationError(
+                {
+                    self.search_param: [
+                        f"At most {SEARCH_MAX_TERMS} terms of at most {SEARCH_MAX_TERM_LENGTH} characters each."
+                    ]
+                }
+            )
+        return terms
 
 
 class OrderingFilter(filters.OrderingFilter):

@@ -14,6 +14,7 @@ from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.serializers import Serializer
+from rest_framework.settings import api_settings
 from rest_framework.views import APIView
 
 from couriers import selectors, services
@@ -28,7 +29,7 @@ from couriers.api.serializers import (
     DeliverySerializer,
     OrderRefSerializer,
 )
-from couriers.api.throttling import ThrottleUnauthenticatedFirst
+from couriers.api.throttling import SearchRateThrottle, ThrottleUnauthenticatedFirst
 from couriers.models import Courier, Delivery
 from couriers.order_ids import validate_order_id
 from gateway.client import default_order_client
@@ -87,6 +88,7 @@ class CourierListView(ApiPolicy, generics.ListAPIView):
     filter_backends = [DjangoFilterBackend, SearchFilter, OrderingFilter]
     filterset_class = CourierFilter
     search_fields = ["name", "phone"]
+    throttle_classes = [*api_settings.DEFAULT_THROTTLE_CLASSES, SearchRateThrottle]
     ordering_fields = ["id", "name", "phone", "status", "transport_type", "created_at", "updated_at"]
     ordering = ["id"]
 

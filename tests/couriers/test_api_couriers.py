@@ -1,8 +1,11 @@
 """/api/v1/couriers/: listing, filters, writes through the services, and their refusals."""
 
 import pytest
+from django.db import connection
+from django.utils import timezone
 from rest_framework.test import APIClient
 
+from couriers.api.filters import SEARCH_MAX_TERM_LENGTH, SEARCH_MAX_TERMS
 from couriers.models import Courier, Delivery
 from tests.couriers.factories import create_courier, create_delivery
 
@@ -142,6 +145,57 @@ def test_search_with_a_nul_character_is_400_naming_search(reader: APIClient) -> 
 
     assert response.status_code == 400
     assert error_fields(response) == {"search"}
+
+
+@pytest.mark.parametrize(
+    "search",
+    [" ".join(["ann"] * (SEARCH_MAX_TERMS + 1)), "a" * (SEARCH_MAX_TERM_LENGTH + 1), ",".join(["x"] * 1990)],
+)
+def test_a_search_past_the_cap_is_400_naming_search(reader: APIClient, search: str) -> None:
+    response = reader.get(LIST, {"search": search})
+
+    assert response.status_code == 400
+    assert error_fields(response) == {"search"}
+
+
+def test_a_search_at_the_cap_is_answered(reader: APIClient) -> None:
+    ann = create_courier(name="Ann Smith", phone="+79991112233")
+    terms = ["ann", "smith", "+7999", "1112233", "79991112233"]
+    longest = ["A" * SEARCH_MAX_TERM_LENGTH] * SEARCH_MAX_TERMS
+
+    assert ids(reader.get(LIST, {"search": " ".join(terms[:SEARCH_MAX_TERMS])})) == [ann.pk]
+    assert reader.get(LIST, {"search": " ".join(longest)}).status_code == 200
+
+
+def bulk_couriers(count: int) -> None:
+    Courier.objects.bulk_create(
+        Courier(name=f"Courier {n} Smith", phone=f"+7{n:010d}", transport_type="car", idle_since=timezone.now())
+        for n in range(count)
+    )
+
+
+@pytest.mark.postgres
+def test_the_largest_search_allowed_runs_well_within_a_tight_statement_timeout(reader: APIClient) -> None:
+    # Timed by PostgreSQL, not by the test: 1,990 terms took 5 s on 20,000 couriers; the cap's worst takes
+    # milliseconds, so a 2 s statement_timeout (the statement is cancelled past it: a 500) leaves a wide margin.
+    bulk_couriers(20_000)
+    worst = " ".join(f"{n}" + "z" * (SEARCH_MAX_TERM_LENGTH - 1) for n in range(SEARCH_MAX_TERMS))
+    with connection.cursor() as cursor:
+        cursor.execute("SET statement_timeout = '2s'")
+
+    response = reader.get(LIST, {"search": worst, "page_size": 1000})
+
+    assert response.status_code == 200
+    assert response.json()["count"] == 0
+
+
+@pytest.mark.postgres
+def test_the_database_connection_has_the_statement_timeout(settings) -> None:
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW statement_timeout")
+        shown = cursor.fetchone()[0]
+
+    assert shown == f"{int(settings.DB_STATEMENT_TIMEOUT)}s"
 
 
 def test_ordering(reader: APIClient) -> None:

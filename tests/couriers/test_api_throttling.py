@@ -6,6 +6,7 @@ from django.contrib.auth.models import User
 from rest_framework.test import APIClient
 from rest_framework.throttling import AnonRateThrottle
 
+from couriers.api.throttling import SearchRateThrottle
 from tests.couriers.conftest import _token_client
 
 pytestmark = pytest.mark.django_db
@@ -65,3 +66,14 @@ def test_signed_in_users_are_not_held_to_the_anonymous_rate() -> None:
     client = _token_client(User.objects.create_user("reader"))
 
     assert statuses(client, 5) == [200] * 5
+
+
+def test_searches_have_a_lower_rate_of_their_own(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(SearchRateThrottle.THROTTLE_RATES, "search", "2/min")
+    client = _token_client(User.objects.create_user("searcher"))
+
+    searches = [client.get(COURIERS, {"search": f"ann{n}"}).status_code for n in range(3)]
+    plain = statuses(client, 3)
+
+    assert searches == [200, 200, 429]
+    assert plain == [200, 200, 200]
