@@ -12,6 +12,7 @@ from rest_framework.request import Request
 from rest_framework.views import APIView
 
 from couriers.api.choices import ChoiceFilter
+from couriers.api.permissions import may_see_phones
 from couriers.models import Courier, Delivery
 from couriers.order_ids import validate_order_id
 from couriers.selectors import delivery_overdue
@@ -77,6 +78,10 @@ class SearchFilter(filters.SearchFilter):
             )
         return terms
 
+    def get_search_fields(self, view: APIView, request: Request) -> list[str]:
+        fields = super().get_search_fields(view, request) or []
+        return fields if may_see_phones(request) else [field for field in fields if field != "phone"]
+
 
 class OrderingFilter(filters.OrderingFilter):
     """DRF's, with an unknown field a 400 naming the valid ones (DRF ignores it silently), and the id as the
@@ -87,6 +92,15 @@ class OrderingFilter(filters.OrderingFilter):
         if not {"id", "-id"} & set(ordering):
             ordering.append("id")
         return ordering
+
+    def get_valid_fields(
+        self, queryset: QuerySet[Any], view: APIView, context: dict[str, Any] | None = None
+    ) -> list[tuple[str, str]]:
+        valid = super().get_valid_fields(queryset, view, context or {})
+        # Sorting by a phone number one may not see would reveal it, digit by digit.
+        if may_see_phones((context or {}).get("request")):
+            return valid
+        return [(name, label) for name, label in valid if name != "phone"]
 
     def remove_invalid_fields(
         self, queryset: QuerySet[Any], fields: list[str], view: APIView, request: Request
@@ -104,3 +118,7 @@ class OrderingFilter(filters.OrderingFilter):
                 }
             )
         return terms
+
+    def get_search_fields(self, view: APIView, request: Request) -> list[str]:
+        fields = super().get_search_fields(view, request) or []
+        return fields if may_see_phones(request) else [field for field in fields if field != "phone"]

@@ -7,6 +7,7 @@ from rest_framework import serializers
 from rest_framework.validators import UniqueValidator
 
 from couriers.api.choices import ChoiceField
+from couriers.api.permissions import may_see_phones
 from couriers.models import E164, Courier, Delivery
 from couriers.order_ids import MAX_LENGTH as MAX_ORDER_ID_LENGTH
 from couriers.order_ids import validate_order_id
@@ -31,7 +32,20 @@ class StrictSerializer(serializers.Serializer):
         return value
 
 
-class CourierSerializer(serializers.ModelSerializer):
+PHONE_HELP = "Left out for users without the permission couriers.view_courier_phone (personal data)."
+
+
+class PhoneForPermittedSerializer(serializers.ModelSerializer):
+    """Leaves `phone` out for whoever lacks the permission to see couriers' phone numbers (personal data)."""
+
+    def to_representation(self, instance: Courier) -> dict[str, Any]:
+        data = super().to_representation(instance)
+        if not may_see_phones(self.context.get("request")):
+            data.pop("phone", None)
+        return data
+
+
+class CourierSerializer(PhoneForPermittedSerializer):
     active_delivery = serializers.IntegerField(
         read_only=True, allow_null=True, help_text="Id of the delivery the courier is on, or null."
     )
@@ -40,6 +54,7 @@ class CourierSerializer(serializers.ModelSerializer):
         model = Courier
         fields = ["id", "name", "phone", "status", "transport_type", "active_delivery", "created_at", "updated_at"]
         read_only_fields = fields
+        extra_kwargs = {"phone": {"help_text": PHONE_HELP}}
 
 
 class CourierInputSerializer(StrictSerializer):
@@ -60,13 +75,14 @@ class CourierInputSerializer(StrictSerializer):
     )
 
 
-class DeliveryCourierSerializer(serializers.ModelSerializer):
+class DeliveryCourierSerializer(PhoneForPermittedSerializer):
     """Who brings the order: enough to call the courier without a second request."""
 
     class Meta:
         model = Courier
         fields = ["id", "name", "phone", "transport_type"]
         read_only_fields = fields
+        extra_kwargs = {"phone": {"help_text": PHONE_HELP}}
 
 
 DELIVERY_STATUS_HELP = (

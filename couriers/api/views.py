@@ -20,7 +20,15 @@ from rest_framework.views import APIView
 from couriers import selectors, services
 from couriers.api.filters import CourierFilter, DeliveryFilter, OrderingFilter, SearchFilter
 from couriers.api.parsers import PARSER_CLASSES
-from couriers.api.permissions import ADD_COURIER, CHANGE_COURIER, DELETE_COURIER, DISPATCH, ReadOrModelPermission
+from couriers.api.permissions import (
+    ADD_COURIER,
+    CHANGE_COURIER,
+    DELETE_COURIER,
+    DISPATCH,
+    VIEW_COURIER,
+    VIEW_DELIVERY,
+    ReadOrModelPermission,
+)
 from couriers.api.schema import BODY, error_responses
 from couriers.api.serializers import (
     ApiRootSerializer,
@@ -39,6 +47,7 @@ class ApiPolicy(ThrottleUnauthenticatedFirst):
     """What every /api/v1/ view shares: who may do what, how often, and which bodies it reads."""
 
     permission_classes = [ReadOrModelPermission]
+    read_permission: str | None = None
     write_permissions: dict[str, str] = {}
     parser_classes = PARSER_CLASSES
 
@@ -54,16 +63,16 @@ def _validated(serializer: Serializer) -> dict[str, Any]:
     return dict(serializer.validated_data)
 
 
-def _courier_answer(courier_id: int, status_code: int = status.HTTP_200_OK) -> Response:
+def _courier_answer(request: Request, courier_id: int, status_code: int = status.HTTP_200_OK) -> Response:
     # Read back through the selector: a write may have handed the courier a delivery.
     courier = selectors.courier_list().get(pk=courier_id)
-    return Response(CourierSerializer(courier).data, status=status_code)
+    return Response(CourierSerializer(courier, context={"request": request}).data, status=status_code)
 
 
-def _delivery_answer(order_id: str, status_code: int = status.HTTP_200_OK) -> Response:
+def _delivery_answer(request: Request, order_id: str, status_code: int = status.HTTP_200_OK) -> Response:
     # Read back through the selector, for the courier, `overdue` and `queue_position`.
     delivery = selectors.delivery_get_for_order(order_id=order_id)
-    return Response(DeliverySerializer(delivery).data, status=status_code)
+    return Response(DeliverySerializer(delivery, context={"request": request}).data, status=status_code)
 
 
 def _checked_order_id(order_id: str) -> str:
@@ -83,6 +92,7 @@ def _checked_order_id(order_id: str) -> str:
     ),
 )
 class CourierListView(ApiPolicy, generics.ListAPIView):
+    read_permission = VIEW_COURIER
     write_permissions = {"POST": ADD_COURIER}
     serializer_class = CourierSerializer
     filter_backends = [DjangoFilterBackend, SearchFilter, OrderingFilter]
@@ -107,7 +117,7 @@ class CourierListView(ApiPolicy, generics.ListAPIView):
     def post(self, request: Request) -> Response:
         data = _validated(CourierInputSerializer(data=request.data))
         courier = services.courier_create(**data)
-        response = _courier_answer(courier.pk, status.HTTP_201_CREATED)
+        response = _courier_answer(request, courier.pk, status.HTTP_201_CREATED)
         response["Location"] = request.build_absolute_uri(reverse("courier-detail", args=[courier.pk]))
         return response
 
@@ -116,6 +126,7 @@ class CourierListView(ApiPolicy, generics.ListAPIView):
     get=extend_schema(summary="Get a courier", responses={200: CourierSerializer, **error_responses(404)}),
 )
 class CourierDetailView(ApiPolicy, generics.RetrieveAPIView):
+    read_permission = VIEW_COURIER
     write_permissions = {"PUT": CHANGE_COURIER, "PATCH": CHANGE_COURIER, "DELETE": DELETE_COURIER}
     serializer_class = CourierSerializer
 
@@ -152,7 +163,7 @@ class CourierDetailView(ApiPolicy, generics.RetrieveAPIView):
         courier = self.get_object()
         data = _validated(CourierInputSerializer(courier, data=request.data, partial=partial))
         services.courier_update(courier_id=courier.pk, **data)
-        return _courier_answer(courier.pk)
+        return _courier_answer(request, courier.pk)
 
 
 @extend_schema_view(
@@ -163,6 +174,7 @@ class CourierDetailView(ApiPolicy, generics.RetrieveAPIView):
     ),
 )
 class DeliveryListView(ApiPolicy, generics.ListAPIView):
+    read_permission = VIEW_DELIVERY
     serializer_class = DeliverySerializer
     filter_backends = [DjangoFilterBackend, OrderingFilter]
     filterset_class = DeliveryFilter
@@ -177,6 +189,7 @@ class DeliveryListView(ApiPolicy, generics.ListAPIView):
     get=extend_schema(summary="Get a delivery", responses={200: DeliverySerializer, **error_responses(404)}),
 )
 class DeliveryDetailView(ApiPolicy, generics.RetrieveAPIView):
+    read_permission = VIEW_DELIVERY
     serializer_class = DeliverySerializer
 
     def get_queryset(self) -> QuerySet[Delivery]:
@@ -192,6 +205,8 @@ ORDER_ID_PATH = OpenApiParameter(
 
 
 class OrderDeliveryView(ApiPolicy, APIView):
+    read_permission = VIEW_DELIVERY
+
     @extend_schema(
         summary="Get the delivery of an order",
         description="Who brings order X, and by when: the delivery with its courier embedded.",
@@ -204,7 +219,7 @@ class OrderDeliveryView(ApiPolicy, APIView):
         },
     )
     def get(self, request: Request, order_id: str) -> Response:
-        return _delivery_answer(_checked_order_id(order_id))
+        return _delivery_answer(request, _checked_order_id(order_id))
 
 
 _ORDER_REF_400 = "Invalid body (`error.fields.order_id` says why: empty, over 255 characters, not printable)."
@@ -215,10 +230,10 @@ def _delivery_errors(e409: str) -> dict[int, OpenApiResponse]:
     return error_responses(*BODY, 403, 404, 409, e400=_ORDER_REF_400, e404="The order has no delivery.", e409=e409)
 
 
-def _dispatch_answer(delivery: Delivery) -> Response:
+def _dispatch_answer(request: Request, delivery: Delivery) -> Response:
     """200 when the order has a courier; 202 when it waits for one, at its `queue_position`."""
     waits = delivery.status == Delivery.Status.AWAITING_COURIER
-    return _delivery_answer(delivery.order_id, status.HTTP_202_ACCEPTED if waits else status.HTTP_200_OK)
+    return _delivery_answer(request, delivery.order_id, status.HTTP_202_ACCEPTED if waits else status.HTTP_200_OK)
 
 
 _ASSIGN_ERRORS = error_responses(
@@ -253,7 +268,9 @@ class DeliveryAssignView(ApiPolicy, APIView):
     )
     def post(self, request: Request) -> Response:
         data = _validated(OrderRefSerializer(data=request.data))
-        return _dispatch_answer(services.delivery_assign(order_id=data["order_id"], client=default_order_client()))
+        return _dispatch_answer(
+            request, services.delivery_assign(order_id=data["order_id"], client=default_order_client())
+        )
 
 
 class DeliveryUnassignView(ApiPolicy, APIView):
@@ -276,7 +293,7 @@ class DeliveryUnassignView(ApiPolicy, APIView):
     )
     def post(self, request: Request) -> Response:
         data = _validated(OrderRefSerializer(data=request.data))
-        return _dispatch_answer(services.delivery_unassign(order_id=data["order_id"]))
+        return _dispatch_answer(request, services.delivery_unassign(order_id=data["order_id"]))
 
 
 class DeliveryCancelView(ApiPolicy, APIView):
@@ -295,7 +312,7 @@ class DeliveryCancelView(ApiPolicy, APIView):
     def post(self, request: Request) -> Response:
         data = _validated(OrderRefSerializer(data=request.data))
         delivery = services.delivery_cancel(order_id=data["order_id"])
-        return _delivery_answer(delivery.order_id)
+        return _delivery_answer(request, delivery.order_id)
 
 
 class ApiRootView(ApiPolicy, APIView):
