@@ -57,13 +57,14 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
-    "rest_framework.authtoken",
+    "knox",
     "django_filters",
     "drf_spectacular",
     "axes",
     "drf_spectacular_sidecar",
     "gateway",
     "couriers",
+    "tokens",
 ]
 # The demo, the benchmark and the simulator (sandbox/) are not in the production image: the app is installed
 # only for local work (DEBUG) or where it is asked for (compose's sandbox profile).
@@ -170,8 +171,8 @@ METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
 # --- API --------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",  # first: its keyword is the 401's challenge
-        "couriers.api.authentication.BearerTokenAuthentication",
+        "tokens.authentication.TokenAuthentication",  # first: its keyword is the 401's challenge
+        "tokens.authentication.BearerTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
@@ -194,6 +195,10 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "couriers.api.pagination.Pagination",
     "PAGE_SIZE": 50,
 }
+# API tokens (django-rest-knox): stored as a hash, each with an expiry; `create_token USER` shows a key once.
+KNOX_TOKEN_MODEL = "tokens.ApiToken"
+API_TOKEN_TTL_DAYS = env.positive_int("API_TOKEN_TTL_DAYS", default=90)
+REST_KNOX = {"TOKEN_TTL": timedelta(days=API_TOKEN_TTL_DAYS), "AUTH_HEADER_PREFIX": "Token"}
 SPECTACULAR_SETTINGS = {
     "TITLE": "service-courier API",
     "DESCRIPTION": "Couriers and deliveries of the food-delivery platform.",

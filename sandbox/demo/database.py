@@ -7,10 +7,10 @@ from django.contrib.auth.models import User
 from django.core.management import call_command
 from django.db import connection, transaction
 from django.utils import timezone
-from rest_framework.authtoken.models import Token
 
 from couriers.models import Courier, Delivery
 from couriers.services import courier_create
+from tokens.services import token_create, tokens_revoke
 
 USERNAME = "demo"
 # 555-01XX numbers are reserved for fiction: no demo courier ever has a real person's phone.
@@ -53,14 +53,16 @@ def migrate() -> None:
 
 
 def demo_user() -> DemoUser:
-    """The staff superuser `demo` with a new password each run, and its API token."""
+    """The staff superuser `demo` with a new password and a new API token each run (the earlier ones revoked: a
+    token's key is shown only when it is made)."""
     password = secrets.token_urlsafe(9)
     user, created = User.objects.get_or_create(username=USERNAME)
     user.is_staff = user.is_superuser = user.is_active = True
     user.set_password(password)
     user.save()
-    token, _ = Token.objects.get_or_create(user=user)
-    return DemoUser(USERNAME, password, token.key, existed=not created)
+    tokens_revoke(user.auth_token_set.all())
+    _, key = token_create(user=user)
+    return DemoUser(USERNAME, password, key, existed=not created)
 
 
 def clear_deliveries() -> Cleared:

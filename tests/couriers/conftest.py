@@ -1,15 +1,15 @@
 import pytest
 from django.contrib.auth.models import Group, User
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from couriers.api.permissions import DISPATCHERS_GROUP, READERS_GROUP
 from tests.fakes import FakeOrderClient
+from tokens.services import token_create
 
 
 def _token_client(user: User) -> APIClient:
     client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=user).key}")
+    client.credentials(HTTP_AUTHORIZATION=f"Token {token_create(user=user)[1]}")
     return client
 
 
