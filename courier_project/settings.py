@@ -1,5 +1,6 @@
 """Settings for service-courier. Everything comes from the environment (see .env.example)."""
 
+import secrets
 from datetime import timedelta
 from pathlib import Path
 
@@ -25,12 +26,17 @@ if not SECRET_KEY:
             "SECRET_KEY must be set when DEBUG is off (for local work: DEBUG=true, or `make demo` once, "
             "which writes both into .env.local)"
         )
-    SECRET_KEY = "insecure-local-development-key-do-not-use-in-production"
+    # Local work without a key: a random one for this process (sessions end with it), never a constant that
+    # anyone could read here and forge sessions with, should DEBUG ever be on where it must not.
+    SECRET_KEY = secrets.token_urlsafe(50)
 elif not DEBUG and secret_key_is_weak(SECRET_KEY):
     raise ImproperlyConfigured(
-        "SECRET_KEY is too weak for DEBUG off: use 50 or more random characters, e.g. "
-        "python3 -c 'import secrets; print(secrets.token_urlsafe(50))'"
+        "SECRET_KEY is too weak for DEBUG off (too short, too few different characters, or a repeated phrase): "
+        "use 50 or more random characters, e.g. python3 -c 'import secrets; print(secrets.token_urlsafe(50))'"
     )
+# Rotation: the new key in SECRET_KEY, the old one here (comma-separated) until sessions and signed links made with
+# it have expired (SESSION_COOKIE_AGE, two weeks), then removed. Signing uses SECRET_KEY; checking tries both.
+SECRET_KEY_FALLBACKS = env.list("SECRET_KEY_FALLBACKS", default=[])
 # The loopback names are always accepted: the container's health check asks http://127.0.0.1:$PORT/healthz
 # from inside the container, whatever public names ALLOWED_HOSTS lists (a loopback Host header cannot be
 # used to poison links, so accepting it costs nothing).
