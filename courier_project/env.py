@@ -9,6 +9,7 @@ import zlib
 from collections import Counter
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import environ
 from django.core.checks.security.base import (
@@ -43,6 +44,16 @@ def exit_on_bad_settings(argv: list[str]) -> None:
 
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def redacted_url(url: str) -> str:
+    """The URL as an error message may show it: a password in it replaced by ***."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    userinfo, _, host = parts.netloc.rpartition("@")
+    user = userinfo.split(":", 1)[0]
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
 
 
 # A random key of 50 characters carries about 240 bits by the estimate below (Django's generator: never under 215);
@@ -129,10 +140,15 @@ class StrictEnv(environ.Env):
         return config
 
     def http_url(self, var: str, default: str) -> str:
-        url = self.url(var, default=default)
+        try:
+            url = self.url(var, default=default)
+            url.port  # noqa: B018 (a malformed port raises here, its message naming nothing secret)
+        except ValueError as exc:
+            raise ImproperlyConfigured(f"Environment variable {var} is malformed: {exc}") from None
         if url.scheme not in ("http", "https") or not url.hostname:
             raise ImproperlyConfigured(
-                f"Environment variable {var}={url.geturl()!r} is malformed: expected http(s)://HOST[:PORT]"
+                f"Environment variable {var}={redacted_url(url.geturl())!r} is malformed: "
+                "expected http(s)://HOST[:PORT]"
             )
         return url.geturl()
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
 
-from courier_project.env import StrictEnv, secret_key_is_weak
+from courier_project.env import StrictEnv, redacted_url, secret_key_is_weak
 from courier_project.kafka_security import SASL_MECHANISMS, SECURITY_PROTOCOLS, KafkaSecurity
 from gateway.config import order_service_config_error
 
@@ -163,13 +163,13 @@ CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=not DEBUG)
 SECURE_HSTS_SECONDS = env.non_negative_int("SECURE_HSTS_SECONDS", default=0)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=False)
 SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=False)
-# The admin and the API docs load nothing from elsewhere and run no inline script (Swagger UI's styles are
-# inline, hence style-src). The browsable API is left out: its pages carry an inline script.
+# The admin, the API docs and the browsable API load nothing from elsewhere and run no inline script (Swagger UI's
+# styles are inline, hence style-src; the browsable API's one inline <script> is JSON data, never run).
 CONTENT_SECURITY_POLICY = (
     "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
     "object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'"
 )
-CONTENT_SECURITY_POLICY_PATHS = ("/admin/", "/api/docs/")
+CONTENT_SECURITY_POLICY_PATHS = ("/admin/", "/api/")
 # /metrics: answered to these networks, or to anyone sending `Authorization: Bearer METRICS_TOKEN`.
 METRICS_ALLOWED_NETWORKS = env.networks("METRICS_ALLOWED_NETWORKS", default="127.0.0.0/8,::1/128")
 METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
@@ -291,7 +291,7 @@ ORDER_SERVICE_PATH = env.str("ORDER_SERVICE_PATH", default="/public/api/v1/order
 ORDER_SERVICE_TOKEN = env.str("ORDER_SERVICE_TOKEN", default="")
 ORDER_SERVICE_ALLOW_INSECURE_TOKEN = env.bool("ORDER_SERVICE_ALLOW_INSECURE_TOKEN", default=False)
 _order_service_error = order_service_config_error(
-    url=ORDER_SERVICE_URL,
+    url=redacted_url(ORDER_SERVICE_URL),  # its scheme is all the checks need; a password is never echoed
     path_template=ORDER_SERVICE_PATH,
     token=ORDER_SERVICE_TOKEN,
     allow_insecure_token=ORDER_SERVICE_ALLOW_INSECURE_TOKEN,
@@ -324,10 +324,18 @@ LOGGING = {
         "text": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
         "json": {"()": "courier_project.logging.JsonFormatter"},
     },
+    "filters": {"one_warning_line": {"()": "courier_project.logging.OneWarningLine"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT}},
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {
         "django": {"handlers": ["console"], "level": "WARNING", "propagate": False},
+        # Scanners send any Host: one warning line each, not an error with a traceback.
+        "django.security.DisallowedHost": {
+            "handlers": ["console"],
+            "filters": ["one_warning_line"],
+            "level": "WARNING",
+            "propagate": False,
+        },
         # The pool warns at each of its reconnection attempts: during an outage, a line every second or so. The
         # consumer and the web say once that the database is down, and when it is back.
         "psycopg.pool": {"handlers": ["console"], "level": "ERROR", "propagate": False},
