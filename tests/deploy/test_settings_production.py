@@ -162,3 +162,19 @@ def test_secret_key_fallbacks_check_what_the_old_key_signed(prod_env: dict[str, 
 
     assert accepted.stdout.strip() == "session", accepted.stderr
     assert "BadSignature" in refused.stderr
+
+
+def test_tls_to_a_managed_postgresql_and_redis_reaches_the_connections(prod_env: dict[str, str]) -> None:
+    prod_env.update(
+        DATABASE_URL="postgres://courier_app@db.example:5432/courier?sslmode=verify-full&sslrootcert=/run/ca.pem",
+        CACHE_URL="rediss://:s3cret@redis.example:6380/0",
+    )
+    code = (
+        "from django.conf import settings; o = settings.DATABASES['default']['OPTIONS']; "
+        "print(o['sslmode'], o['sslrootcert'], 'statement_timeout' in o['options'], 'pool' in o); "
+        "print(settings.CACHES['default']['LOCATION'])"
+    )
+
+    result = manage("shell", "--verbosity", "0", "--command", code, env=prod_env)
+
+    assert result.stdout.splitlines() == ["verify-full /run/ca.pem True True", "rediss://:s3cret@redis.example:6380/0"]
