@@ -204,7 +204,6 @@ REST_FRAMEWORK = {
 # API tokens (django-rest-knox): stored as a hash, each with an expiry; `create_token USER` shows a key once.
 KNOX_TOKEN_MODEL = "tokens.ApiToken"
 API_TOKEN_TTL_DAYS = env.positive_int("API_TOKEN_TTL_DAYS", default=90)
-REST_KNOX = {"TOKEN_TTL": timedelta(days=API_TOKEN_TTL_DAYS), "AUTH_HEADER_PREFIX": "Token"}
 SPECTACULAR_SETTINGS = {
     "TITLE": "service-courier API",
     "DESCRIPTION": "Couriers and deliveries of the food-delivery platform.",
