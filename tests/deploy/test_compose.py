@@ -362,10 +362,16 @@ def test_kafka_takes_sasl_only_and_refuses_what_no_acl_allows(compose: dict[str,
         jaas = kafka[f"KAFKA_LISTENER_NAME_{listener}_PLAIN_SASL_JAAS_CONFIG"]
         assert 'user_admin="${KAFKA_ADMIN_PASSWORD}"' in jaas
     assert "user_courier" not in kafka["KAFKA_LISTENER_NAME_CONTROLLER_PLAIN_SASL_JAAS_CONFIG"]
+    healthcheck = " ".join(compose["services"]["kafka"]["healthcheck"]["test"])
+    assert "--command-config" in healthcheck
+    assert '"$$BROKER_ADMIN_PASSWORD"' in healthcheck
+    assert 'password="%s"' in healthcheck
 
 
 def test_the_consumer_may_read_its_topic_and_write_the_dlq_nothing_more(compose: dict[str, Any]) -> None:
     script = compose["services"]["kafka-init"]["command"][0]
+    assert 'password="%s"' in script
+    assert '"$$BROKER_ADMIN_PASSWORD" > /tmp/admin.properties' in script
     grants = re.findall(r"--allow-principal User:(\w+) (.*)", script)
 
     assert sorted(grants) == [
