@@ -302,6 +302,7 @@ def test_migrations_run_as_the_owner_role_and_the_rest_as_the_data_role(compose:
 
     assert "./deploy/postgres-init:/docker-entrypoint-initdb.d:ro" in init
     assert "courier_owner@" in services["migrate"]["environment"]["DATABASE_URL"]
+    assert services["migrate"]["environment"]["DB_STATEMENT_TIMEOUT"] == "0"  # a long migration is no runaway
     for name in ("web", "consumer", "reconcile"):
         assert "courier_app@" in services[name]["environment"]["DATABASE_URL"]
     assert services["postgres"]["environment"]["POSTGRES_USER"] == "postgres"
