@@ -8,20 +8,25 @@
 
 ARG PYTHON_IMAGE=python:3.11.15-slim-bookworm
 
-# --- build: wheels for every pinned requirement; compilers stay in this stage -----------------------------------
+# --- build: the locked wheels, each checked against its hash; the SBOM -------------------------------------------
 FROM ${PYTHON_IMAGE} AS build
 
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PIP_NO_CACHE_DIR=1
 
-# Debian packages follow bookworm's security updates (the base tag pins the release), hence no version pins.
-# hadolint ignore=DL3008
-RUN apt-get update \
-    && apt-get install -y --no-install-recommends build-essential \
-    && rm -rf /var/lib/apt/lists/*
+# Every dependency, transitive ones included, is pinned with its hashes in the .lock files (make lock): pip refuses
+# a file whose hash differs. Binary wheels only: nothing is compiled, so no compiler is needed.
+COPY requirements.lock requirements-sandbox.lock requirements-build.lock /wheels/
+RUN pip download --require-hashes --no-deps --only-binary=:all: --dest /wheels \
+    --requirement /wheels/requirements-sandbox.lock
 
-COPY requirements.txt requirements-sandbox.txt /wheels/
-RUN pip wheel --wheel-dir /wheels --requirement /wheels/requirements-sandbox.txt
+# The runtime image's SBOM (CycloneDX JSON) from its lock, by a tool installed under its own lock, in a venv that
+# stays in this stage; the image carries the SBOM at /app/sbom.cdx.json.
+RUN python -m venv /sbom-tool \
+    && /sbom-tool/bin/pip install --require-hashes --no-deps --only-binary=:all: \
+        --requirement /wheels/requirements-build.lock \
+    && /sbom-tool/bin/cyclonedx-py requirements --output-format JSON --output-reproducible \
+        --output-file /sbom.cdx.json /wheels/requirements.lock
 
 # --- app: the production wheels, the code, the collected static files; no compilers --------------------------------
 FROM ${PYTHON_IMAGE} AS app
@@ -44,7 +49,7 @@ RUN apt-get update \
 # Installed from the build stage's wheels only (--no-index: nothing is fetched or compiled here); the wheels are
 # bind-mounted, so they never become a layer of the image.
 RUN --mount=type=bind,from=build,source=/wheels,target=/wheels \
-    pip install --no-index --find-links=/wheels --requirement /wheels/requirements.txt
+    pip install --no-index --find-links=/wheels --require-hashes --no-deps --requirement /wheels/requirements.lock
 
 RUN groupadd --system --gid 10001 courier \
     && useradd --system --uid 10001 --gid courier --home-dir /app --no-create-home --shell /usr/sbin/nologin courier
@@ -56,6 +61,8 @@ COPY manage.py gunicorn.conf.py /app/
 COPY courier_project /app/courier_project
 COPY couriers /app/couriers
 COPY gateway /app/gateway
+COPY tokens /app/tokens
+COPY --from=build /sbom.cdx.json /app/sbom.cdx.json
 
 # Static files are collected at build time, with a throwaway key that exists only in this step (never in ENV);
 # the app's settings need a strong one when DEBUG is off. Nothing here touches a database. chmod: a checkout made
@@ -70,7 +77,8 @@ RUN SECRET_KEY="$(python -c 'import secrets; print(secrets.token_urlsafe(50))')"
 FROM app AS sandbox
 
 RUN --mount=type=bind,from=build,source=/wheels,target=/wheels \
-    pip install --no-index --find-links=/wheels --requirement /wheels/requirements-sandbox.txt
+    pip install --no-index --find-links=/wheels --require-hashes --no-deps \
+        --requirement /wheels/requirements-sandbox.lock
 COPY sandbox /app/sandbox
 RUN python -m compileall -q /app/sandbox && chmod -R a+rX /app/sandbox
 

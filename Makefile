@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test lint format venv clean
+.PHONY: demo test lint format venv clean lock audit
 
 venv: $(VENV)/.installed
 
@@ -30,6 +30,20 @@ format: venv
 test: lint
 	@$(BIN)/pytest $(PYTEST_ARGS); status=$$?; \
 		if [ $$status -eq 5 ]; then echo "pytest collected no tests: failing"; fi; exit $$status
+
+# Every dependency, transitive ones too, pinned with its hashes (pip-tools): run after changing a requirements*.txt.
+# The image installs the .lock files with --require-hashes.
+LOCKS := requirements requirements-sandbox requirements-build
+lock: venv
+	@for name in $(LOCKS); do \
+		PIP_FIND_LINKS= $(BIN)/pip-compile --quiet --generate-hashes --allow-unsafe --no-strip-extras \
+			--no-emit-find-links --no-emit-index-url --output-file $$name.lock $$name.txt || exit 1; \
+	done
+
+# Known vulnerabilities of the image's locked pins, from PyPI's advisory data (its JSON API). --strict: a pin it
+# cannot look up fails the audit instead of passing unchecked.
+audit: venv
+	$(BIN)/pip-audit --strict --require-hashes --disable-pip --no-deps --progress-spinner off -r requirements.lock
 
 clean:
 	rm -rf $(VENV) staticfiles artifacts test_db_*.sqlite3* .pytest_cache .ruff_cache

@@ -5,8 +5,11 @@ import ipaddress
 import math
 import re
 import sys
+import zlib
+from collections import Counter
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import environ
 from django.core.checks.security.base import (
@@ -43,13 +46,46 @@ def exit_on_bad_settings(argv: list[str]) -> None:
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
+def redacted_url(url: str) -> str:
+    """The URL as an error message may show it: a password in it replaced by ***."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    userinfo, _, host = parts.netloc.rpartition("@")
+    user = userinfo.split(":", 1)[0]
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
+
+
+# A random key of 50 characters carries about 240 bits by the estimate below (Django's generator: never under 215);
+# 'password' * 7 carries 154, 'changeme-' repeated 148.
+SECRET_KEY_MIN_BITS = 200
+# Raw deflate shrinks a random key by nothing (ratio about 1.0; hexadecimal 0.8) and a repeated phrase to a third.
+SECRET_KEY_MIN_COMPRESSION_RATIO = 0.7
+
+
 def secret_key_is_weak(key: str) -> bool:
-    """What `check --deploy` calls weak (security.W009), refused at start-up instead of merely reported."""
+    """What `check --deploy` calls weak (security.W009), refused at start-up instead of merely reported; and a key
+    long enough but guessable: little entropy by its characters' frequencies, or a phrase repeated."""
     return (
         len(key) < SECRET_KEY_MIN_LENGTH
         or len(set(key)) < SECRET_KEY_MIN_UNIQUE_CHARACTERS
         or key.startswith(SECRET_KEY_INSECURE_PREFIX)
+        or estimated_bits(key) < SECRET_KEY_MIN_BITS
+        or compression_ratio(key) < SECRET_KEY_MIN_COMPRESSION_RATIO
     )
+
+
+def estimated_bits(key: str) -> float:
+    """Shannon's entropy of the key's character frequencies, times its length: an upper bound on a key's
+    strength, low for keys made of few characters."""
+    counts = Counter(key)
+    return -sum(count * math.log2(count / len(key)) for count in counts.values())
+
+
+def compression_ratio(key: str) -> float:
+    """Raw deflate's output over the input: repetition (a phrase typed several times) compresses well."""
+    deflate = zlib.compressobj(9, zlib.DEFLATED, -15)
+    return len(deflate.compress(key.encode()) + deflate.flush()) / len(key.encode())
 
 
 class StrictEnv(environ.Env):
@@ -104,10 +140,15 @@ class StrictEnv(environ.Env):
         return config
 
     def http_url(self, var: str, default: str) -> str:
-        url = self.url(var, default=default)
+        try:
+            url = self.url(var, default=default)
+            url.port  # noqa: B018 (a malformed port raises here, its message naming nothing secret)
+        except ValueError as exc:
+            raise ImproperlyConfigured(f"Environment variable {var} is malformed: {exc}") from None
         if url.scheme not in ("http", "https") or not url.hostname:
             raise ImproperlyConfigured(
-                f"Environment variable {var}={url.geturl()!r} is malformed: expected http(s)://HOST[:PORT]"
+                f"Environment variable {var}={redacted_url(url.geturl())!r} is malformed: "
+                "expected http(s)://HOST[:PORT]"
             )
         return url.geturl()
 

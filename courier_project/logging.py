@@ -29,3 +29,13 @@ def _request(request: object) -> str | None:
     nothing a log reader wants ("<socket.socket fd=6 ...>"): the line's message already names the request."""
     method, path = getattr(request, "method", None), getattr(request, "path", None)
     return f"{method} {path}" if method and path else None
+
+
+class OneWarningLine(logging.Filter):
+    """A client's mistake, not ours (a request with a Host we do not serve): a warning line, no traceback."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.exc_info = None
+        record.exc_text = None
+        record.levelno, record.levelname = logging.WARNING, "WARNING"
+        return True

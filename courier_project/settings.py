@@ -1,11 +1,12 @@
 """Settings for service-courier. Everything comes from the environment (see .env.example)."""
 
+import secrets
 from datetime import timedelta
 from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
 
-from courier_project.env import StrictEnv, secret_key_is_weak
+from courier_project.env import StrictEnv, redacted_url, secret_key_is_weak
 from courier_project.kafka_security import SASL_MECHANISMS, SECURITY_PROTOCOLS, KafkaSecurity
 from gateway.config import order_service_config_error
 
@@ -25,12 +26,17 @@ if not SECRET_KEY:
             "SECRET_KEY must be set when DEBUG is off (for local work: DEBUG=true, or `make demo` once, "
             "which writes both into .env.local)"
         )
-    SECRET_KEY = "insecure-local-development-key-do-not-use-in-production"
+    # Local work without a key: a random one for this process (sessions end with it), never a constant that
+    # anyone could read here and forge sessions with, should DEBUG ever be on where it must not.
+    SECRET_KEY = secrets.token_urlsafe(50)
 elif not DEBUG and secret_key_is_weak(SECRET_KEY):
     raise ImproperlyConfigured(
-        "SECRET_KEY is too weak for DEBUG off: use 50 or more random characters, e.g. "
-        "python3 -c 'import secrets; print(secrets.token_urlsafe(50))'"
+        "SECRET_KEY is too weak for DEBUG off (too short, too few different characters, or a repeated phrase): "
+        "use 50 or more random characters, e.g. python3 -c 'import secrets; print(secrets.token_urlsafe(50))'"
     )
+# Rotation: the new key in SECRET_KEY, the old one here (comma-separated) until sessions and signed links made with
+# it have expired (SESSION_COOKIE_AGE, two weeks), then removed. Signing uses SECRET_KEY; checking tries both.
+SECRET_KEY_FALLBACKS = env.list("SECRET_KEY_FALLBACKS", default=[])
 # The loopback names are always accepted: the container's health check asks http://127.0.0.1:$PORT/healthz
 # from inside the container, whatever public names ALLOWED_HOSTS lists (a loopback Host header cannot be
 # used to poison links, so accepting it costs nothing).
@@ -57,13 +63,14 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
-    "rest_framework.authtoken",
+    "knox",
     "django_filters",
     "drf_spectacular",
     "axes",
     "drf_spectacular_sidecar",
     "gateway",
     "couriers",
+    "tokens",
 ]
 # The demo, the benchmark and the simulator (sandbox/) are not in the production image: the app is installed
 # only for local work (DEBUG) or where it is asked for (compose's sandbox profile).
@@ -118,6 +125,13 @@ else:
     # A thread waits this long for a pooled connection; past it the database counts as unreachable (a
     # transaction takes milliseconds: a long wait means the server is gone, and outage handling takes over).
     DB_POOL_TIMEOUT = env.positive_float("DB_POOL_TIMEOUT", default=10.0)
+    # No statement of ours takes a second; one that runs this long is a runaway (an abusive search, a lock held
+    # by a stuck session) and is cancelled rather than left to hold a connection and a core. 0: no limit.
+    DB_STATEMENT_TIMEOUT = env.non_negative_float("DB_STATEMENT_TIMEOUT", default=30.0)
+    if DB_STATEMENT_TIMEOUT:
+        _options = DATABASES["default"].setdefault("OPTIONS", {})
+        _timeout = f"-c statement_timeout={int(DB_STATEMENT_TIMEOUT * 1000)}"
+        _options["options"] = f"{_options.get('options', '')} {_timeout}".strip()
     if DB_POOL_MAX_SIZE:
         DATABASES["default"]["CONN_MAX_AGE"] = 0  # Django's pool replaces persistent connections
         DATABASES["default"]["OPTIONS"] = {
@@ -149,13 +163,13 @@ CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=not DEBUG)
 SECURE_HSTS_SECONDS = env.non_negative_int("SECURE_HSTS_SECONDS", default=0)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=False)
 SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=False)
-# The admin and the API docs load nothing from elsewhere and run no inline script (Swagger UI's styles are
-# inline, hence style-src). The browsable API is left out: its pages carry an inline script.
+# The admin, the API docs and the browsable API load nothing from elsewhere and run no inline script (Swagger UI's
+# styles are inline, hence style-src; the browsable API's one inline <script> is JSON data, never run).
 CONTENT_SECURITY_POLICY = (
     "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
     "object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'"
 )
-CONTENT_SECURITY_POLICY_PATHS = ("/admin/", "/api/docs/")
+CONTENT_SECURITY_POLICY_PATHS = ("/admin/", "/api/")
 # /metrics: answered to these networks, or to anyone sending `Authorization: Bearer METRICS_TOKEN`.
 METRICS_ALLOWED_NETWORKS = env.networks("METRICS_ALLOWED_NETWORKS", default="127.0.0.0/8,::1/128")
 METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
@@ -163,8 +177,8 @@ METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
 # --- API --------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",  # first: its keyword is the 401's challenge
-        "couriers.api.authentication.BearerTokenAuthentication",
+        "tokens.authentication.TokenAuthentication",  # first: its keyword is the 401's challenge
+        "tokens.authentication.BearerTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
@@ -178,6 +192,7 @@ REST_FRAMEWORK = {
     "DEFAULT_THROTTLE_RATES": {
         "user": env.rate("API_THROTTLE_RATE", default="6000/min"),
         "anon": env.rate("API_ANON_THROTTLE_RATE", default="60/min"),
+        "search": env.rate("API_SEARCH_THROTTLE_RATE", default="60/min"),
     },
     # The client's address: the socket's peer with 0; else the NUM_PROXIES-th address from the end of
     # X-Forwarded-For, which only the trusted proxies in front of us write (anything before it a client can forge).
@@ -186,6 +201,11 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "couriers.api.pagination.Pagination",
     "PAGE_SIZE": 50,
 }
+# API tokens (django-rest-knox): stored as a hash, each with an expiry; `create_token USER` shows a key once.
+KNOX_TOKEN_MODEL = "tokens.ApiToken"
+# knox's own migrations would make a table for its default model, unused with ours (and in the way of TRUNCATE).
+MIGRATION_MODULES = {"knox": None}
+API_TOKEN_TTL_DAYS = env.positive_int("API_TOKEN_TTL_DAYS", default=90)
 SPECTACULAR_SETTINGS = {
     "TITLE": "service-courier API",
     "DESCRIPTION": "Couriers and deliveries of the food-delivery platform.",
@@ -210,12 +230,21 @@ if env.bool("API_DOCS_REQUIRE_AUTH", default=False):
 # Throttle counters must be shared by every web worker: the database by default (its table is made by a
 # migration), Redis with CACHE_URL=redis://HOST:6379/0.
 CACHES = {"default": env.cache("CACHE_URL", default="dbcache://courier_cache")}
+# Staff passwords: Django's four validators (length 12, not like the user's name, not a common one, not all digits).
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 12}},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
 AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
-# django-axes: after LOGIN_FAILURE_LIMIT wrong passwords for one user name, or from one address, logins from
-# there are refused (429) for LOGIN_LOCKOUT_MINUTES. Attempts are kept in the database, so all workers agree.
+# django-axes: after LOGIN_FAILURE_LIMIT wrong passwords for one user name from one address, or from one address
+# whatever the names, logins from that address are refused (429) for LOGIN_LOCKOUT_MINUTES. Never by name alone:
+# anyone could then lock a dispatcher out from a few addresses of theirs. Attempts are kept in the database, so
+# all workers agree.
 AXES_FAILURE_LIMIT = env.positive_int("LOGIN_FAILURE_LIMIT", default=5)
 AXES_COOLOFF_TIME = timedelta(minutes=env.positive_int("LOGIN_LOCKOUT_MINUTES", default=15))
-AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"], "ip_address"]
 AXES_RESET_ON_SUCCESS = True
 AXES_CLIENT_IP_CALLABLE = "couriers.api.throttling.client_address"
 AXES_VERBOSE = False  # no banner on every manage.py command; failures and lockouts are still logged
@@ -271,7 +300,7 @@ ORDER_SERVICE_PATH = env.str("ORDER_SERVICE_PATH", default="/public/api/v1/order
 ORDER_SERVICE_TOKEN = env.str("ORDER_SERVICE_TOKEN", default="")
 ORDER_SERVICE_ALLOW_INSECURE_TOKEN = env.bool("ORDER_SERVICE_ALLOW_INSECURE_TOKEN", default=False)
 _order_service_error = order_service_config_error(
-    url=ORDER_SERVICE_URL,
+    url=redacted_url(ORDER_SERVICE_URL),  # its scheme is all the checks need; a password is never echoed
     path_template=ORDER_SERVICE_PATH,
     token=ORDER_SERVICE_TOKEN,
     allow_insecure_token=ORDER_SERVICE_ALLOW_INSECURE_TOKEN,
@@ -307,10 +336,18 @@ LOGGING = {
         "text": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
         "json": {"()": "courier_project.logging.JsonFormatter"},
     },
+    "filters": {"one_warning_line": {"()": "courier_project.logging.OneWarningLine"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT}},
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {
         "django": {"handlers": ["console"], "level": "WARNING", "propagate": False},
+        # Scanners send any Host: one warning line each, not an error with a traceback.
+        "django.security.DisallowedHost": {
+            "handlers": ["console"],
+            "filters": ["one_warning_line"],
+            "level": "WARNING",
+            "propagate": False,
+        },
         # The pool warns at each of its reconnection attempts: during an outage, a line every second or so. The
         # consumer and the web say once that the database is down, and when it is back.
         "psycopg.pool": {"handlers": ["console"], "level": "ERROR", "propagate": False},

@@ -32,6 +32,7 @@ class Courier(models.Model):
 
     class Meta:
         ordering = ["id"]
+        permissions = [("view_courier_phone", "Can see couriers' phone numbers")]
         indexes = [models.Index(fields=["status", "load_date", "deliveries_on_load_date", "idle_since"])]
         constraints = [
             models.CheckConstraint(

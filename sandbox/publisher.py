@@ -3,10 +3,12 @@
 import copy
 import heapq
 import logging
+import os
 import random
 import threading
 import time
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -30,13 +32,29 @@ class Sink(Protocol):
     def close(self, timeout: float) -> None: ...
 
 
+def sasl_config(environ: Mapping[str, str]) -> dict[str, str]:
+    """SASL/PLAIN credentials from SIMULATOR_KAFKA_USERNAME and SIMULATOR_KAFKA_PASSWORD (compose's broker, where
+    the simulator may only write its topic); none when they are unset (the embedded broker)."""
+    username = environ.get("SIMULATOR_KAFKA_USERNAME", "")
+    if not username:
+        return {}
+    return {
+        "security.protocol": "SASL_PLAINTEXT",
+        "sasl.mechanism": "PLAIN",
+        "sasl.username": username,
+        "sasl.password": environ.get("SIMULATOR_KAFKA_PASSWORD", ""),
+    }
+
+
 class KafkaSink:
     """A topic, written like service-order does: JSON values, no key."""
 
     def __init__(self, bootstrap: str, topic: str) -> None:
         self.topic = topic
         self.failed = 0
-        self._producer = Producer({"bootstrap.servers": bootstrap, "acks": "all", "linger.ms": 5})
+        self._producer = Producer(
+            {"bootstrap.servers": bootstrap, "acks": "all", "linger.ms": 5, **sasl_config(os.environ)}
+        )
 
     def send(self, payload: bytes) -> None:
         while True:

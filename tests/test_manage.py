@@ -28,7 +28,7 @@ def test_a_malformed_setting_is_one_line_and_exit_code_2(local_env: dict[str, st
     )
 
 
-@pytest.mark.parametrize("command", ["check", "drf_create_token", "migrate", "help"])
+@pytest.mark.parametrize("command", ["check", "create_token", "migrate", "help"])
 def test_any_command_without_secret_key_is_one_line_and_exit_code_2(local_env: dict[str, str], command: str) -> None:
     result = manage(command, env=local_env)
 

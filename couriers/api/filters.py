@@ -12,6 +12,7 @@ from rest_framework.request import Request
 from rest_framework.views import APIView
 
 from couriers.api.choices import ChoiceFilter
+from couriers.api.permissions import may_see_phones
 from couriers.models import Courier, Delivery
 from couriers.order_ids import validate_order_id
 from couriers.selectors import delivery_disputed, delivery_overdue
@@ -63,14 +64,34 @@ class DeliveryFilter(django_filters.FilterSet):
         return delivery_disputed(queryset, disputed=value == "true")
 
 
+# Each term is one ILIKE per search field over the whole table: without a cap, one request of 2,000 terms held
+# PostgreSQL for seconds. A courier's name is a few words and a phone one; a longer term cannot match a phone.
+SEARCH_MAX_TERMS = 5
+SEARCH_MAX_TERM_LENGTH = 50
+
+
 class SearchFilter(filters.SearchFilter):
-    """DRF's, with a rejected term (e.g. a NUL character) reported under the `search` parameter."""
+    """DRF's, capped at SEARCH_MAX_TERMS terms of SEARCH_MAX_TERM_LENGTH characters; a rejected term (too many,
+    too long, a NUL character) is a 400 under the `search` parameter."""
 
     def get_search_terms(self, request: Request) -> list[str]:
         try:
-            return super().get_search_terms(request)
+            terms = super().get_search_terms(request)
         except serializers.ValidationError as exc:
             raise serializers.ValidationError({self.search_param: exc.detail}) from exc
+        if len(terms) > SEARCH_MAX_TERMS or any(len(term) > SEARCH_MAX_TERM_LENGTH for term in terms):
+            raise serializers.ValidationError(
+                {
+                    self.search_param: [
+                        f"At most {SEARCH_MAX_TERMS} terms of at most {SEARCH_MAX_TERM_LENGTH} characters each."
+                    ]
+                }
+            )
+        return terms
+
+    def get_search_fields(self, view: APIView, request: Request) -> list[str]:
+        fields = super().get_search_fields(view, request) or []
+        return fields if may_see_phones(request) else [field for field in fields if field != "phone"]
 
     def get_schema_operation_parameters(self, view: APIView) -> list[dict[str, Any]]:
         searched = " and ".join(getattr(view, "search_fields", []))
@@ -104,7 +125,8 @@ class OrderingFilter(filters.OrderingFilter):
         return ordering
 
     def get_schema_operation_parameters(self, view: APIView) -> list[dict[str, Any]]:
-        fields = [name for name, _ in self.get_valid_fields(None, view, {})]
+        # Every field, phone included: the schema is one for all (a phone needs view_courier_phone).
+        fields = [name for name, _ in super().get_valid_fields(None, view, {})]
         terms = [term for name in fields for term in (name, f"-{name}")]
         return [
             {
@@ -118,6 +140,15 @@ class OrderingFilter(filters.OrderingFilter):
                 "schema": {"type": "array", "items": {"type": "string", "enum": terms}},
             }
         ]
+
+    def get_valid_fields(
+        self, queryset: QuerySet[Any], view: APIView, context: dict[str, Any] | None = None
+    ) -> list[tuple[str, str]]:
+        valid = super().get_valid_fields(queryset, view, context or {})
+        # Sorting by a phone number one may not see would reveal it, digit by digit.
+        if may_see_phones((context or {}).get("request")):
+            return valid
+        return [(name, label) for name, label in valid if name != "phone"]
 
     def remove_invalid_fields(
         self, queryset: QuerySet[Any], fields: list[str], view: APIView, request: Request
@@ -135,3 +166,7 @@ class OrderingFilter(filters.OrderingFilter):
                 }
             )
         return terms
+
+    def get_search_fields(self, view: APIView, request: Request) -> list[str]:
+        fields = super().get_search_fields(view, request) or []
+        return fields if may_see_phones(request) else [field for field in fields if field != "phone"]

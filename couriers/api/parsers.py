@@ -16,5 +16,5 @@ class JSONParser(parsers.JSONParser):
             raise ParseError("JSON parse error - nested too deeply") from exc
 
 
-# JSON, and the form encodings the browsable API sends.
-PARSER_CLASSES = [JSONParser, parsers.FormParser, parsers.MultiPartParser]
+# JSON only: a form or multipart body is a 415 before it is read (a multipart upload would be parsed to disk first).
+PARSER_CLASSES = [JSONParser]

@@ -9,6 +9,7 @@ from rest_framework.validators import UniqueValidator
 
 from couriers.api.choices import ChoiceField
 from couriers.api.errors import ERROR_CODES
+from couriers.api.permissions import may_see_phones
 from couriers.models import E164, Courier, Delivery
 from couriers.order_ids import ALPHABET as ORDER_ID_ALPHABET
 from couriers.order_ids import MAX_LENGTH as MAX_ORDER_ID_LENGTH
@@ -52,7 +53,20 @@ class JsonBooleanField(serializers.BooleanField):
         return data
 
 
-class CourierSerializer(serializers.ModelSerializer):
+PHONE_HELP = "Left out for users without the permission couriers.view_courier_phone (personal data)."
+
+
+class PhoneForPermittedSerializer(serializers.ModelSerializer):
+    """Leaves `phone` out for whoever lacks the permission to see couriers' phone numbers (personal data)."""
+
+    def to_representation(self, instance: Courier) -> dict[str, Any]:
+        data = super().to_representation(instance)
+        if not may_see_phones(self.context.get("request")):
+            data.pop("phone", None)
+        return data
+
+
+class CourierSerializer(PhoneForPermittedSerializer):
     active_delivery = serializers.IntegerField(
         read_only=True, allow_null=True, help_text="Id of the delivery the courier is on, or null."
     )
@@ -61,6 +75,7 @@ class CourierSerializer(serializers.ModelSerializer):
         model = Courier
         fields = ["id", "name", "phone", "status", "transport_type", "active_delivery", "created_at", "updated_at"]
         read_only_fields = fields
+        extra_kwargs = {"phone": {"help_text": PHONE_HELP}}
 
 
 # A courier's writable fields. The view passes `instance` on update, for the uniqueness check.
@@ -80,12 +95,14 @@ class CourierInputSerializer(StrictSerializer):
     )
 
 
-# Who brings the order: enough to call the courier without a second request.
-class DeliveryCourierSerializer(serializers.ModelSerializer):
+class DeliveryCourierSerializer(PhoneForPermittedSerializer):
+    """Who brings the order: enough to call the courier without a second request."""
+
     class Meta:
         model = Courier
         fields = ["id", "name", "phone", "transport_type"]
         read_only_fields = fields
+        extra_kwargs = {"phone": {"help_text": PHONE_HELP}}
 
 
 DELIVERY_STATUS_HELP = (

@@ -3,7 +3,8 @@
 from django.http import HttpRequest
 from rest_framework.exceptions import AuthenticationFailed
 from rest_framework.request import Request
-from rest_framework.throttling import AnonRateThrottle, BaseThrottle
+from rest_framework.throttling import AnonRateThrottle, BaseThrottle, UserRateThrottle
+from rest_framework.views import APIView
 
 
 def client_address(request: HttpRequest | Request) -> str:
@@ -29,3 +30,15 @@ class ThrottleUnauthenticatedFirst:
         throttle = AnonRateThrottle()
         if not throttle.allow_request(request, self):
             self.throttled(request, throttle.wait())
+
+
+class SearchRateThrottle(UserRateThrottle):
+    """Searches scan the couriers table: per user, a rate of their own (API_SEARCH_THROTTLE_RATE), far below the
+    rate of plain reads. Requests without `search` are not counted."""
+
+    scope = "search"
+
+    def allow_request(self, request: Request, view: APIView) -> bool:
+        if not request.query_params.get("search"):
+            return True
+        return super().allow_request(request, view)

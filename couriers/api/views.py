@@ -16,13 +16,22 @@ from rest_framework.permissions import SAFE_METHODS, IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.serializers import Serializer
+from rest_framework.settings import api_settings
 from rest_framework.views import APIView
 
 from couriers import selectors, services
 from couriers.api.conditional import check_if_match, read_answer, tagged
 from couriers.api.filters import CourierFilter, DeliveryFilter, OrderingFilter, SearchFilter
 from couriers.api.parsers import PARSER_CLASSES
-from couriers.api.permissions import ADD_COURIER, CHANGE_COURIER, DELETE_COURIER, DISPATCH, ReadOrModelPermission
+from couriers.api.permissions import (
+    ADD_COURIER,
+    CHANGE_COURIER,
+    DELETE_COURIER,
+    DISPATCH,
+    VIEW_COURIER,
+    VIEW_DELIVERY,
+    ReadOrModelPermission,
+)
 from couriers.api.query import StrictQueryParameters
 from couriers.api.schema import (
     BODY,
@@ -40,7 +49,7 @@ from couriers.api.serializers import (
     DisputeSettlementSerializer,
     OrderRefSerializer,
 )
-from couriers.api.throttling import ThrottleUnauthenticatedFirst
+from couriers.api.throttling import SearchRateThrottle, ThrottleUnauthenticatedFirst
 from couriers.errors import NotFound as DomainNotFound
 from couriers.models import Courier, Delivery
 from couriers.order_ids import validate_order_id
@@ -51,6 +60,7 @@ class ApiPolicy(StrictQueryParameters, ThrottleUnauthenticatedFirst):
     """What every /api/v1/ view shares: who may do what, how often, which bodies and query strings it reads."""
 
     permission_classes = [ReadOrModelPermission]
+    read_permission: str | None = None
     write_permissions: dict[str, str] = {}
     parser_classes = PARSER_CLASSES
 
@@ -79,16 +89,16 @@ def _validated(serializer: Serializer) -> dict[str, Any]:
     return dict(serializer.validated_data)
 
 
-def _courier_answer(courier_id: int, status_code: int = status.HTTP_200_OK) -> Response:
+def _courier_answer(request: Request, courier_id: int, status_code: int = status.HTTP_200_OK) -> Response:
     # Read back through the selector: a write may have handed the courier a delivery.
     courier = selectors.courier_list().get(pk=courier_id)
-    return tagged(CourierSerializer(courier).data, status_code)
+    return tagged(CourierSerializer(courier, context={"request": request}).data, status_code)
 
 
-def _delivery_answer(order_id: str, status_code: int = status.HTTP_200_OK) -> Response:
+def _delivery_answer(request: Request, order_id: str, status_code: int = status.HTTP_200_OK) -> Response:
     # Read back through the selector, for the courier, `overdue` and `queue_position`.
     delivery = selectors.delivery_get_for_order(order_id=order_id)
-    return tagged(DeliverySerializer(delivery).data, status_code)
+    return tagged(DeliverySerializer(delivery, context={"request": request}).data, status_code)
 
 
 def _check_delivery_if_match(request: Request, order_id: str) -> None:
@@ -96,7 +106,7 @@ def _check_delivery_if_match(request: Request, order_id: str) -> None:
     service's 404 comes first (a precondition never turns a 404 into a 412)."""
     delivery = selectors.delivery_list().select_for_update(of=("self",)).filter(order_id=order_id).first()
     if delivery is not None:
-        check_if_match(request, DeliverySerializer(delivery).data)
+        check_if_match(request, DeliverySerializer(delivery, context={"request": request}).data)
 
 
 def _checked_order_id(order_id: str) -> str:
@@ -118,11 +128,13 @@ def _checked_order_id(order_id: str) -> str:
     ),
 )
 class CourierListView(ApiPolicy, generics.ListAPIView):
+    read_permission = VIEW_COURIER
     write_permissions = {"POST": ADD_COURIER}
     serializer_class = CourierSerializer
     filter_backends = [DjangoFilterBackend, SearchFilter, OrderingFilter]
     filterset_class = CourierFilter
     search_fields = ["name", "phone"]
+    throttle_classes = [*api_settings.DEFAULT_THROTTLE_CLASSES, SearchRateThrottle]
     ordering_fields = ["id", "name", "phone", "status", "transport_type", "created_at", "updated_at"]
     ordering = ["id"]
 
@@ -143,7 +155,7 @@ class CourierListView(ApiPolicy, generics.ListAPIView):
     def post(self, request: Request) -> Response:
         data = _validated(CourierInputSerializer(data=request.data))
         courier = services.courier_create(**data)
-        response = _courier_answer(courier.pk, status.HTTP_201_CREATED)
+        response = _courier_answer(request, courier.pk, status.HTTP_201_CREATED)
         response["Location"] = request.build_absolute_uri(reverse("courier-detail", args=[courier.pk]))
         return response
 
@@ -161,6 +173,7 @@ class CourierListView(ApiPolicy, generics.ListAPIView):
 )
 class CourierDetailView(ApiPolicy, NamedNotFound, generics.RetrieveAPIView):
     noun = "courier"
+    read_permission = VIEW_COURIER
     write_permissions = {"PUT": CHANGE_COURIER, "PATCH": CHANGE_COURIER, "DELETE": DELETE_COURIER}
     serializer_class = CourierSerializer
 
@@ -220,7 +233,7 @@ class CourierDetailView(ApiPolicy, NamedNotFound, generics.RetrieveAPIView):
             courier = self._current(request)
             data = _validated(CourierInputSerializer(courier, data=request.data, partial=partial))
             services.courier_update(courier_id=courier.pk, **data)
-        return _courier_answer(courier.pk)
+        return _courier_answer(request, courier.pk)
 
     def _current(self, request: Request) -> Courier:
         """The courier about to be written, locked, once If-Match (if sent) matches it."""
@@ -245,6 +258,7 @@ class CourierDetailView(ApiPolicy, NamedNotFound, generics.RetrieveAPIView):
     ),
 )
 class DeliveryListView(ApiPolicy, generics.ListAPIView):
+    read_permission = VIEW_DELIVERY
     serializer_class = DeliverySerializer
     filter_backends = [DjangoFilterBackend, OrderingFilter]
     filterset_class = DeliveryFilter
@@ -281,6 +295,7 @@ class DeliveryListView(ApiPolicy, generics.ListAPIView):
 )
 class DeliveryDetailView(ApiPolicy, NamedNotFound, generics.RetrieveAPIView):
     noun = "delivery"
+    read_permission = VIEW_DELIVERY
     serializer_class = DeliverySerializer
 
     def get_queryset(self) -> QuerySet[Delivery]:
@@ -299,6 +314,8 @@ ORDER_ID_PATH = OpenApiParameter(
 
 
 class OrderDeliveryView(ApiPolicy, APIView):
+    read_permission = VIEW_DELIVERY
+
     @extend_schema(
         summary="Get the delivery of an order",
         operation_id="getOrderDelivery",
@@ -315,7 +332,7 @@ class OrderDeliveryView(ApiPolicy, APIView):
     )
     def get(self, request: Request, order_id: str) -> Response:
         delivery = selectors.delivery_get_for_order(order_id=_checked_order_id(order_id))
-        return read_answer(request, DeliverySerializer(delivery).data)
+        return read_answer(request, DeliverySerializer(delivery, context={"request": request}).data)
 
 
 _ORDER_REF_400 = "Invalid body (`error.fields.order_id` says why: empty, over 255 characters, not printable)."
@@ -326,12 +343,15 @@ def _delivery_errors(e409: str) -> dict[int, OpenApiResponse]:
     return error_responses(*BODY, 403, 404, 409, 412, e400=_ORDER_REF_400, e404="The order has no delivery.", e409=e409)
 
 
-def _dispatch_answer(delivery: Delivery) -> Response:
+def _dispatch_answer(request: Request, delivery: Delivery) -> Response:
     """200 when the order has a courier; 202 when it waits for one, at its `queue_position`. Both from the
     delivery read back: the matching step after the service's commit may have given it a courier."""
     delivery = selectors.delivery_get_for_order(order_id=delivery.order_id)
     waits = delivery.status == Delivery.Status.AWAITING_COURIER
-    return Response(DeliverySerializer(delivery).data, status=status.HTTP_202_ACCEPTED if waits else status.HTTP_200_OK)
+    return Response(
+        DeliverySerializer(delivery, context={"request": request}).data,
+        status=status.HTTP_202_ACCEPTED if waits else status.HTTP_200_OK,
+    )
 
 
 _ASSIGN_ERRORS = error_responses(
@@ -370,7 +390,9 @@ class DeliveryAssignView(ApiPolicy, APIView):
     )
     def post(self, request: Request) -> Response:
         data = _validated(OrderRefSerializer(data=request.data))
-        return _dispatch_answer(services.delivery_assign(order_id=data["order_id"], client=default_order_client()))
+        return _dispatch_answer(
+            request, services.delivery_assign(order_id=data["order_id"], client=default_order_client())
+        )
 
 
 class DeliveryUnassignView(ApiPolicy, APIView):
@@ -399,7 +421,7 @@ class DeliveryUnassignView(ApiPolicy, APIView):
         with transaction.atomic():
             _check_delivery_if_match(request, data["order_id"])
             delivery = services.delivery_unassign(order_id=data["order_id"])
-        return _dispatch_answer(delivery)
+        return _dispatch_answer(request, delivery)
 
 
 class DeliveryCancelView(ApiPolicy, APIView):
@@ -423,7 +445,7 @@ class DeliveryCancelView(ApiPolicy, APIView):
         with transaction.atomic():
             _check_delivery_if_match(request, data["order_id"])
             delivery = services.delivery_cancel(order_id=data["order_id"])
-        return _delivery_answer(delivery.order_id)
+        return _delivery_answer(request, delivery.order_id)
 
 
 class DeliverySettleDisputeView(ApiPolicy, APIView):
@@ -445,7 +467,7 @@ class DeliverySettleDisputeView(ApiPolicy, APIView):
         with transaction.atomic():
             _check_delivery_if_match(request, data["order_id"])
             delivery = services.delivery_dispute_settle(order_id=data["order_id"], accept=data["accept"])
-        return _delivery_answer(delivery.order_id)
+        return _delivery_answer(request, delivery.order_id)
 
 
 class ApiRootView(ApiPolicy, APIView):

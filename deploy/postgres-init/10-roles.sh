@@ -10,6 +10,9 @@ psql --no-psqlrc --set=ON_ERROR_STOP=1 --username "$POSTGRES_USER" --dbname "$PO
     --set=app="${COURIER_APP_ROLE:-courier_app}" --set=app_password="$POSTGRES_APP_PASSWORD" <<'SQL'
 CREATE ROLE :"owner" LOGIN PASSWORD :'owner_password';
 CREATE ROLE :"app" LOGIN PASSWORD :'app_password';
+-- A runaway statement of the application (an abusive search, a stuck lock) is cancelled; migrations, as the owner,
+-- are not limited. The application also sets it per connection (DB_STATEMENT_TIMEOUT).
+ALTER ROLE :"app" SET statement_timeout = '30s';
 ALTER DATABASE :"db" OWNER TO :"owner";
 REVOKE ALL ON DATABASE :"db" FROM PUBLIC;
 GRANT CONNECT, TEMPORARY ON DATABASE :"db" TO :"app";

@@ -7,11 +7,11 @@ from django.contrib.auth.models import Group, User
 from django.core.management import call_command
 from django.db import connection, transaction
 from django.utils import timezone
-from rest_framework.authtoken.models import Token
 
-from couriers.api.permissions import DISPATCHERS_GROUP
+from couriers.api.permissions import DISPATCHERS_GROUP, READERS_GROUP
 from couriers.models import Courier, Delivery
 from couriers.services import courier_create
+from tokens.services import token_create, tokens_revoke
 
 USERNAME = "demo"
 DISPATCHER = "dispatcher"
@@ -58,18 +58,19 @@ def migrate() -> None:
 
 def demo_users() -> list[DemoUser]:
     """`demo`, a superuser; `dispatcher`, in the dispatchers group (what a dispatcher sees and may do); `reader`,
-    a token for another team's reads. New passwords each run; tokens are kept."""
+    in the readers group: another team's reads. New passwords and new API tokens each run (the earlier tokens
+    revoked: a token's key is shown only when it is made)."""
     return [
         _user(USERNAME, "superuser", superuser=True),
         _user(DISPATCHER, "the dispatchers group", group=DISPATCHERS_GROUP),
-        _user(READER, "API reads only", staff=False),
+        _user(READER, "API reads only", group=READERS_GROUP, staff=False),
     ]
 
 
 def _user(username: str, role: str, *, superuser: bool = False, group: str = "", staff: bool = True) -> DemoUser:
     user, created = User.objects.get_or_create(username=username)
     user.is_staff, user.is_superuser, user.is_active = staff, superuser, True
-    password = secrets.token_urlsafe(9) if staff else ""
+    password = secrets.token_urlsafe(12) if staff else ""
     if staff:
         user.set_password(password)
     else:
@@ -77,8 +78,9 @@ def _user(username: str, role: str, *, superuser: bool = False, group: str = "",
     user.save()
     if group:
         user.groups.add(Group.objects.get(name=group))
-    token, _ = Token.objects.get_or_create(user=user)
-    return DemoUser(username, role, password, token.key, existed=not created)
+    tokens_revoke(user.auth_token_set.all())
+    _, key = token_create(user=user)
+    return DemoUser(username, role, password, key, existed=not created)
 
 
 def clear_deliveries() -> Cleared:

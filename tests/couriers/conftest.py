@@ -1,15 +1,15 @@
 import pytest
 from django.contrib.auth.models import Group, User
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
-from couriers.api.permissions import DISPATCHERS_GROUP
+from couriers.api.permissions import DISPATCHERS_GROUP, READERS_GROUP
 from tests.fakes import FakeOrderClient
+from tokens.services import token_create
 
 
 def _token_client(user: User) -> APIClient:
     client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=user).key}")
+    client.credentials(HTTP_AUTHORIZATION=f"Token {token_create(user=user)[1]}")
     return client
 
 
@@ -20,8 +20,16 @@ def anonymous() -> APIClient:
 
 @pytest.fixture
 def reader(db: None) -> APIClient:
-    """A signed-in user with no special rights: reads only."""
-    return _token_client(User.objects.create_user("reader"))
+    """A member of the readers group: reads couriers (without their phones) and deliveries."""
+    user = User.objects.create_user("reader")
+    user.groups.add(Group.objects.get(name=READERS_GROUP))
+    return _token_client(user)
+
+
+@pytest.fixture
+def nobody(db: None) -> APIClient:
+    """A signed-in user without any permission."""
+    return _token_client(User.objects.create_user("nobody"))
 
 
 def dispatcher_user() -> User:

@@ -1,4 +1,4 @@
-"""Admin logins are locked out after LOGIN_FAILURE_LIMIT wrong passwords per user name and per address."""
+"""Admin logins are locked out after LOGIN_FAILURE_LIMIT wrong passwords per user name and address, and per address."""
 
 import pytest
 from django.contrib.auth.models import User
@@ -33,11 +33,19 @@ def test_after_the_limit_even_the_right_password_is_refused(settings) -> None:
     assert log_in("operator", PASSWORD) == 429
 
 
-def test_a_user_name_is_locked_whichever_address_tries_it(settings) -> None:
+def test_wrong_passwords_from_other_addresses_do_not_lock_the_user_out(settings) -> None:
     for n in range(settings.AXES_FAILURE_LIMIT):
         log_in("operator", "wrong", address=f"198.51.100.{n}")
 
-    assert log_in("operator", PASSWORD, address="198.51.100.200") == 429
+    assert log_in("operator", PASSWORD, address="198.51.100.200") == 302
+
+
+def test_a_user_name_is_locked_from_the_address_that_tried_it(settings) -> None:
+    for _ in range(settings.AXES_FAILURE_LIMIT):
+        log_in("operator", "wrong", address="198.51.100.7")
+
+    assert log_in("operator", PASSWORD, address="198.51.100.7") == 429
+    assert log_in("operator", PASSWORD, address="198.51.100.8") == 302
 
 
 def test_an_address_is_locked_whichever_user_name_it_tries(settings) -> None:

@@ -8,11 +8,11 @@ from django.contrib.auth.models import Permission, User
 from django.db import connection
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from couriers.models import Courier, Delivery
 from tests.couriers.factories import create_courier, create_delivery
+from tokens.services import token_create
 
 pytestmark = pytest.mark.django_db
 
@@ -156,8 +156,10 @@ def test_a_cancel_with_the_current_if_match_cancels(dispatcher: APIClient) -> No
 def test_of_concurrent_writes_based_on_one_etag_exactly_one_applies() -> None:
     """The If-Match check and the write hold the courier's row lock together (SQLite: one writer at a time)."""
     writer = User.objects.create_user("writer")
-    writer.user_permissions.add(Permission.objects.get(codename="change_courier"))  # no group: flushed by now
-    token = Token.objects.create(user=writer).key
+    writer.user_permissions.add(
+        *Permission.objects.filter(codename__in=["change_courier", "view_courier"])
+    )  # no group: flushed by now
+    _, token = token_create(user=writer)
     courier = create_courier(name="Ann")
     etag = APIClient().get(courier_url(courier), HTTP_AUTHORIZATION=f"Token {token}")["ETag"]
     start = threading.Barrier(WRITERS)

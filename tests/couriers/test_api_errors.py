@@ -1,8 +1,11 @@
 """One error shape for everything a client can get wrong, and nothing it sends answers 500."""
 
+from urllib.parse import urlencode
+
 import pytest
 from django.core.cache import cache
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import IntegrityError
 from django.http import Http404
 from rest_framework.test import APIClient
@@ -69,11 +72,24 @@ def test_a_body_that_is_not_json_is_415(dispatcher: APIClient) -> None:
     assert error(response)["code"] == "unsupported_media_type"
 
 
-def test_a_form_body_is_validated_like_json(dispatcher: APIClient) -> None:
-    response = dispatcher.post(COURIERS, {**NEW, "extra": "1"})
+@pytest.mark.parametrize("body_format", ["multipart", "form"])
+def test_form_and_multipart_bodies_are_415_unread(
+    dispatcher: APIClient, body_format: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def parsed(*args: object) -> None:
+        raise AssertionError("the body was parsed")
 
-    assert response.status_code == 400
-    assert error(response)["fields"] == {"extra": ["Unknown field."]}
+    monkeypatch.setattr("django.http.multipartparser.MultiPartParser.parse", parsed)
+    monkeypatch.setattr("rest_framework.parsers.FormParser.parse", parsed)
+    upload = {**NEW, "file": SimpleUploadedFile("big.bin", b"x" * 100_000)} if body_format == "multipart" else NEW
+    data = upload if body_format == "multipart" else urlencode(NEW)
+    content_type = None if body_format == "multipart" else "application/x-www-form-urlencoded"
+
+    response = dispatcher.post(COURIERS, data, **({"content_type": content_type} if content_type else {}))
+
+    assert response.status_code == 415
+    assert error(response)["code"] == "unsupported_media_type"
+    assert not Courier.objects.exists()
 
 
 def test_huge_strings_are_400_not_500(dispatcher: APIClient) -> None:

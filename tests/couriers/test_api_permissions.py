@@ -1,12 +1,12 @@
-"""Who may do what in the API: anonymous 401 everywhere, every signed-in user reads, each write needs its
-Django model permission (staff status alone grants none)."""
+"""Who may do what in the API: anonymous 401 everywhere, each read and each write needs its Django model
+permission (staff status alone grants none)."""
 
 import pytest
 from django.contrib.auth.models import Group, Permission, User
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from couriers.api.permissions import DISPATCHERS_GROUP
+from couriers.api.permissions import DISPATCHERS_GROUP, READERS_GROUP
 from couriers.models import Courier, Delivery
 from tests.couriers.factories import create_courier, create_delivery
 from tests.fakes import FakeOrderClient
@@ -95,14 +95,34 @@ def test_an_invalid_token_is_401(anonymous: APIClient, paths: dict[str, str], ke
     assert response.json()["error"]["code"] == "authentication_failed"
 
 
-@pytest.mark.parametrize("client_name", ["reader", "staff", "dispatcher", "superuser"])
+@pytest.mark.parametrize("client_name", ["reader", "dispatcher", "superuser"])
 @pytest.mark.parametrize("name", READS)
-def test_every_signed_in_user_reads(
+def test_readers_dispatchers_and_superusers_read(
     request: pytest.FixtureRequest, paths: dict[str, str], client_name: str, name: str
 ) -> None:
     client: APIClient = request.getfixturevalue(client_name)
 
     assert client.get(paths[name]).status_code == 200
+
+
+@pytest.mark.parametrize("client_name", ["nobody", "staff"])
+@pytest.mark.parametrize("name", [name for name in READS if name != "root"])
+def test_a_read_needs_the_view_permission(
+    request: pytest.FixtureRequest, paths: dict[str, str], client_name: str, name: str
+) -> None:
+    client: APIClient = request.getfixturevalue(client_name)
+
+    response = client.get(paths[name])
+
+    assert response.status_code == 403
+    assert ".view_" in response.json()["error"]["message"]
+    assert client.get(paths["root"]).status_code == 200
+
+
+def test_the_migration_gives_readers_views_without_phones() -> None:
+    granted = Group.objects.get(name=READERS_GROUP).permissions.values_list("content_type__model", "codename")
+
+    assert set(granted) == {("courier", "view_courier"), ("delivery", "view_delivery")}
 
 
 @pytest.mark.parametrize("client_name", list(ALLOWED))
@@ -136,6 +156,7 @@ def test_the_migration_gives_dispatchers_exactly_what_they_need() -> None:
         ("courier", "change_courier"),
         ("delivery", "view_delivery"),
         ("delivery", "dispatch_delivery"),
+        ("courier", "view_courier_phone"),
     }
 
 
@@ -164,7 +185,9 @@ def test_both_token_keywords_are_accepted(reader: APIClient, paths: dict[str, st
 
 def test_session_authentication_reads(paths: dict[str, str]) -> None:
     client = APIClient()
-    client.force_login(User.objects.create_user("web"))
+    user = User.objects.create_user("web")
+    user.groups.add(Group.objects.get(name=READERS_GROUP))
+    client.force_login(user)
 
     assert client.get(paths["couriers"]).status_code == 200
 

@@ -2,11 +2,10 @@
 is the connection's unless NUM_PROXIES says which X-Forwarded-For entry our own proxies wrote."""
 
 import pytest
-from django.contrib.auth.models import User
 from rest_framework.test import APIClient
 from rest_framework.throttling import AnonRateThrottle
 
-from tests.couriers.conftest import _token_client
+from couriers.api.throttling import SearchRateThrottle
 
 pytestmark = pytest.mark.django_db
 
@@ -69,7 +68,18 @@ def test_behind_one_proxy_each_client_address_has_its_own_count(settings) -> Non
     assert (first, second) == ([401, 401, 429], [401])
 
 
-def test_signed_in_users_are_not_held_to_the_anonymous_rate() -> None:
-    client = _token_client(User.objects.create_user("reader"))
+def test_signed_in_users_are_not_held_to_the_anonymous_rate(reader: APIClient) -> None:
+    client = reader
 
     assert statuses(client, 5) == [200] * 5
+
+
+def test_searches_have_a_lower_rate_of_their_own(reader: APIClient, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(SearchRateThrottle.THROTTLE_RATES, "search", "2/min")
+    client = reader
+
+    searches = [client.get(COURIERS, {"search": f"ann{n}"}).status_code for n in range(3)]
+    plain = statuses(client, 3)
+
+    assert searches == [200, 200, 429]
+    assert plain == [200, 200, 200]

@@ -5,10 +5,10 @@ import logging
 import pytest
 from django.contrib.auth.models import User
 from django.test import Client
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from tests.db_outage import database_down
+from tokens.services import token_create
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -32,7 +32,7 @@ def test_readyz_is_503_while_the_database_is_down_and_200_after(caplog):
 
 def test_the_api_answers_503_in_its_error_shape(caplog):
     client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=User.objects.create_user('u')).key}")
+    client.credentials(HTTP_AUTHORIZATION=f"Token {token_create(user=User.objects.create_superuser('u'))[1]}")
 
     with caplog.at_level(logging.WARNING), database_down():
         down = client.get("/api/v1/couriers/")

@@ -21,7 +21,16 @@ APP_SERVICES = ("migrate", "web", "consumer", "reconcile")
 # Read by the settings but deliberately not set by compose: the image collected its static files at build time
 # into the default STATIC_ROOT; the app services run the runtime image, which has no sandbox to enable.
 NOT_IN_COMPOSE = {"STATIC_ROOT", "SANDBOX_ENABLED"}
-SECRETS = ("SECRET_KEY", "POSTGRES_PASSWORD", "POSTGRES_OWNER_PASSWORD", "POSTGRES_APP_PASSWORD")
+SECRETS = (
+    "SECRET_KEY",
+    "POSTGRES_PASSWORD",
+    "POSTGRES_OWNER_PASSWORD",
+    "POSTGRES_APP_PASSWORD",
+    "KAFKA_ADMIN_PASSWORD",
+    "KAFKA_COURIER_PASSWORD",
+    "KAFKA_SIMULATOR_PASSWORD",
+    "METRICS_TOKEN",
+)
 
 
 def docker_compose(
@@ -152,14 +161,15 @@ def test_kafka_creates_no_topic_by_itself(compose: dict[str, Any]) -> None:
     kafka = services["kafka"]["environment"]
 
     assert kafka["KAFKA_AUTO_CREATE_TOPICS_ENABLE"] == "false"
-    assert kafka["KAFKA_ADVERTISED_LISTENERS"].startswith("PLAINTEXT://kafka:9092")
+    assert kafka["KAFKA_ADVERTISED_LISTENERS"].startswith("CLIENT://kafka:9092")
     assert services["web"]["environment"]["KAFKA_BOOTSTRAP_SERVERS"] == "${KAFKA_BOOTSTRAP_SERVERS:-kafka:9092}"
     script = services["kafka-init"]["command"][0]
     assert "--if-not-exists" in script
-    assert services["kafka-init"]["environment"]["TOPICS"].split() == [
+    init = services["kafka-init"]["environment"]
+    assert (init["TOPIC"], init["DLQ_TOPIC"]) == (
         "${KAFKA_TOPIC:-order.status.changed}",
         "${KAFKA_DLQ_TOPIC:-order.status.changed.dlq}",
-    ]
+    )
 
 
 def test_images_are_pinned(compose: dict[str, Any]) -> None:
@@ -292,6 +302,7 @@ def test_migrations_run_as_the_owner_role_and_the_rest_as_the_data_role(compose:
 
     assert "./deploy/postgres-init:/docker-entrypoint-initdb.d:ro" in init
     assert "courier_owner@" in services["migrate"]["environment"]["DATABASE_URL"]
+    assert services["migrate"]["environment"]["DB_STATEMENT_TIMEOUT"] == "0"  # a long migration is no runaway
     for name in ("web", "consumer", "reconcile"):
         assert "courier_app@" in services[name]["environment"]["DATABASE_URL"]
     assert services["postgres"]["environment"]["POSTGRES_USER"] == "postgres"
@@ -312,3 +323,69 @@ def test_consumer_metrics_listen_inside_the_network_only(compose: dict[str, Any]
 
     assert consumer["environment"]["CONSUMER_METRICS_ADDRESS"] == "0.0.0.0"
     assert "ports" not in consumer
+
+
+ALL_SERVICES = ("postgres", "kafka", "kafka-init", *APP_SERVICES, "order-simulator")
+# The one exception, said in the file: Kafka's start script writes its configuration into the image.
+WRITABLE_ROOT = {"kafka"}
+
+
+@pytest.mark.parametrize("service", ALL_SERVICES)
+def test_every_service_is_hardened(compose: dict[str, Any], service: str) -> None:
+    config = compose["services"][service]
+
+    assert config["cap_drop"] == ["ALL"]
+    assert "no-new-privileges:true" in config["security_opt"]
+    assert re.fullmatch(r"\d+[mg]", config["mem_limit"])
+    assert 0 < config["pids_limit"] <= 1024
+    if service not in WRITABLE_ROOT:
+        assert config["read_only"] is True
+        assert "/tmp" in config["tmpfs"]
+
+
+def test_only_postgres_gets_capabilities_back_and_only_those_its_entrypoint_needs(compose: dict[str, Any]) -> None:
+    granted = {name: config.get("cap_add") for name, config in compose["services"].items() if config.get("cap_add")}
+
+    assert granted == {"postgres": ["CHOWN", "DAC_OVERRIDE", "FOWNER", "SETGID", "SETUID"]}
+
+
+def test_kafka_takes_sasl_only_and_refuses_what_no_acl_allows(compose: dict[str, Any]) -> None:
+    kafka = compose["services"]["kafka"]["environment"]
+    protocols = dict(pair.split(":") for pair in kafka["KAFKA_LISTENER_SECURITY_PROTOCOL_MAP"].split(","))
+    listeners = [listener.split("://")[0] for listener in kafka["KAFKA_LISTENERS"].split(",")]
+
+    assert set(protocols.values()) == {"SASL_PLAINTEXT"}
+    assert set(listeners) == set(protocols)
+    assert kafka["KAFKA_AUTHORIZER_CLASS_NAME"] == "org.apache.kafka.metadata.authorizer.StandardAuthorizer"
+    assert kafka["KAFKA_ALLOW_EVERYONE_IF_NO_ACL_FOUND"] == "false"
+    assert kafka["KAFKA_SUPER_USERS"] == "User:admin"
+    for listener in listeners:
+        jaas = kafka[f"KAFKA_LISTENER_NAME_{listener}_PLAIN_SASL_JAAS_CONFIG"]
+        assert 'user_admin="${KAFKA_ADMIN_PASSWORD}"' in jaas
+    assert "user_courier" not in kafka["KAFKA_LISTENER_NAME_CONTROLLER_PLAIN_SASL_JAAS_CONFIG"]
+    healthcheck = " ".join(compose["services"]["kafka"]["healthcheck"]["test"])
+    assert "--command-config" in healthcheck
+    assert '"$$BROKER_ADMIN_PASSWORD"' in healthcheck
+    assert 'password="%s"' in healthcheck
+
+
+def test_the_consumer_may_read_its_topic_and_write_the_dlq_nothing_more(compose: dict[str, Any]) -> None:
+    script = compose["services"]["kafka-init"]["command"][0]
+    assert 'password="%s"' in script
+    assert '"$$BROKER_ADMIN_PASSWORD" > /tmp/admin.properties' in script
+    grants = re.findall(r"--allow-principal User:(\w+) (.*)", script)
+
+    assert sorted(grants) == [
+        ("courier", '--operation Read --group "$$GROUP"'),
+        ("courier", '--operation Read --operation Describe --topic "$$TOPIC"'),
+        ("courier", '--operation Write --operation Describe --topic "$$DLQ_TOPIC"'),
+        ("simulator", '--operation Write --operation Describe --topic "$$TOPIC"'),
+    ]
+    environment = compose["services"]["consumer"]["environment"]
+    assert (environment["KAFKA_SECURITY_PROTOCOL"], environment["KAFKA_SASL_USERNAME"]) == ("sasl_plaintext", "courier")
+    assert environment["KAFKA_SASL_PASSWORD"].startswith("${KAFKA_COURIER_PASSWORD:?")
+
+
+def test_the_metrics_need_the_token(compose: dict[str, Any]) -> None:
+    for name in ("web", "consumer"):
+        assert compose["services"][name]["environment"]["METRICS_TOKEN"].startswith("${METRICS_TOKEN:?"), name

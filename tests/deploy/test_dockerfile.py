@@ -76,15 +76,15 @@ def test_the_runtime_image_holds_nothing_of_the_sandbox() -> None:
 
     assert "." not in sources, "COPY . would bring sandbox/ along"
     assert not [source for source in sources if source.split("/")[0] == "sandbox"], sources
-    assert "--requirement /wheels/requirements.txt" in installs
-    assert "requirements-sandbox.txt" not in installs
+    assert "--require-hashes --no-deps --requirement /wheels/requirements.lock" in installs
+    assert "requirements-sandbox" not in installs
     assert not re.search(r"^rich\b", production, re.MULTILINE), "rich is the demo's, not production's"
 
 
 def test_the_runtime_image_copies_every_production_app() -> None:
     sources = copied_sources(runtime())
 
-    assert {"manage.py", "gunicorn.conf.py", "courier_project", "couriers", "gateway"} <= set(sources)
+    assert {"manage.py", "gunicorn.conf.py", "courier_project", "couriers", "gateway", "tokens"} <= set(sources)
 
 
 def test_the_sandbox_target_adds_the_simulator_and_its_libraries() -> None:
@@ -92,7 +92,7 @@ def test_the_sandbox_target_adds_the_simulator_and_its_libraries() -> None:
     installs = " ".join(arguments for keyword, arguments in sandbox if keyword == "RUN" and "pip install" in arguments)
 
     assert "sandbox" in copied_sources(sandbox)
-    assert "--requirement /wheels/requirements-sandbox.txt" in installs
+    assert "--require-hashes --no-deps --requirement /wheels/requirements-sandbox.lock" in " ".join(installs.split())
     sandbox_requirements = (REPO / "requirements-sandbox.txt").read_text().splitlines()
     assert "-r requirements.txt" in sandbox_requirements
     assert any(line.startswith("rich==") for line in sandbox_requirements)
@@ -187,3 +187,57 @@ def test_dockerignore_keeps_the_context_small_and_free_of_secrets(pattern: str) 
     lines = {line.strip() for line in (REPO / ".dockerignore").read_text().splitlines()}
 
     assert pattern in lines
+
+
+def locked(name: str) -> dict[str, tuple[str, set[str]]]:
+    """A pip-compile lock: {package: (version, its hashes)}; fails on an entry without a pin or a hash."""
+    entries = re.sub(r"\\\n\s*", " ", (REPO / name).read_text())
+    result = {}
+    for line in entries.splitlines():
+        if line.strip() and not line.lstrip().startswith("#"):
+            requirement, *options = line.split()
+            package, _, version = requirement.partition("==")
+            hashes = {option.removeprefix("--hash=") for option in options if option.startswith("--hash=sha256:")}
+            assert version, f"{name}: {requirement} is not pinned"
+            assert hashes, f"{name}: {requirement} has no hash"
+            result[package.lower().split("[")[0]] = (version, hashes)
+    return result
+
+
+def pins(name: str) -> dict[str, str]:
+    lines = [line.split("#")[0].strip() for line in (REPO / name).read_text().splitlines()]
+    return dict(line.lower().split("==") for line in lines if "==" in line)
+
+
+@pytest.mark.parametrize(
+    ("requirements", "lock"),
+    [
+        ("requirements.txt", "requirements.lock"),
+        ("requirements-sandbox.txt", "requirements-sandbox.lock"),
+        ("requirements-build.txt", "requirements-build.lock"),
+    ],
+)
+def test_every_dependency_is_locked_with_hashes_at_the_pinned_version(requirements: str, lock: str) -> None:
+    entries = locked(lock)
+
+    for package, version in pins(requirements).items():
+        assert entries[package.split("[")[0]][0] == version, f"{lock}: {package} is not {version} (make lock)"
+    assert len(entries) > len(pins(requirements)), "the transitive dependencies are locked too"
+
+
+def test_the_sandbox_lock_holds_the_runtime_lock_unchanged() -> None:
+    runtime_lock, sandbox_lock = locked("requirements.lock"), locked("requirements-sandbox.lock")
+
+    assert {package: sandbox_lock[package] for package in runtime_lock} == runtime_lock
+
+
+def test_the_build_verifies_hashes_compiles_nothing_and_ships_an_sbom() -> None:
+    build = stage_chain("build")
+    runs = " ".join(arguments for keyword, arguments in build if keyword == "RUN")
+    copies = [arguments for keyword, arguments in runtime() if keyword == "COPY" and "--from=build" in arguments]
+
+    assert "pip download --require-hashes --no-deps --only-binary=:all:" in runs
+    assert "--requirement /wheels/requirements-build.lock" in runs
+    assert "cyclonedx-py requirements --output-format JSON" in runs
+    assert "/wheels/requirements.lock" in runs.split("cyclonedx-py")[1]
+    assert "--from=build /sbom.cdx.json /app/sbom.cdx.json" in copies

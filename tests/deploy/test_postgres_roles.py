@@ -93,3 +93,8 @@ def test_the_owner_migrates_and_the_app_role_works_on_rows_only(initialised: dic
         pytest.raises(psycopg.errors.InsufficientPrivilege),
     ):
         app.execute("CREATE TABLE intruder (id int)")
+
+
+def test_the_app_role_has_a_statement_timeout(initialised: dict[str, str]) -> None:
+    with psycopg.connect(url(initialised["app"], initialised["db"]), password="app-password") as app:
+        assert app.execute("SHOW statement_timeout").fetchone() == ("30s",)

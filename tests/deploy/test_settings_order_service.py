@@ -52,3 +52,22 @@ def test_a_safe_configuration_starts(prod_env: dict[str, str], variables: dict[s
     result = manage("check", env=prod_env)
 
     assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.parametrize(
+    "variables",
+    [
+        {"ORDER_SERVICE_URL": "http://courier:hunter2-secret@orders.internal:8080", "ORDER_SERVICE_TOKEN": "t"},
+        {"ORDER_SERVICE_URL": "ftp://courier:hunter2-secret@orders.internal"},
+        {"ORDER_SERVICE_URL": "http://courier:hunter2-secret@orders.internal:port"},
+    ],
+    ids=["token-over-http", "wrong-scheme", "bad-port"],
+)
+def test_a_password_in_the_url_is_never_echoed(prod_env: dict[str, str], variables: dict[str, str]) -> None:
+    prod_env.update(variables)
+
+    result = manage("check", env=prod_env)
+
+    assert result.returncode != 0
+    assert "ORDER_SERVICE_URL" in last_line(result.stderr)
+    assert "hunter2-secret" not in result.stderr + result.stdout

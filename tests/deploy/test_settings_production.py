@@ -1,7 +1,11 @@
 """Production settings: `check --deploy` is clean with a production environment; a bad one stops start-up."""
 
-import pytest
+import secrets
 
+import pytest
+from django.core.management.utils import get_random_secret_key
+
+from courier_project.env import secret_key_is_weak
 from tests.deploy.conftest import last_line, manage
 
 
@@ -28,7 +32,17 @@ def test_check_deploy_fails_without_a_security_setting(prod_env: dict[str, str],
     assert warning in result.stderr
 
 
-@pytest.mark.parametrize("key", ["short", "a" * 60, "django-insecure-" + "x1y2z3" * 10])
+@pytest.mark.parametrize(
+    "key",
+    [
+        "short",
+        "a" * 60,
+        "django-insecure-" + "x1y2z3" * 10,
+        "password" * 7,
+        ("changeme-" * 6)[:50],
+        "Tr0ub4dor&3" * 5,
+    ],
+)
 def test_start_up_stops_with_a_weak_secret_key_when_debug_is_off(prod_env: dict[str, str], key: str) -> None:
     # What the deploy check calls weak (security.W009): too short, too few distinct characters, Django's prefix.
     prod_env["SECRET_KEY"] = key
@@ -120,3 +134,50 @@ def test_start_up_stops_naming_a_malformed_variable(prod_env: dict[str, str], va
     message = last_line(result.stderr)
     assert variable in message
     assert "malformed" in message
+
+
+@pytest.mark.parametrize("key", [get_random_secret_key(), secrets.token_urlsafe(50), secrets.token_hex(32)])
+def test_random_keys_of_the_usual_generators_pass(key: str) -> None:
+    assert not secret_key_is_weak(key)
+
+
+def test_without_a_key_local_work_gets_a_random_one_not_a_constant(prod_env: dict[str, str]) -> None:
+    del prod_env["SECRET_KEY"]
+    prod_env["DEBUG"] = "true"
+    code = "from django.conf import settings; print(settings.SECRET_KEY)"
+
+    keys = {manage("shell", "--verbosity", "0", "--command", code, env=prod_env).stdout.strip() for _ in range(2)}
+
+    assert len(keys) == 2
+    assert not any(secret_key_is_weak(key) for key in keys)
+
+
+def test_secret_key_fallbacks_check_what_the_old_key_signed(prod_env: dict[str, str]) -> None:
+    old, new = secrets.token_urlsafe(50), secrets.token_urlsafe(50)
+    sign = "from django.core import signing; print(signing.dumps('session'))"
+    check = "import sys; from django.core import signing; print(signing.loads(sys.argv[-1]))"
+    signed = manage("shell", "--verbosity", "0", "--command", sign, env=prod_env | {"SECRET_KEY": old}).stdout.strip()
+
+    rotated = prod_env | {"SECRET_KEY": new, "SECRET_KEY_FALLBACKS": old}
+    code = check.replace("sys.argv[-1]", repr(signed))
+    accepted = manage("shell", "--verbosity", "0", "--command", code, env=rotated)
+    refused = manage("shell", "--verbosity", "0", "--command", code, env=prod_env | {"SECRET_KEY": new})
+
+    assert accepted.stdout.strip() == "session", accepted.stderr
+    assert "BadSignature" in refused.stderr
+
+
+def test_tls_to_a_managed_postgresql_and_redis_reaches_the_connections(prod_env: dict[str, str]) -> None:
+    prod_env.update(
+        DATABASE_URL="postgres://courier_app@db.example:5432/courier?sslmode=verify-full&sslrootcert=/run/ca.pem",
+        CACHE_URL="rediss://:s3cret@redis.example:6380/0",
+    )
+    code = (
+        "from django.conf import settings; o = settings.DATABASES['default']['OPTIONS']; "
+        "print(o['sslmode'], o['sslrootcert'], 'statement_timeout' in o['options'], 'pool' in o); "
+        "print(settings.CACHES['default']['LOCATION'])"
+    )
+
+    result = manage("shell", "--verbosity", "0", "--command", code, env=prod_env)
+
+    assert result.stdout.splitlines() == ["verify-full /run/ca.pem True True", "rediss://:s3cret@redis.example:6380/0"]

@@ -9,13 +9,13 @@ from typing import Any
 from confluent_kafka import Consumer, Producer
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
-from prometheus_client import start_http_server
 
 from couriers.consumer.backoff import Backoff
 from couriers.consumer.batch import ServiceChecks, service_answers
 from couriers.consumer.dead_letters import DeadLetters
 from couriers.consumer.kafka import Cluster, KafkaUnavailable, client_config, consumer_config, producer_config
 from couriers.consumer.loop import ConsumerOptions, OrderEventConsumer
+from couriers.consumer.metrics_server import start_metrics_server
 from couriers.consumer.sweeper import Sweeper
 from couriers.consumer.watchdog import Watchdog
 from couriers.management.arguments import positive_float, positive_int
@@ -64,7 +64,9 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         _check_kafka()
         if options["metrics_port"]:
-            start_http_server(options["metrics_port"], addr=settings.CONSUMER_METRICS_ADDRESS)
+            start_metrics_server(
+                options["metrics_port"], address=settings.CONSUMER_METRICS_ADDRESS, token=settings.METRICS_TOKEN
+            )
         client = default_order_client()
         watchdog = Watchdog(stall_seconds=settings.CONSUMER_STALL_SECONDS)
         consumer = OrderEventConsumer(
