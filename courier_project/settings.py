@@ -254,6 +254,9 @@ if CONSUMER_STALL_SECONDS * 1000 <= KAFKA_MAX_POLL_INTERVAL_MS:
         f"CONSUMER_STALL_SECONDS={CONSUMER_STALL_SECONDS:g} must be above KAFKA_MAX_POLL_INTERVAL_MS "
         f"({KAFKA_MAX_POLL_INTERVAL_MS / 1000:g} s), the longest a batch may legitimately take"
     )
+# PostgreSQL sessions of consume_orders: a row lock or a statement waited for longer is one order's failed attempt.
+CONSUMER_DB_LOCK_TIMEOUT = env.positive_float("CONSUMER_DB_LOCK_TIMEOUT", default=5.0)
+CONSUMER_DB_STATEMENT_TIMEOUT = env.positive_float("CONSUMER_DB_STATEMENT_TIMEOUT", default=30.0)
 # Where --metrics-port listens: this host only unless told (compose's Prometheus needs 0.0.0.0).
 CONSUMER_METRICS_ADDRESS = env.str("CONSUMER_METRICS_ADDRESS", default="127.0.0.1")
 

@@ -18,6 +18,7 @@ from couriers.consumer.kafka import Cluster, KafkaUnavailable, client_config, co
 from couriers.consumer.loop import ConsumerOptions, OrderEventConsumer
 from couriers.consumer.sweeper import Sweeper
 from couriers.consumer.watchdog import Watchdog
+from couriers.database import limit_session_waits
 from couriers.management.arguments import positive_float, positive_int
 from couriers.services import deliveries_reconcile
 from gateway.client import default_order_client
@@ -63,6 +64,9 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         _check_kafka()
+        limit_session_waits(
+            lock_timeout=settings.CONSUMER_DB_LOCK_TIMEOUT, statement_timeout=settings.CONSUMER_DB_STATEMENT_TIMEOUT
+        )
         if options["metrics_port"]:
             start_http_server(options["metrics_port"], addr=settings.CONSUMER_METRICS_ADDRESS)
         client = default_order_client()
