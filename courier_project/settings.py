@@ -245,6 +245,8 @@ CONSUMER_CONCURRENCY = env.positive_int("CONSUMER_CONCURRENCY", default=16)
 CONSUMER_BACKOFF_INITIAL = env.positive_float("CONSUMER_BACKOFF_INITIAL", default=1.0)
 CONSUMER_BACKOFF_MAX = env.positive_float("CONSUMER_BACKOFF_MAX", default=60.0)
 CONSUMER_MAX_ATTEMPTS = env.positive_int("CONSUMER_MAX_ATTEMPTS", default=5)
+# After giving up on an order, its later events are dead-lettered at once for this long, without new attempts.
+CONSUMER_GIVE_UP_WINDOW = env.positive_float("CONSUMER_GIVE_UP_WINDOW", default=3600.0)
 CONSUMER_CLOSE_TIMEOUT = env.positive_float("CONSUMER_CLOSE_TIMEOUT", default=10.0)
 CONSUMER_LIVENESS_FILE = env.str("CONSUMER_LIVENESS_FILE", default="")
 # A batch may take up to max.poll.interval.ms (past it Kafka evicts the consumer): only a loop silent for longer is stuck.

@@ -83,6 +83,8 @@ class Command(BaseCommand):
                 concurrency=options["concurrency"],
                 backoff=Backoff(settings.CONSUMER_BACKOFF_INITIAL, settings.CONSUMER_BACKOFF_MAX),
                 max_attempts=settings.CONSUMER_MAX_ATTEMPTS,
+                give_up_window=settings.CONSUMER_GIVE_UP_WINDOW,
+                parked_lease=settings.KAFKA_MAX_POLL_INTERVAL_MS / 1000,  # the longest a batch may hold one
                 idle_exit=options["idle_exit"],
                 liveness_file=settings.CONSUMER_LIVENESS_FILE,
                 close_timeout=settings.CONSUMER_CLOSE_TIMEOUT,
