@@ -12,7 +12,6 @@ comes back).
 
 import logging
 import threading
-import time
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -26,6 +25,7 @@ from couriers.consumer.batch import BatchOutcome, BatchRunner, Checks, Handled, 
 from couriers.consumer.dead_letters import DeadLetters, Letter
 from couriers.consumer.events import MalformedEvent, OrderEvent, parse_event
 from couriers.consumer.gather import Gatherer
+from couriers.consumer.idle import IdleClock
 from couriers.consumer.liveness import Liveness
 from couriers.consumer.outages import Outage
 from couriers.consumer.parked import OrderMessages, ParkedOrders
@@ -81,8 +81,8 @@ class OrderEventConsumer:
         self.service = Outage("service-order")
         self.database = Outage("the database")
         self.liveness = Liveness(options.liveness_file)
+        self.idle = IdleClock(consumer, options.idle_exit)
         self.stopping = False
-        self.last_activity: float | None = None  # the idle clock starts at the first assignment
 
     def request_stop(self, *_: object) -> None:
         """Signal handler: the loop finishes the batch in hand, then stops."""
@@ -105,8 +105,8 @@ class OrderEventConsumer:
         due = self.parked.take()
         if messages or due:
             self.process_batch(messages, due)
-            self.last_activity = time.monotonic()
-        elif self._idle_long_enough():
+            self.idle.active()
+        elif self.idle.over(work_waiting=self._work_waiting):
             logger.info("nothing to do for %ss: exiting", self.options.idle_exit)
             self.stopping = True
         if not connection.in_atomic_block:
@@ -208,16 +208,8 @@ class OrderEventConsumer:
         assigned = {(tp.topic, tp.partition) for tp in self.consumer.assignment()}
         return [m for m in messages if m.error() is not None or (m.topic(), m.partition()) in assigned]
 
-    def _idle_long_enough(self) -> bool:
-        idle_exit, since = self.options.idle_exit, self.last_activity
-        # Waiting to join the group is not idleness: partitions held by a killed member come after its session.
-        return (
-            idle_exit is not None
-            and since is not None
-            and not self.pauses.any_waiting
-            and time.monotonic() - since >= idle_exit
-            and not self.parked.waiting()
-        )
+    def _work_waiting(self) -> bool:
+        return self.pauses.any_waiting or self.parked.waiting()
 
     def _measure_lag(self, messages: list[Message]) -> None:
         positions: dict[tuple[str, int], int] = {}
@@ -233,16 +225,18 @@ class OrderEventConsumer:
 
     def _on_assign(self, _: Consumer, partitions: list[TopicPartition]) -> None:
         logger.info("assigned partitions %s", sorted(tp.partition for tp in partitions))
-        self.last_activity = time.monotonic()  # a rebalance is news: give the new partitions their time
+        self.idle.assigned()
 
     def _on_revoke(self, _: Consumer, partitions: list[TopicPartition]) -> None:
         logger.info("partitions %s revoked", sorted(tp.partition for tp in partitions))
+        self.idle.revoked()
         self._forget(partitions)
         self._commit_stored()
 
     def _on_lost(self, _: Consumer, partitions: list[TopicPartition]) -> None:
         # Someone else owns them already: committing now could overwrite their progress.
         logger.warning("partitions %s lost", sorted(tp.partition for tp in partitions))
+        self.idle.revoked()
         self._forget(partitions)
 
     def _forget(self, partitions: list[TopicPartition]) -> None:
