@@ -47,6 +47,7 @@ class ConsumerOptions:
     max_attempts: int = 5
     give_up_window: float = 3600.0  # a given-up order's later events are dead-lettered at once this long
     parked_lease: float = 300.0  # a parked order taken by a consumer that died is the others' after this
+    batch_budget: float | None = None  # seconds after which a batch starts no more orders (see BatchRunner)
     idle_exit: float | None = None
     liveness_file: str = ""
     close_timeout: float = 10.0
@@ -68,7 +69,9 @@ class OrderEventConsumer:
         self.gather = Gatherer(consumer, batch_size=options.batch_size, poll_timeout=options.poll_timeout)
         self.dead_letters = dead_letters
         self.options = options
-        self.runner = BatchRunner(checks, concurrency=options.concurrency, service_probe=service_probe)
+        self.runner = BatchRunner(
+            checks, concurrency=options.concurrency, service_probe=service_probe, budget=options.batch_budget
+        )
         self.parked = ParkedOrders(
             dead_letters=dead_letters,
             max_attempts=options.max_attempts,
@@ -166,7 +169,7 @@ class OrderEventConsumer:
                 if parked is not None:
                     later.append(order_id)
         if later:
-            self.parked.later(later)
+            self.parked.later(later, outage=outcome.service_down is not None or outcome.database_down is not None)
         return letters
 
     def _store(self, progress: BatchProgress) -> None:

@@ -163,11 +163,14 @@ class ParkedOrders:
         if parked is not None:
             self._dead_letter(parked, f"service-order rejected the order id: {error}", ())
 
-    def later(self, taken: Collection[str]) -> None:
-        """An outage: the orders taken go back untried, and none is taken before the backoff's wait is over."""
-        self.outage_turns += 1
-        delay = self.backoff.delay(self.outage_turns)
-        self.held_until = self.clock() + delay
+    def later(self, taken: Collection[str], *, outage: bool) -> None:
+        """Taken but not tried: they go back uncounted. In an outage none is taken before the backoff's wait is
+        over; otherwise (the batch's time budget spent) they are due again at once."""
+        delay = 0.0
+        if outage:
+            self.outage_turns += 1
+            delay = self.backoff.delay(self.outage_turns)
+            self.held_until = self.clock() + delay
         with suppress(DatabaseError):  # if not released, their lease runs out all the same
             orders_parked_release(order_ids=taken, retry_in=delay)
 

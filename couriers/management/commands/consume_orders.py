@@ -85,6 +85,8 @@ class Command(BaseCommand):
                 max_attempts=settings.CONSUMER_MAX_ATTEMPTS,
                 give_up_window=settings.CONSUMER_GIVE_UP_WINDOW,
                 parked_lease=settings.KAFKA_MAX_POLL_INTERVAL_MS / 1000,  # the longest a batch may hold one
+                # Half the poll interval to start orders; the other half for the calls under way to end.
+                batch_budget=settings.KAFKA_MAX_POLL_INTERVAL_MS / 2000,
                 idle_exit=options["idle_exit"],
                 liveness_file=settings.CONSUMER_LIVENESS_FILE,
                 close_timeout=settings.CONSUMER_CLOSE_TIMEOUT,

@@ -192,3 +192,18 @@ def test_partitions_wait_for_the_database_to_answer_before_resuming():
         loop.pauses.resume_due(ready=loop._database_ready)
 
     assert [call[0] for call in consumer.calls][-1] == "resume"
+
+
+def test_a_parked_order_left_out_by_the_batchs_time_budget_is_due_again_at_once_uncounted():
+    service = ScriptedChecks()
+    service.errors["poison"] = BadOrderAnswer("garbage")
+    loop, consumer, _ = make_loop(service)
+    loop.process_batch(batch("poison"))
+    turn_comes()
+    loop.runner.budget = 0.0  # spent before any order starts
+
+    loop.process_batch(batch("a"), loop.parked.take())
+
+    assert service.read_calls == ["poison"]
+    assert ("seek", 0, 0) in consumer.calls, "the new event is read again later"
+    assert [p.attempts for p in loop.parked.take().values()] == [1], "due again at once, no attempt counted"
