@@ -96,6 +96,8 @@ def order_park(
             row.retry_at = now  # due at once, for its events to be dead-lettered
         elif error is not None:
             row.retry_at = now + timedelta(seconds=rules.retry_in(row.attempts))
+        elif row.retry_at is None:
+            row.retry_at = now  # a row counted before orders were set aside had no turn: its events' is now
         row.save()  # events that only join keep the order's turn
     return _parked(row)
 

@@ -110,3 +110,12 @@ def test_forgetting_a_given_up_order_leaves_the_waiting_ones():
     orders_given_up_forget(order_ids=["given-up", "waiting"])
 
     assert list(OrderFailure.objects.values_list("order_id", flat=True)) == ["waiting"]
+
+
+def test_an_order_counted_before_orders_were_set_aside_takes_its_events_at_once():
+    OrderFailure.objects.create(order_id="o", attempts=1, last_error="x")  # as migration 0006 leaves one
+
+    order_park(order_id="o", events=[event(0, 1)], error=None, rules=RULES)
+
+    [taken] = orders_parked_take(limit=10, lease=LEASE)
+    assert (taken.order_id, taken.attempts) == ("o", 1)
