@@ -157,6 +157,12 @@ class ParkedOrders:
     def done(self, parked: ParkedOrder | None) -> None:
         """A parked order processed: the events it was taken with are done with."""
         if parked is not None:
+            logger.info(
+                "order %s: its %s events set aside are processed",
+                parked.order_id,
+                len(parked.events),
+                extra={"order_id": parked.order_id},
+            )
             self._settle(parked.order_id, {event.origin for event in parked.events})
 
     def rejected(self, parked: ParkedOrder | None, error: BaseException | None) -> None:
