@@ -64,11 +64,11 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         _check_kafka()
+        if options["metrics_port"]:
+            start_http_server(options["metrics_port"], addr=settings.CONSUMER_METRICS_ADDRESS)
         limit_session_waits(
             lock_timeout=settings.CONSUMER_DB_LOCK_TIMEOUT, statement_timeout=settings.CONSUMER_DB_STATEMENT_TIMEOUT
         )
-        if options["metrics_port"]:
-            start_http_server(options["metrics_port"], addr=settings.CONSUMER_METRICS_ADDRESS)
         client = default_order_client()
         watchdog = Watchdog(stall_seconds=settings.CONSUMER_STALL_SECONDS)
         consumer = OrderEventConsumer(
