@@ -1,7 +1,7 @@
 """When --idle-exit may fire: only when this consumer has truly nothing left to do.
 
-Idle is not "no message for a while". Between a revocation and the next assignment a consumer holds no
-partition and receives nothing, yet the group owes it work; a paused or rewound partition, or an order set
+Idle is not "no message for a while". Between a revocation that leaves it no partition and the next
+assignment a consumer receives nothing, yet the group owes it work; a paused or rewound partition, or an order set
 aside, has events still to do; and events may sit behind a committed offset that a fetch has not brought
 yet. So the clock counts only from the last message or rebalance, and the exit needs every assigned
 partition's committed offset at its end (lag 0), asked of the broker after committing what is stored.
@@ -42,6 +42,8 @@ class IdleClock:
 
     def over(self, *, work_waiting: Callable[[], bool]) -> bool:
         """Whether to exit now; `work_waiting()` says whether events wait for a retry (asked only when due)."""
+        if self.rebalancing and self.consumer.assignment():
+            self.rebalancing = False  # an incremental revocation (KIP-848, cooperative) leaves partitions ours
         if self.idle_exit is None or self.since is None or self.rebalancing:
             return False
         if self.clock() - self.since < self.idle_exit or work_waiting():

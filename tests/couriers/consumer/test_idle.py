@@ -64,6 +64,14 @@ def test_never_before_the_first_assignment():
     assert not idle.over(work_waiting=nothing_waiting)
 
 
+def test_a_revocation_that_leaves_partitions_ours_is_no_gap():
+    idle, clock = idle_clock(Broker(ends={0: 5}, committed={0: 5}))  # partition 1 revoked, 0 still ours
+    idle.assigned()
+    idle.revoked()
+    clock.now += IDLE_EXIT
+    assert idle.over(work_waiting=nothing_waiting)
+
+
 def test_never_between_a_revocation_and_the_next_assignment():
     idle, clock = idle_clock(Broker(ends={}, committed={}))
     idle.assigned()
