@@ -13,7 +13,7 @@ import math
 import signal
 import threading
 from collections.abc import Iterator
-from contextlib import AbstractContextManager, contextmanager, nullcontext
+from contextlib import contextmanager, nullcontext
 from datetime import datetime
 
 import pytest
@@ -155,8 +155,11 @@ def test_poison_orders_are_set_aside_and_given_up_while_the_others_flow(
     assert {p for p, _ in poison_events} == set(partitions(kafka_broker, pipeline_topic)), "on every partition"
     nested = len(NESTED) * len(partitions(kafka_broker, pipeline_topic)) if trouble != "none" else 0
     assert len({origin(m) for m in other_letters}) == record.malformed_total + nested, "nothing else dead-lettered"
-    assert all(asked[order_id] <= MAX_ATTEMPTS for order_id in poison["malformed"]), asked
-    assert all(asked[order_id] <= MAX_ATTEMPTS * (1 + RETRIES) for order_id in poison["error"]), asked
+    # Counted: exactly MAX_ATTEMPTS (the dead letters say so). Asked: one more at most per other consumer, whose
+    # batch looked before the order was set aside and asked while it was given up (that answer is not used).
+    calls = MAX_ATTEMPTS + len(group) - 1
+    assert all(asked[order_id] <= calls for order_id in poison["malformed"]), asked
+    assert all(asked[order_id] <= calls * (1 + RETRIES) for order_id in poison["error"]), asked
     assert not OrderFailure.objects.exclude(events=[]).exists(), "nothing left set aside"
 
     logs = "".join(consumers.log(member) for member in group)
@@ -204,24 +207,28 @@ def test_a_call_or_lock_that_never_ends_is_an_attempt_then_a_dead_letter(
         ORDER_SERVICE_READ_TIMEOUT="1",
         LOG_LEVEL="debug",
     )
-    with Simulator(bootstrap=kafka_broker, topic=pipeline_topic, time_scale=0.01, seed=7) as simulator:
+    with Simulator(bootstrap=kafka_broker, topic=pipeline_topic, time_scale=0.02, seed=7) as simulator:
         consumer_env["ORDER_SERVICE_URL"] = simulator.url
+        # Longer than an order's quietest stretch (delivering: 12 s at this time scale), when no event comes.
+        group = [consumers.start("--idle-exit", "15") for _ in range(2)]
+        consumers.wait_for_log(group[0], "assigned partitions")
         ids = simulator.create_orders(60, over=2.0)
-        stuck = ids[0]
-        lock: AbstractContextManager = nullcontext()
+        stuck, lock = ids[0], nullcontext()
         if trouble == "trickled_answer":
             simulator.poison(stuck, "trickle")
-        group = [consumers.start("--idle-exit", "8") for _ in range(2)]
-        if trouble == "row_lock":
-            wait_until(lambda: Delivery.objects.filter(order_id=stuck, courier__isnull=False).exists(), 60, "assigned")
+        else:
+            assigned = Delivery.objects.filter(status=Delivery.Status.ASSIGNED)
+            wait_until(assigned.exists, 60, "a courier assigned")
+            stuck = assigned.first().order_id
             lock = row_locked(Delivery.objects.get(order_id=stuck).courier_id)
         with lock:
             if trouble == "row_lock":
-                simulator.cancel(stuck)  # releasing its courier needs the row
+                simulator.cancel(stuck)  # or it completes: releasing its courier needs the row either way
             settle(simulator, completed=10)
             for member in group:
                 assert consumers.wait_exit(member, timeout=240) == 0, consumers.log(member)[-3000:]
         lag = committed_lag(kafka_broker, pipeline_topic, consumer_env["KAFKA_GROUP_ID"])
+        final = simulator.truth()[stuck]
         truth = {order_id: status for order_id, status in simulator.truth().items() if order_id != stuck}
         report = verify(truth, foreign_ids=simulator.record().unknown)
     assert lag == 0
@@ -230,7 +237,7 @@ def test_a_call_or_lock_that_never_ends_is_an_attempt_then_a_dead_letter(
     if trouble == "trickled_answer":
         assert {origin(m) for m in about_stuck} == events_of(events, {stuck}), "every event of it dead-lettered"
     else:
-        assert "canceled" in {json.loads(m.value())["status"] for m in about_stuck}, "the event it failed on"
+        assert final in {json.loads(m.value())["status"] for m in about_stuck}, "the event it failed on"
     logs = "".join(consumers.log(member) for member in group)
     assert "paused for" not in logs, "a partition waited for the stuck order"
     failures = [line for line in logs.splitlines() if f"order {stuck} failed (attempt" in line]
