@@ -282,6 +282,8 @@ CONSUMER_CONCURRENCY = env.positive_int("CONSUMER_CONCURRENCY", default=16)
 CONSUMER_BACKOFF_INITIAL = env.positive_float("CONSUMER_BACKOFF_INITIAL", default=1.0)
 CONSUMER_BACKOFF_MAX = env.positive_float("CONSUMER_BACKOFF_MAX", default=60.0)
 CONSUMER_MAX_ATTEMPTS = env.positive_int("CONSUMER_MAX_ATTEMPTS", default=5)
+# After giving up on an order, its later events are dead-lettered at once for this long, without new attempts.
+CONSUMER_GIVE_UP_WINDOW = env.positive_float("CONSUMER_GIVE_UP_WINDOW", default=3600.0)
 CONSUMER_CLOSE_TIMEOUT = env.positive_float("CONSUMER_CLOSE_TIMEOUT", default=10.0)
 CONSUMER_LIVENESS_FILE = env.str("CONSUMER_LIVENESS_FILE", default="")
 # A batch may take up to max.poll.interval.ms (past it Kafka evicts the consumer): only a loop silent for longer is stuck.
@@ -291,6 +293,9 @@ if CONSUMER_STALL_SECONDS * 1000 <= KAFKA_MAX_POLL_INTERVAL_MS:
         f"CONSUMER_STALL_SECONDS={CONSUMER_STALL_SECONDS:g} must be above KAFKA_MAX_POLL_INTERVAL_MS "
         f"({KAFKA_MAX_POLL_INTERVAL_MS / 1000:g} s), the longest a batch may legitimately take"
     )
+# PostgreSQL sessions of consume_orders: a row lock or a statement waited for longer is one order's failed attempt.
+CONSUMER_DB_LOCK_TIMEOUT = env.positive_float("CONSUMER_DB_LOCK_TIMEOUT", default=5.0)
+CONSUMER_DB_STATEMENT_TIMEOUT = env.positive_float("CONSUMER_DB_STATEMENT_TIMEOUT", default=30.0)
 # Where --metrics-port listens: this host only unless told (compose's Prometheus needs 0.0.0.0).
 CONSUMER_METRICS_ADDRESS = env.str("CONSUMER_METRICS_ADDRESS", default="127.0.0.1")
 

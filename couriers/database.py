@@ -3,7 +3,7 @@
 from contextlib import suppress
 from typing import TYPE_CHECKING
 
-from django.db import DatabaseError, InterfaceError, OperationalError, connection
+from django.db import DatabaseError, InterfaceError, OperationalError, connection, connections
 
 if TYPE_CHECKING:
     import psycopg
@@ -60,3 +60,18 @@ def _connect_outside_pool() -> "psycopg.Connection":
     timeout = pool.get("timeout", 30.0) if isinstance(pool, dict) else 30.0  # 30 s: psycopg_pool's default
     params.setdefault("connect_timeout", max(1, round(timeout)))
     return connection.Database.connect(**params)
+
+
+def limit_session_waits(*, lock_timeout: float, statement_timeout: float, alias: str = "default") -> None:
+    """Every PostgreSQL session this process opens from now on gives up waiting for a row lock after
+    `lock_timeout` seconds and ends a statement after `statement_timeout`: an idle transaction holding a
+    courier's row, or a statement that never ends, becomes an OperationalError (one order's failed attempt,
+    as the database still answers SELECT 1) instead of a consumer that hangs until its watchdog kills it.
+    SQLite has neither; its busy timeout bounds its lock waits."""
+    settings_dict = connections.settings[alias]  # shared by every thread's connection, pooled or not
+    if settings_dict["ENGINE"] != "django.db.backends.postgresql":
+        return
+    limits = f"-c lock_timeout={round(lock_timeout * 1000)} -c statement_timeout={round(statement_timeout * 1000)}"
+    options = settings_dict.setdefault("OPTIONS", {})
+    options["options"] = f"{options.get('options', '')} {limits}".strip()
+    connections[alias].close_pool()  # a pool opened before now holds sessions without the limits

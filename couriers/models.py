@@ -117,16 +117,21 @@ class Delivery(models.Model):
 
 
 class OrderFailure(models.Model):
-    """Failed attempts at one order's events, so that a restart does not start the count again.
+    """An order set aside after failing on its own (couriers.services.parked): its events, its attempts, its next.
 
     Keyed by order id, not by message: the events of one order are handled together, whatever their
-    partitions and offsets. A row exists only while the order keeps failing: processing its events,
-    or giving up on them (the dead-letter topic), deletes it, so a replay starts from zero.
+    partitions and offsets, and its attempts are counted whichever consumer made them. The row holds the
+    events the order's partitions moved past, so their offsets could be stored. It goes once they are
+    processed; a given-up order's row stays, without events, for the window in which its later events are
+    dead-lettered at once.
     """
 
     order_id = models.CharField(max_length=255, unique=True)
     attempts = models.PositiveIntegerField()
     last_error = models.TextField()
+    events = models.JSONField(default=list, help_text="The events set aside: origin, status, the message itself.")
+    retry_at = models.DateTimeField(null=True, db_index=True, help_text="When a consumer may take it up next.")
+    given_up_at = models.DateTimeField(null=True, blank=True)
     first_failed_at = models.DateTimeField(auto_now_add=True)
     last_failed_at = models.DateTimeField(auto_now=True)
 

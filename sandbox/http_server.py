@@ -23,7 +23,9 @@ UUID_PATTERN = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9
 NO_ROUTE = ("text/plain; charset=utf-8", b"404 page not found\n")
 IDLE_TIMEOUT = 30.0  # seconds a kept-alive connection may sit unused before its thread ends
 HANG_SECONDS = 60.0  # how long a "hang" poison order keeps its caller waiting (or until the server stops)
-POISONS = ("malformed", "hang")  # per order: a 200 that is not an order; no answer in time
+TRICKLE_SECONDS = 0.5  # between two bytes of a "trickle" poison order's answer: each read is quick, the whole is not
+# Per order: a 200 that is not an order; no answer in time; a 500, for good; a good answer, a byte at a time.
+POISONS = ("malformed", "hang", "error", "trickle")
 
 
 @dataclass(frozen=True)
@@ -44,6 +46,7 @@ class _Server(ThreadingHTTPServer):
         self.prefix = ORDER_PREFIX  # where the orders are served; moved to imitate a misrouted deploy
         self.delay = ResponseDelay()
         self.counts: Counter[int] = Counter()
+        self.asked: Counter[str] = Counter()  # GETs by order id (lower case)
         self.counts_lock = threading.Lock()
         self.poisoned: dict[str, str] = {}  # order id -> one of POISONS
         self.closing = threading.Event()
@@ -69,9 +72,23 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header("Content-Type", content_type)
             self.send_header("Content-Length", str(len(payload)))
             self.end_headers()
-            self.wfile.write(payload)
+            self._write(payload)
         except (BrokenPipeError, ConnectionResetError):
             self.close_connection = True  # the client gave up waiting (a "hang" order): nobody to answer
+
+    def _write(self, payload: bytes) -> None:
+        if self._poison() != "trickle":
+            self.wfile.write(payload)
+            return
+        for byte in payload:
+            self.wfile.write(bytes([byte]))
+            self.wfile.flush()
+            if self.server.closing.wait(TRICKLE_SECONDS):
+                return
+
+    def _poison(self) -> str | None:
+        route = _route(self.path, self.server.prefix)
+        return self.server.poisoned.get(route[0].lower()) if route else None
 
     def _answer(self) -> tuple[int, dict[str, Any]]:
         if self.server.outages.active():
@@ -87,9 +104,13 @@ class _Handler(BaseHTTPRequestHandler):
             return 400, {"code": "bad_request", "message": "empty order id"}
         if not UUID_PATTERN.fullmatch(order_id):
             return 400, {"code": "bad_request", "message": "invalid order id: not a UUID"}
+        with self.server.counts_lock:
+            self.server.asked[order_id.lower()] += 1
         poison = self.server.poisoned.get(order_id.lower())
         if poison == "malformed":
             return 200, {"id": order_id, "message": "an answer without a status"}
+        if poison == "error":
+            return 500, {"code": "internal", "message": "simulated failure of this order"}
         if poison == "hang":
             self.server.closing.wait(HANG_SECONDS)
         order = self.server.store.view(order_id.lower())
@@ -159,6 +180,11 @@ class OrderServer:
     def set_latency(self, median_seconds: float, seed: int | None = None) -> None:
         """From now on every answer comes after a delay of this median (p99 five times it); 0 for none."""
         self._server.delay = ResponseDelay(median_seconds, seed)
+
+    def asked(self, order_id: str) -> int:
+        """How many GETs this order had."""
+        with self._server.counts_lock:
+            return self._server.asked[order_id.lower()]
 
     def stats(self) -> RequestStats:
         with self._server.counts_lock:

@@ -166,7 +166,8 @@ class Simulator:
         self.server.move(prefix)
 
     def poison(self, order_id: str, kind: str) -> None:
-        """One order's GETs always answer a malformed 200 ("malformed") or never in time ("hang")."""
+        """One order's GETs always answer a malformed 200 ("malformed"), never in time ("hang"), a 500 ("error"),
+        or a good answer a byte every half second ("trickle")."""
         self.server.poison(order_id, kind)
 
     def set_latency(self, median_seconds: float) -> None:

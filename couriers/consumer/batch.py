@@ -11,7 +11,8 @@ Whole-world failures are told apart from one order's failures here:
   still answers SELECT 1; otherwise the database is down. A failure to record readings together is
   nobody's: those orders are decided one by one, where a failure is the order's.
 Once a whole-world failure is seen, orders not started yet are left for later, and nothing in the
-batch counts as an order's failure.
+batch counts as an order's failure. So are the orders not started once the batch's time budget is spent:
+the calls under way end within their own deadline, so the loop polls again within max.poll.interval.ms.
 """
 
 import logging
@@ -117,9 +118,14 @@ class _Turn:
     streak: int = 0  # calls failed since its last answer
     failing: set[str] = field(default_factory=set)  # orders whose call failed: never the probe's
     database_down: BaseException | None = None
+    deadline: float | None = None  # on `clock`: no order is started past it
+    clock: Callable[[], float] = time.monotonic
 
     def stopped(self) -> bool:
-        return self.database_down is not None or self.streak >= OUTAGE_STREAK
+        return self.database_down is not None or self.streak >= OUTAGE_STREAK or self.out_of_time()
+
+    def out_of_time(self) -> bool:
+        return self.deadline is not None and self.clock() >= self.deadline
 
     def answer(self, order_id: str | None) -> None:
         with self.lock:
@@ -170,8 +176,12 @@ class BatchRunner:
         concurrency: int,
         service_probe: Callable[[str], bool] | None = None,
         database_probe: Callable[[], bool] = database_answers,
+        budget: float | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.checks = checks
+        self.budget = budget  # seconds after which a batch starts no more orders
+        self.clock = clock
         self.service_probe = service_probe
         self.database_probe = database_probe
         self.pool = ThreadPoolExecutor(concurrency, thread_name_prefix="order") if concurrency > 1 else None
@@ -179,13 +189,16 @@ class BatchRunner:
 
     def run(self, statuses: dict[str, list[str]]) -> BatchOutcome:
         """Handle each order's events (order id -> statuses); one call to service-order per order."""
-        turn = _Turn()
+        turn = _Turn(deadline=None if self.budget is None else self.clock() + self.budget, clock=self.clock)
         connection_release()  # none held while the workers wait on service-order
         read = self._read_all(statuses, turn)
         if self.known_order in turn.failing:
             self.known_order = None  # failing now: asked by the probe, it would say service-order is down
         self.known_order = turn.answered or self.known_order
         handled = self._decide(read, turn)
+        if turn.out_of_time():
+            left = sum(h.verdict is Verdict.LATER for h in handled.values())
+            logger.warning("batch cut at its time budget (%ss): %s orders left for later", self.budget, left)
         return self._classify({order_id: handled[order_id] for order_id in statuses}, turn)
 
     def _read_all(self, statuses: dict[str, list[str]], turn: _Turn) -> dict[str, _Answered | Handled]:

@@ -27,8 +27,10 @@ def parse_event(value: bytes | None, *, max_bytes: int) -> OrderEvent:
         raise MalformedEvent(f"event of {len(value)} bytes is over the limit of {max_bytes} bytes")
     try:
         data = json.loads(value)
-    except ValueError as exc:  # UnicodeDecodeError is a ValueError too
+    except ValueError as exc:  # UnicodeDecodeError is a ValueError too, and so is an integer of 5,000 digits
         raise MalformedEvent(f"not JSON: {exc}") from exc
+    except RecursionError as exc:  # arrays or objects nested a thousand deep: a few kilobytes suffice
+        raise MalformedEvent("not JSON this service reads: nested too deep") from exc
     if not isinstance(data, dict):
         raise MalformedEvent(f"not a JSON object but a {type(data).__name__}")
     return OrderEvent(order_id=_order_id(data.get("order_id")), status=_status(data.get("status")))

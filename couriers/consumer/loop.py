@@ -2,15 +2,16 @@
 
 At-least-once: an offset is stored only once every message before it in its partition was
 committed by the service layer (or dead-lettered). What cannot be done yet (service-order or the
-database down, one order failing below its attempt limit) rewinds its partition to the first
-message still to do and pauses it for a growing, jittered wait. Each job is a collaborator:
-BatchRunner (run and classify), OrderFailures (attempt limit), DeadLetters, BatchProgress (what to
-store), PartitionPauses (backoff), Outage (one line when a dependency goes and comes back).
+database down) rewinds its partition to the first message still to do and pauses it for a growing,
+jittered wait. One order failing on its own holds up nothing: its events are set aside in the database
+and the order is tried again on its own schedule, beside the next batches. Each job is a collaborator:
+BatchRunner (run and classify), ParkedOrders (orders set aside, their attempts), DeadLetters,
+BatchProgress (what to store), PartitionPauses (backoff), Outage (one line when a dependency goes and
+comes back).
 """
 
 import logging
 import threading
-import time
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -23,17 +24,17 @@ from couriers.consumer.backoff import Backoff
 from couriers.consumer.batch import BatchOutcome, BatchRunner, Checks, Handled, Verdict
 from couriers.consumer.dead_letters import DeadLetters, Letter
 from couriers.consumer.events import MalformedEvent, OrderEvent, parse_event
-from couriers.consumer.failures import OrderFailures
 from couriers.consumer.gather import Gatherer
+from couriers.consumer.idle import IdleClock
 from couriers.consumer.liveness import Liveness
 from couriers.consumer.outages import Outage
+from couriers.consumer.parked import OrderMessages, ParkedOrders
 from couriers.consumer.partitions import PartitionPauses
 from couriers.consumer.progress import BatchProgress
 from couriers.database import database_answers
+from couriers.services import ParkedOrder
 
 logger = logging.getLogger(__name__)
-
-OrderMessages = dict[str, list[tuple[Message, OrderEvent]]]
 
 
 @dataclass
@@ -44,6 +45,9 @@ class ConsumerOptions:
     concurrency: int
     backoff: Backoff
     max_attempts: int = 5
+    give_up_window: float = 3600.0  # a given-up order's later events are dead-lettered at once this long
+    parked_lease: float = 300.0  # a parked order taken by a consumer that died is the others' after this
+    batch_budget: float | None = None  # seconds after which a batch starts no more orders (see BatchRunner)
     idle_exit: float | None = None
     liveness_file: str = ""
     close_timeout: float = 10.0
@@ -65,14 +69,23 @@ class OrderEventConsumer:
         self.gather = Gatherer(consumer, batch_size=options.batch_size, poll_timeout=options.poll_timeout)
         self.dead_letters = dead_letters
         self.options = options
-        self.runner = BatchRunner(checks, concurrency=options.concurrency, service_probe=service_probe)
-        self.failures = OrderFailures(options.max_attempts)
+        self.runner = BatchRunner(
+            checks, concurrency=options.concurrency, service_probe=service_probe, budget=options.batch_budget
+        )
+        self.parked = ParkedOrders(
+            dead_letters=dead_letters,
+            max_attempts=options.max_attempts,
+            backoff=options.backoff,
+            give_up_window=options.give_up_window,
+            lease=options.parked_lease,
+            limit=options.batch_size,
+        )
         self.pauses = PartitionPauses(consumer, options.backoff)
         self.service = Outage("service-order")
         self.database = Outage("the database")
         self.liveness = Liveness(options.liveness_file)
+        self.idle = IdleClock(consumer, options.idle_exit)
         self.stopping = False
-        self.last_activity: float | None = None  # the idle clock starts at the first assignment
 
     def request_stop(self, *_: object) -> None:
         """Signal handler: the loop finishes the batch in hand, then stops."""
@@ -92,10 +105,11 @@ class OrderEventConsumer:
         """One turn of the loop: resume what is due, take a batch, process it."""
         self.pauses.resume_due(ready=self._database_ready)
         messages = self._owned(self._take_batch())
-        if messages:
-            self.process_batch(messages)
-            self.last_activity = time.monotonic()
-        elif self._idle_long_enough():
+        due = self.parked.take()
+        if messages or due:
+            self.process_batch(messages, due)
+            self.idle.active()
+        elif self.idle.over(work_waiting=self._work_waiting):
             logger.info("nothing to do for %ss: exiting", self.options.idle_exit)
             self.stopping = True
         if not connection.in_atomic_block:
@@ -103,15 +117,19 @@ class OrderEventConsumer:
         self.liveness.beat()  # the turn is over: the one place that says the loop is alive
         self.options.heartbeat()
 
-    def process_batch(self, batch: list[Message]) -> None:
+    def process_batch(self, batch: list[Message], due: dict[str, ParkedOrder] | None = None) -> None:
+        """The batch's messages, and the parked orders whose turn came (`due`)."""
         messages = _without_errors(batch)
         progress = BatchProgress(messages)
         by_order, letters = self._parse(messages)
-        outcome = self.runner.run({order_id: [e.status for _, e in pairs] for order_id, pairs in by_order.items()})
+        due = dict(due or {})
+        letters += self.parked.set_aside(by_order, due)
+        outcome = self.runner.run(_statuses(by_order, due))
         self._note_outages(outcome)
-        letters += self._settle(by_order, outcome, progress)
+        letters += self._settle(by_order, due, outcome, progress)
         for origin in self.dead_letters.send(letters):
             progress.retry(*origin)
+        self.parked.send_letters()
         self._store(progress)
         self._measure_lag(messages)
 
@@ -132,23 +150,26 @@ class OrderEventConsumer:
                 by_order[event.order_id].append((message, event))
         return by_order, malformed
 
-    def _settle(self, by_order: OrderMessages, outcome: BatchOutcome, progress: BatchProgress) -> list[Letter]:
-        """What becomes of each order's messages: logged, dead-lettered, or left to retry."""
-        letters, done = [], []
+    def _settle(
+        self, by_order: OrderMessages, due: dict[str, ParkedOrder], outcome: BatchOutcome, progress: BatchProgress
+    ) -> list[Letter]:
+        """What becomes of each order's messages: logged, dead-lettered, set aside, or left to retry."""
+        letters, later = [], []
         for order_id, handled in outcome.handled.items():
-            messages = [message for message, _ in by_order[order_id]]
+            pairs, parked = by_order.get(order_id, []), due.get(order_id)
             if handled.verdict is Verdict.DONE:
-                _log_events(by_order[order_id], handled)
+                _log_events(pairs, handled)
+                self.parked.done(parked)
             elif handled.verdict is Verdict.REJECTED:
-                letters += [Letter(m, f"service-order rejected the order id: {handled.error}") for m in messages]
-            elif handled.verdict is Verdict.FAILED and (give_up := self.failures.count(order_id, handled.error)):
-                letters += [Letter(m, give_up.reason, give_up.headers) for m in messages]
-            else:
-                for message in messages:
+                letters += [Letter(m, f"service-order rejected the order id: {handled.error}") for m, _ in pairs]
+                self.parked.rejected(parked, handled.error)
+            elif handled.verdict is not Verdict.FAILED or not self.parked.failed(order_id, pairs, handled.error):
+                for message, _ in pairs:
                     progress.retry(message.topic(), message.partition(), message.offset())
-                continue
-            done.append(order_id)
-        self.failures.clear(done)
+                if parked is not None:
+                    later.append(order_id)
+        if later:
+            self.parked.later(later, outage=outcome.service_down is not None or outcome.database_down is not None)
         return letters
 
     def _store(self, progress: BatchProgress) -> None:
@@ -167,6 +188,8 @@ class OrderEventConsumer:
                 outage.begin(error)
             elif answered:
                 outage.end()
+        if answered and not (self.service.active or self.database.active):
+            self.parked.outage_over()
 
     def _database_ready(self) -> bool:
         """Before partitions resume while the database is down: does it answer again?"""
@@ -188,15 +211,8 @@ class OrderEventConsumer:
         assigned = {(tp.topic, tp.partition) for tp in self.consumer.assignment()}
         return [m for m in messages if m.error() is not None or (m.topic(), m.partition()) in assigned]
 
-    def _idle_long_enough(self) -> bool:
-        idle_exit, since = self.options.idle_exit, self.last_activity
-        # Waiting to join the group is not idleness: partitions held by a killed member come after its session.
-        return (
-            idle_exit is not None
-            and since is not None
-            and not self.pauses.any_waiting
-            and time.monotonic() - since >= idle_exit
-        )
+    def _work_waiting(self) -> bool:
+        return self.pauses.any_waiting or self.parked.waiting()
 
     def _measure_lag(self, messages: list[Message]) -> None:
         positions: dict[tuple[str, int], int] = {}
@@ -212,16 +228,18 @@ class OrderEventConsumer:
 
     def _on_assign(self, _: Consumer, partitions: list[TopicPartition]) -> None:
         logger.info("assigned partitions %s", sorted(tp.partition for tp in partitions))
-        self.last_activity = time.monotonic()  # a rebalance is news: give the new partitions their time
+        self.idle.assigned()
 
     def _on_revoke(self, _: Consumer, partitions: list[TopicPartition]) -> None:
         logger.info("partitions %s revoked", sorted(tp.partition for tp in partitions))
+        self.idle.revoked()
         self._forget(partitions)
         self._commit_stored()
 
     def _on_lost(self, _: Consumer, partitions: list[TopicPartition]) -> None:
         # Someone else owns them already: committing now could overwrite their progress.
         logger.warning("partitions %s lost", sorted(tp.partition for tp in partitions))
+        self.idle.revoked()
         self._forget(partitions)
 
     def _forget(self, partitions: list[TopicPartition]) -> None:
@@ -261,6 +279,14 @@ def _without_errors(batch: list[Message]) -> list[Message]:
         if message.error() is not None:
             logger.warning("Kafka reported: %s", message.error())
     return [message for message in batch if message.error() is None]
+
+
+def _statuses(by_order: OrderMessages, due: dict[str, ParkedOrder]) -> dict[str, list[str]]:
+    """Each order's statuses, from its new events and from those it was set aside with."""
+    statuses = {order_id: [event.status for _, event in pairs] for order_id, pairs in by_order.items()}
+    for order_id, parked in due.items():
+        statuses.setdefault(order_id, []).extend(event.status for event in parked.events)
+    return statuses
 
 
 def _log_events(order_events: list[tuple[Message, OrderEvent]], handled: Handled) -> None:

@@ -7,7 +7,7 @@ never changed: a replay that stops half-way loses nothing and can simply be run 
 """
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -56,8 +56,10 @@ def replay_dead_letters(
     only: ReplayFilter,
     dry_run: bool = False,
     timeout: float = 30.0,
+    before_each: Callable[[Message], object] = lambda message: None,
 ) -> ReplayReport:
-    """Re-publish what the DLQ holds now; `config` reaches the brokers (couriers.consumer.kafka.client_config)."""
+    """Re-publish what the DLQ holds now; `config` reaches the brokers (couriers.consumer.kafka.client_config).
+    `before_each` is called with each message about to be re-published."""
     consumer = Consumer({**config, "group.id": f"dlq-replay-{uuid4().hex}", "enable.auto.commit": False})
     producer = Producer({**config, "acks": "all"})
     report = ReplayReport()
@@ -74,6 +76,7 @@ def replay_dead_letters(
             report.reasons[reason] = report.reasons.get(reason, 0) + 1
             report.replayed += 1
             if not dry_run:
+                before_each(message)
                 producer.produce(
                     target_topic, value=message.value(), key=message.key(), headers=_original_headers(message)
                 )

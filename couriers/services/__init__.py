@@ -8,7 +8,7 @@ One module per job, so that each rule has one obvious place:
 - deliveries: one order's delivery made to match one reading;
 - queue: couriers chosen, released, and the waiting queue served first come;
 - disputes: ends announced by events that service-order's reads contradict, settled by a rule;
-- failures: orders that keep failing, counted;
+- parked: orders that fail on their own, set aside with their events and counted (the consumer's);
 - reconcile: the sweep that checks open deliveries again;
 - dispatch: operators' manual dispatch;
 - fleet: operators' couriers.
@@ -18,7 +18,6 @@ Callers import from here; the modules import each other directly.
 from couriers.services.deliveries import delivery_order_vanished, delivery_sync
 from couriers.services.dispatch import delivery_assign, delivery_cancel, delivery_unassign
 from couriers.services.disputes import delivery_dispute_settle
-from couriers.services.failures import order_failure_record, order_failures_clear
 from couriers.services.fleet import (
     courier_create,
     courier_delete,
@@ -27,6 +26,18 @@ from couriers.services.fleet import (
     courier_update,
 )
 from couriers.services.outcomes import EventResult, Outcome
+from couriers.services.parked import (
+    ParkedEvent,
+    ParkedOrder,
+    ParkingRules,
+    order_park,
+    order_parked_settle,
+    orders_given_up_forget,
+    orders_parked,
+    orders_parked_release,
+    orders_parked_take,
+    orders_parked_waiting,
+)
 from couriers.services.queue import deliveries_match_waiting
 from couriers.services.readings import (
     Reading,
@@ -42,6 +53,9 @@ from couriers.services.reconcile import deliveries_reconcile
 __all__ = [
     "EventResult",
     "Outcome",
+    "ParkedEvent",
+    "ParkedOrder",
+    "ParkingRules",
     "Reading",
     "courier_create",
     "courier_delete",
@@ -58,10 +72,15 @@ __all__ = [
     "delivery_unassign",
     "order_event_handle",
     "order_events_handle",
-    "order_failure_record",
-    "order_failures_clear",
+    "order_park",
+    "order_parked_settle",
     "order_read",
     "order_reading_apply",
     "order_readings_record_settled",
     "order_readings_start",
+    "orders_given_up_forget",
+    "orders_parked",
+    "orders_parked_release",
+    "orders_parked_take",
+    "orders_parked_waiting",
 ]

@@ -9,9 +9,11 @@ from uuid import uuid4
 import pytest
 from confluent_kafka import OFFSET_INVALID, Consumer, Producer, TopicPartition
 from django.core.management import CommandError, call_command
+from django.utils import timezone
 
 from couriers.consumer.dead_letters import CONTENT, DEAD_LETTERED_AT, ORIGINAL_OFFSET, REASON
 from couriers.consumer.replay import ReplayFilter, replay_dead_letters
+from couriers.models import OrderFailure
 from tests.brokers import ON_BOTH
 from tests.db_outage import closed_port
 from tests.deploy.conftest import REPO
@@ -162,3 +164,14 @@ def test_a_record_of_a_message_too_large_is_not_replayed(kafka_broker, dlq, topi
 
     assert (report.read, report.replayed, report.records) == (4, 3, 1)
     assert b"1010000" not in b"".join(m.value() for m in read_all(kafka_broker, target, expected=3))
+
+
+@pytest.mark.django_db
+def test_the_command_gives_the_orders_it_replays_another_round(kafka_broker, dlq, topic, settings):
+    settings.KAFKA_BOOTSTRAP_SERVERS, settings.KAFKA_DLQ_TOPIC, settings.KAFKA_TOPIC = kafka_broker, dlq, topic
+    for order_id in ("b", "c"):
+        OrderFailure.objects.create(order_id=order_id, attempts=3, last_error="x", given_up_at=timezone.now())
+
+    call_command("replay_dlq", "--reason", "rejected")
+
+    assert list(OrderFailure.objects.values_list("order_id", flat=True)) == ["c"], "b replayed: no longer given up"

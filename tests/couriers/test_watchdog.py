@@ -4,6 +4,7 @@ import logging
 import threading
 from uuid import uuid4
 
+import pytest
 from confluent_kafka import Consumer, Producer
 
 from couriers.consumer.backoff import Backoff
@@ -50,6 +51,7 @@ def test_a_silent_loop_ends_the_process_with_the_reason(caplog):
     assert "has not turned for 61s (CONSUMER_STALL_SECONDS=60)" in record.getMessage()
 
 
+@pytest.mark.django_db(transaction=True)  # the loop reads the parked orders before its batch
 def test_a_hanging_call_is_caught_by_the_watchdog_thread(kafka_broker, topic, caplog):
     """The real loop, a handler that never returns: the watchdog exits, naming where it hangs."""
     released, exited = threading.Event(), threading.Event()

@@ -202,3 +202,28 @@ def test_a_hanging_poison_order_never_answers_in_time_while_others_do(simulator,
     with pytest.raises(OrderServiceUnavailable, match="timeout"):
         client.get_order(order_id)
     assert client.get_order(other).status == "created"
+
+
+def test_an_error_poison_order_answers_500_for_good_and_its_asks_are_counted(simulator, order_id):
+    simulator.poison(order_id, "error")
+
+    answers = [get(simulator, order_id) for _ in range(3)]
+
+    assert {response.status_code for response in answers} == {500}
+    assert answers[0].json()["code"] == "internal"
+    assert simulator.server.asked(order_id) == 3
+
+
+def test_a_trickle_poison_order_sends_its_answer_a_byte_at_a_time(simulator, order_id):
+    simulator.poison(order_id, "trickle")
+    target = urlsplit(simulator.url)
+    connection = http.client.HTTPConnection(target.hostname, target.port, timeout=5)
+    connection.request("GET", ORDER_URL.format(url="", order_id=order_id))
+    response = connection.getresponse()
+
+    first = response.read1(100)  # whatever has arrived: a byte every half second
+
+    assert response.status == 200
+    assert int(response.headers["Content-Length"]) > 100
+    assert 1 <= len(first) < 10
+    connection.close()

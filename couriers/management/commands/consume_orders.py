@@ -18,6 +18,7 @@ from couriers.consumer.loop import ConsumerOptions, OrderEventConsumer
 from couriers.consumer.metrics_server import start_metrics_server
 from couriers.consumer.sweeper import Sweeper
 from couriers.consumer.watchdog import Watchdog
+from couriers.database import limit_session_waits
 from couriers.management.arguments import positive_float, positive_int
 from couriers.services import deliveries_reconcile
 from gateway.client import default_order_client
@@ -67,6 +68,9 @@ class Command(BaseCommand):
             start_metrics_server(
                 options["metrics_port"], address=settings.CONSUMER_METRICS_ADDRESS, token=settings.METRICS_TOKEN
             )
+        limit_session_waits(
+            lock_timeout=settings.CONSUMER_DB_LOCK_TIMEOUT, statement_timeout=settings.CONSUMER_DB_STATEMENT_TIMEOUT
+        )
         client = default_order_client()
         watchdog = Watchdog(stall_seconds=settings.CONSUMER_STALL_SECONDS)
         consumer = OrderEventConsumer(
@@ -81,6 +85,10 @@ class Command(BaseCommand):
                 concurrency=options["concurrency"],
                 backoff=Backoff(settings.CONSUMER_BACKOFF_INITIAL, settings.CONSUMER_BACKOFF_MAX),
                 max_attempts=settings.CONSUMER_MAX_ATTEMPTS,
+                give_up_window=settings.CONSUMER_GIVE_UP_WINDOW,
+                parked_lease=settings.KAFKA_MAX_POLL_INTERVAL_MS / 1000,  # the longest a batch may hold one
+                # Half the poll interval to start orders; the other half for the calls under way to end.
+                batch_budget=settings.KAFKA_MAX_POLL_INTERVAL_MS / 2000,
                 idle_exit=options["idle_exit"],
                 liveness_file=settings.CONSUMER_LIVENESS_FILE,
                 close_timeout=settings.CONSUMER_CLOSE_TIMEOUT,

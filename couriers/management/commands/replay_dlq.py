@@ -1,15 +1,22 @@
 """python manage.py replay_dlq: re-publish dead-lettered events to the main topic, once the cause is fixed."""
 
 import argparse
+import logging
 from datetime import datetime
 from typing import Any
 
+from confluent_kafka import Message
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db import DatabaseError
 from django.utils.dateparse import parse_datetime
 
+from couriers.consumer.events import MalformedEvent, parse_event
 from couriers.consumer.kafka import Cluster, KafkaUnavailable, client_config
 from couriers.consumer.replay import ReplayFilter, ReplayStopped, replay_dead_letters
+from couriers.services import orders_given_up_forget
+
+logger = logging.getLogger(__name__)
 
 
 def moment(value: str) -> datetime:
@@ -17,6 +24,19 @@ def moment(value: str) -> datetime:
     if parsed is None or parsed.tzinfo is None:
         raise argparse.ArgumentTypeError(f"{value!r} is not an ISO 8601 time with a zone, like 2026-11-25T12:00:00Z")
     return parsed
+
+
+def _forgive(message: Message) -> None:
+    """An order given up is given another round when an operator replays its events: otherwise they would be
+    dead-lettered again at once, for the rest of CONSUMER_GIVE_UP_WINDOW."""
+    try:
+        event = parse_event(message.value(), max_bytes=settings.KAFKA_MAX_EVENT_BYTES)
+    except MalformedEvent:
+        return
+    try:
+        orders_given_up_forget(order_ids=[event.order_id])
+    except DatabaseError as exc:  # a replay needs Kafka only: it goes on, this order may be dead-lettered again
+        logger.warning("order %s may still be given up (the database did not answer: %s)", event.order_id, exc)
 
 
 class Command(BaseCommand):
@@ -37,6 +57,7 @@ class Command(BaseCommand):
                 target_topic=settings.KAFKA_TOPIC,
                 only=ReplayFilter(reason=options["reason"], since=options["since"], until=options["until"]),
                 dry_run=options["dry_run"],
+                before_each=_forgive,
             )
         except (KafkaUnavailable, ReplayStopped) as exc:
             raise CommandError(

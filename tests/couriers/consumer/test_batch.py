@@ -385,3 +385,30 @@ def test_a_404_that_is_not_service_orders_for_every_order_is_service_order_unrea
 
     assert set(verdicts(outcome).values()) == {Verdict.LATER}
     assert isinstance(outcome.service_down, OrderServiceUnavailable)
+
+
+class SlowChecks(ScriptedChecks):
+    """Each call to service-order takes 10 s of a fake clock."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.now = 0.0
+
+    def clock(self) -> float:
+        return self.now
+
+    def read(self, order_id, event_statuses):
+        self.now += 10.0
+        return super().read(order_id, event_statuses)
+
+
+def test_orders_not_started_within_the_batchs_budget_are_left_for_later_and_counted_against_none(caplog):
+    service = SlowChecks()
+    batch_runner = BatchRunner(service, concurrency=1, service_probe=lambda _: True, budget=25.0, clock=service.clock)
+
+    outcome = batch_runner.run(orders("a", "b", "c", "d", "e"))
+
+    assert verdicts(outcome) == {"a": "done", "b": "done", "c": "done", "d": "later", "e": "later"}
+    assert service.read_calls == ["a", "b", "c"]
+    assert (outcome.service_down, outcome.database_down) == (None, None)
+    assert "batch cut at its time budget (25.0s): 2 orders left for later" in caplog.text

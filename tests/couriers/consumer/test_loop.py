@@ -1,14 +1,18 @@
-"""The loop with fakes around it: a poison order is given up, an outage never is."""
+"""The loop with fakes around it: a poison order is set aside and given up, an outage never is."""
 
+import dataclasses
 import json
 import logging
+from datetime import timedelta
 
 import pytest
 from django.db import OperationalError
+from django.utils import timezone
 
 from couriers.consumer.backoff import Backoff
-from couriers.consumer.dead_letters import ATTEMPTS, LAST_ERROR, REASON, DeadLetters
+from couriers.consumer.dead_letters import ATTEMPTS, LAST_ERROR, ORIGINAL_OFFSET, REASON, DeadLetters
 from couriers.consumer.loop import ConsumerOptions, OrderEventConsumer
+from couriers.consumer.parked import GIVEN_UP_BEFORE
 from couriers.models import OrderFailure
 from gateway.orders import BadOrderAnswer, OrderServiceUnavailable
 from tests.fakes import FakeConsumer, FakeMessage, FakeProducer, ScriptedChecks
@@ -33,32 +37,118 @@ def make_loop(service: ScriptedChecks) -> tuple[OrderEventConsumer, FakeConsumer
     return loop, consumer, producer
 
 
+def event(order_id: str, status: str = "created") -> bytes:
+    return json.dumps({"order_id": order_id, "status": status}).encode()
+
+
 def batch(*order_ids: str) -> list[FakeMessage]:
-    return [
-        FakeMessage(json.dumps({"order_id": order_id, "status": "created"}).encode(), offset=offset)
-        for offset, order_id in enumerate(order_ids)
-    ]
+    return [FakeMessage(event(order_id), offset=offset) for offset, order_id in enumerate(order_ids)]
 
 
-def test_a_poison_order_is_retried_then_dead_lettered_and_its_partition_moves_on(caplog):
+def turn_comes() -> None:
+    """The parked orders' wait is over."""
+    OrderFailure.objects.exclude(events=[]).update(retry_at=timezone.now())
+
+
+def test_a_poison_order_is_set_aside_its_partition_moves_on_and_it_is_given_up_at_the_limit(caplog):
     service = ScriptedChecks()
     service.errors["poison"] = BadOrderAnswer("service-order answered without a status")
     loop, consumer, producer = make_loop(service)
 
-    for _ in range(MAX_ATTEMPTS - 1):
-        loop.process_batch(batch("a", "poison", "b"))
-        assert consumer.stored == {0: 1}, "stored up to the poison event, which is retried"
-    assert producer.sent == []
     loop.process_batch(batch("a", "poison", "b"))
+    assert consumer.stored == {0: 3}, "the poison event is set aside: its partition moves on"
+    assert not [call for call in consumer.calls if call[0] == "pause"]
+    parked = OrderFailure.objects.get(order_id="poison")
+    assert (parked.attempts, len(parked.events)) == (1, 1)
+    assert loop.parked.take() == {}, "not its turn yet"
 
-    assert consumer.stored == {0: 3}
+    for attempt in range(2, MAX_ATTEMPTS + 1):
+        turn_comes()
+        loop.process_batch([], loop.parked.take())
+        assert OrderFailure.objects.get(order_id="poison").attempts == attempt
+
+    assert service.read_calls.count("poison") == MAX_ATTEMPTS
     [(value, headers)] = producer.sent
     assert json.loads(value)["order_id"] == "poison"
     assert headers[REASON] == b"gave up after 3 failed attempts"
     assert headers[ATTEMPTS] == b"3"
     assert headers[LAST_ERROR] == b"BadOrderAnswer: service-order answered without a status"
-    assert not OrderFailure.objects.exists(), "given up: a replay starts from zero"
+    assert headers[ORIGINAL_OFFSET] == b"1"
+    assert OrderFailure.objects.get(order_id="poison").events == [], "dead-lettered: nothing left set aside"
+    assert not loop.parked.waiting()
     assert "order poison gave up after 3 attempts" in caplog.text
+
+
+def test_the_events_of_a_parked_order_join_it_without_an_attempt_wherever_they_come_from():
+    service = ScriptedChecks()
+    service.errors["poison"] = BadOrderAnswer("garbage")
+    loop, consumer, producer = make_loop(service)
+    loop.process_batch(batch("poison"))
+
+    loop.process_batch([FakeMessage(event("poison", "cooking"), partition=3, offset=7)])
+
+    assert service.read_calls == ["poison"], "no attempt out of its turn"
+    assert consumer.stored == {0: 1, 3: 8}
+    parked = OrderFailure.objects.get(order_id="poison")
+    assert parked.attempts == 1
+    assert [(e["partition"], e["offset"], e["status"]) for e in parked.events] == [(0, 0, "created"), (3, 7, "cooking")]
+    service.errors.clear()
+    turn_comes()
+    loop.process_batch([], loop.parked.take())
+    assert service.read_calls == ["poison", "poison"]
+    assert not OrderFailure.objects.exists(), "processed: nothing set aside any more"
+    assert producer.sent == []
+
+
+def test_the_later_events_of_a_given_up_order_are_dead_lettered_at_once():
+    service = ScriptedChecks()
+    service.errors["poison"] = BadOrderAnswer("garbage")
+    loop, _, producer = make_loop(service)
+    loop.parked.rules = dataclasses.replace(loop.parked.rules, max_attempts=1)
+    loop.process_batch(batch("poison"))
+    assert len(producer.sent) == 1
+
+    loop.process_batch([FakeMessage(event("poison", "cancelled"), partition=2, offset=5)])
+
+    assert service.read_calls == ["poison"]
+    value, headers = producer.sent[-1]
+    assert json.loads(value)["status"] == "cancelled"
+    assert headers[REASON] == GIVEN_UP_BEFORE.encode()
+
+
+def test_after_the_window_a_given_up_order_gets_a_new_round():
+    service = ScriptedChecks()
+    service.errors["poison"] = BadOrderAnswer("garbage")
+    loop, _, producer = make_loop(service)
+    loop.parked.rules = dataclasses.replace(loop.parked.rules, max_attempts=1)
+    loop.process_batch(batch("poison"))
+    OrderFailure.objects.update(given_up_at=timezone.now() - loop.parked.rules.give_up_window - timedelta(seconds=1))
+    service.errors.clear()
+
+    loop.process_batch([FakeMessage(event("poison", "cancelled"), offset=5)])
+
+    assert service.read_calls == ["poison", "poison"]
+    assert len(producer.sent) == 1
+
+
+def test_a_parked_order_taken_during_an_outage_goes_back_untried_and_uncounted():
+    service = ScriptedChecks()
+    service.errors["poison"] = BadOrderAnswer("garbage")
+    loop, _, producer = make_loop(service)
+    loop.runner.known_order = "known"
+    loop.process_batch(batch("poison"))
+    service.down = OrderServiceUnavailable("connection refused")
+
+    for _ in range(MAX_ATTEMPTS * 2):
+        turn_comes()
+        loop.parked.held_until = 0.0  # the outage's backoff over
+        loop.process_batch(batch("a"), loop.parked.take())
+
+    parked = OrderFailure.objects.get(order_id="poison")
+    assert parked.attempts == 1
+    assert parked.retry_at > timezone.now(), "given back with the outage's backoff"
+    assert loop.parked.take() == {}, "held back while the outage lasts"
+    assert producer.sent == []
 
 
 @pytest.mark.parametrize(
@@ -116,3 +206,18 @@ def test_a_batchs_orders_are_handed_on_in_the_order_of_their_first_events():
     loop.process_batch(batch("o3", "o1", "o3", "o2", "o1"))  # offsets 0..4, as the gatherer orders them
 
     assert service.started == ["o3", "o1", "o2"]
+
+
+def test_a_parked_order_left_out_by_the_batchs_time_budget_is_due_again_at_once_uncounted():
+    service = ScriptedChecks()
+    service.errors["poison"] = BadOrderAnswer("garbage")
+    loop, consumer, _ = make_loop(service)
+    loop.process_batch(batch("poison"))
+    turn_comes()
+    loop.runner.budget = 0.0  # spent before any order starts
+
+    loop.process_batch(batch("a"), loop.parked.take())
+
+    assert service.read_calls == ["poison"]
+    assert ("seek", 0, 0) in consumer.calls, "the new event is read again later"
+    assert [p.attempts for p in loop.parked.take().values()] == [1], "due again at once, no attempt counted"
