@@ -122,6 +122,10 @@ class StrictEnv(environ.Env):
     def non_negative_float(self, var: str, default: float) -> float:
         return self._checked(var, self.float(var, default=default), lambda v: v >= 0, "a number, 0 or more")
 
+    def file_path(self, var: str) -> str:
+        """The path of an existing file, or "" when unset: a wrong path stops start-up, not the first call."""
+        return self._checked(var, self.str(var, default=""), lambda v: not v or Path(v).is_file(), "an existing file")
+
     def networks(self, var: str, default: str) -> list[Network]:
         """Comma-separated addresses or networks (CIDR); empty: none."""
         try:

@@ -7,7 +7,7 @@ from django.core.exceptions import ImproperlyConfigured
 
 from courier_project.env import StrictEnv, secret_key_is_weak
 from courier_project.kafka_security import SASL_MECHANISMS, SECURITY_PROTOCOLS, KafkaSecurity
-from gateway.config import order_service_config_error
+from gateway.config import order_service_config_error, order_service_tls_error
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 env = StrictEnv()
@@ -272,10 +272,25 @@ if _order_service_error:
     raise ImproperlyConfigured(_order_service_error)
 ORDER_SERVICE_CONNECT_TIMEOUT = env.positive_float("ORDER_SERVICE_CONNECT_TIMEOUT", default=2.0)
 ORDER_SERVICE_READ_TIMEOUT = env.positive_float("ORDER_SERVICE_READ_TIMEOUT", default=5.0)
+# Connect, send and the whole answer of one attempt: a body trickled slower than this is that order's failure.
+ORDER_SERVICE_DEADLINE = env.positive_float("ORDER_SERVICE_DEADLINE", default=10.0)
 ORDER_SERVICE_RETRIES = env.non_negative_int("ORDER_SERVICE_RETRIES", default=3)
 ORDER_SERVICE_BACKOFF_BASE = env.non_negative_float("ORDER_SERVICE_BACKOFF_BASE", default=0.2)
 ORDER_SERVICE_BACKOFF_MAX = env.non_negative_float("ORDER_SERVICE_BACKOFF_MAX", default=5.0)
 ORDER_SERVICE_POOL_SIZE = env.positive_int("ORDER_SERVICE_POOL_SIZE", default=32)
+# TLS to an https:// ORDER_SERVICE_URL: the CA that signed its certificate (default: certifi's public CAs),
+# and our client certificate and key when service-order asks for one (mTLS).
+ORDER_SERVICE_CA_BUNDLE = env.file_path("ORDER_SERVICE_CA_BUNDLE")
+ORDER_SERVICE_CLIENT_CERT = env.file_path("ORDER_SERVICE_CLIENT_CERT")
+ORDER_SERVICE_CLIENT_KEY = env.file_path("ORDER_SERVICE_CLIENT_KEY")
+_order_service_tls_error = order_service_tls_error(
+    url=ORDER_SERVICE_URL,
+    ca_bundle=ORDER_SERVICE_CA_BUNDLE,
+    client_cert=ORDER_SERVICE_CLIENT_CERT,
+    client_key=ORDER_SERVICE_CLIENT_KEY,
+)
+if _order_service_tls_error:
+    raise ImproperlyConfigured(_order_service_tls_error)
 
 # --- Dispatch ---------------------------------------------------------------
 DELIVERY_MINUTES = {

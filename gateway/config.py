@@ -16,3 +16,16 @@ def order_service_config_error(*, url: str, path_template: str, token: str, allo
             "use https://, or set ORDER_SERVICE_ALLOW_INSECURE_TOKEN=true on a trusted network"
         )
     return None
+
+
+def order_service_tls_error(*, url: str, ca_bundle: str, client_cert: str, client_key: str) -> str | None:
+    """Why these TLS files must not be used with `url`, or None when they are fine."""
+    given = [name for name, value in (("CA_BUNDLE", ca_bundle), ("CLIENT_CERT", client_cert)) if value]
+    if client_key:
+        given.append("CLIENT_KEY")
+    if given and urlsplit(url).scheme != "https":
+        names = ", ".join(f"ORDER_SERVICE_{name}" for name in given)
+        return f"{names} set, but ORDER_SERVICE_URL={url!r} is not https://: they would be unused"
+    if client_key and not client_cert:
+        return "ORDER_SERVICE_CLIENT_KEY set without ORDER_SERVICE_CLIENT_CERT: the key is the certificate's"
+    return None

@@ -1,6 +1,5 @@
 """The gateway's retries (urllib3's Retry, with full jitter and a report per attempt) over real connections."""
 
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from email.utils import formatdate
 
@@ -8,19 +7,13 @@ import pytest
 
 from gateway.http import HttpOrderClient
 from gateway.orders import OrderNotFound, OrderServiceUnavailable
-from tests.gateway.scripted_service import Answer, ScriptedService, refused_url, scripted_service
+from tests.gateway.scripted_service import Answer, refused_url
 
 OID = "6f1c0c9e-4a3b-4c1e-9a57-2b8f5d1e7a10"
 ORDER = Answer(body={"id": OID, "status": "cooking"})
 NOT_FOUND = Answer(404, {"code": "not_found", "message": "not found"})
 TIMEOUT = Answer(delay=0.5)  # longer than READ_TIMEOUT
 READ_TIMEOUT = 0.1
-
-
-@pytest.fixture
-def service() -> Iterator[ScriptedService]:
-    with scripted_service() as service:
-        yield service
 
 
 @pytest.fixture
