@@ -1,5 +1,6 @@
 """Where service-order is and how we may call it: the checks shared by start-up and the client."""
 
+import ssl
 from urllib.parse import urlsplit
 
 
@@ -19,7 +20,7 @@ def order_service_config_error(*, url: str, path_template: str, token: str, allo
 
 
 def order_service_tls_error(*, url: str, ca_bundle: str, client_cert: str, client_key: str) -> str | None:
-    """Why these TLS files must not be used with `url`, or None when they are fine."""
+    """Why these TLS files must not be used with `url`, or None when they are fine (checked at start-up)."""
     given = [name for name, value in (("CA_BUNDLE", ca_bundle), ("CLIENT_CERT", client_cert)) if value]
     if client_key:
         given.append("CLIENT_KEY")
@@ -27,5 +28,16 @@ def order_service_tls_error(*, url: str, ca_bundle: str, client_cert: str, clien
         names = ", ".join(f"ORDER_SERVICE_{name}" for name in given)
         return f"{names} set, but ORDER_SERVICE_URL={url!r} is not https://: they would be unused"
     if client_key and not client_cert:
-        return "ORDER_SERVICE_CLIENT_KEY set without ORDER_SERVICE_CLIENT_CERT: the key is the certificate's"
+        return "ORDER_SERVICE_CLIENT_KEY set without ORDER_SERVICE_CLIENT_CERT"
+    context = ssl.create_default_context()
+    try:
+        if ca_bundle:
+            context.load_verify_locations(cafile=ca_bundle)
+    except (ssl.SSLError, OSError) as exc:
+        return f"ORDER_SERVICE_CA_BUNDLE={ca_bundle!r} holds no usable PEM certificate: {exc}"
+    try:
+        if client_cert:
+            context.load_cert_chain(client_cert, client_key or None)
+    except (ssl.SSLError, OSError) as exc:
+        return f"ORDER_SERVICE_CLIENT_CERT={client_cert!r} and ORDER_SERVICE_CLIENT_KEY do not make a key pair: {exc}"
     return None

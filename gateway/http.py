@@ -185,13 +185,18 @@ class HttpOrderClient:
         return b"".join(chunks)
 
     def _read_chunk(self, response: urllib3.BaseHTTPResponse, ends: float, order_id: str) -> bytes:
+        """The next bytes of the body, waiting no longer than the read timeout nor past the deadline."""
         left = ends - time.monotonic()
-        if left <= 0:
-            raise OrderAnswerTooSlow(f"service-order's answer for order {order_id!r} took over {self.deadline:g} s")
-        sock = response.connection.sock if response.connection else None
-        if isinstance(sock, socket.socket) and sock.gettimeout() is not None:
-            sock.settimeout(min(sock.gettimeout(), left))
-        return response.read1(CHUNK_BYTES)
+        if left > 0:
+            sock = response.connection.sock if response.connection else None
+            if isinstance(sock, socket.socket) and sock.gettimeout() is not None:
+                sock.settimeout(min(sock.gettimeout(), left))
+            try:
+                return response.read1(CHUNK_BYTES)
+            except ReadTimeoutError:
+                if time.monotonic() < ends:
+                    raise
+        raise OrderAnswerTooSlow(f"service-order's answer for order {order_id!r} took over {self.deadline:g} s")
 
     def _unavailable(self, order_id: str, failure: str) -> OrderServiceUnavailable:
         return OrderServiceUnavailable(

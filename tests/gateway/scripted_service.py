@@ -5,6 +5,7 @@ For what only a real connection shows: urllib3's retries, their waits, timeouts 
 
 import json
 import socket
+import ssl
 import threading
 import time
 from collections.abc import Iterator
@@ -29,8 +30,11 @@ class Answer:
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
 
-    def __init__(self) -> None:
+    def __init__(self, tls: ssl.SSLContext | None) -> None:
         super().__init__(("127.0.0.1", 0), _Handler)
+        self.scheme = "https" if tls else "http"
+        if tls:
+            self.socket = tls.wrap_socket(self.socket, server_side=True)
         self.script: list[Answer] = [Answer()]
         self.requests: list[dict[str, str]] = []
         self.paths: list[str] = []
@@ -96,7 +100,7 @@ class ScriptedService:
     @property
     def url(self) -> str:
         host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"{self._server.scheme}://{host}:{port}"
 
     def answer(self, *answers: Answer) -> None:
         """Answer each request with the next of `answers`; the last one for every request after it."""
@@ -119,8 +123,9 @@ class ScriptedService:
 
 
 @contextmanager
-def scripted_service() -> Iterator[ScriptedService]:
-    server = _Server()
+def scripted_service(tls: ssl.SSLContext | None = None) -> Iterator[ScriptedService]:
+    """The service on a port of its own; over TLS with `tls`, the server's context."""
+    server = _Server(tls)
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     try:

@@ -6,7 +6,7 @@ from email.utils import formatdate
 import pytest
 
 from gateway.http import HttpOrderClient
-from gateway.orders import OrderNotFound, OrderServiceUnavailable
+from gateway.orders import RETRY_LATER, OrderAnswerTooSlow, OrderNotFound, OrderServiceUnavailable
 from tests.gateway.scripted_service import Answer, refused_url
 
 OID = "6f1c0c9e-4a3b-4c1e-9a57-2b8f5d1e7a10"
@@ -297,3 +297,27 @@ def test_every_attempt_is_reported_with_its_duration(service, client, sleep):
 
     assert [label for label, _ in reports] == ["502", "502", "200"]
     assert all(isinstance(seconds, float) and seconds >= 0 for _, seconds in reports)
+
+
+# --- the deadline of one attempt ---------------------------------------------------------------
+
+
+def test_an_answer_trickled_past_the_deadline_ends_there(service, client, sleep, attempts):
+    # Every byte comes within the read timeout: only the deadline ends the answer.
+    service.answer(Answer(body={"id": OID, "status": "cooking", "pad": "x" * 200}, trickle=READ_TIMEOUT / 4), ORDER)
+    gateway = client(deadline=READ_TIMEOUT * 3)
+
+    with pytest.raises(OrderAnswerTooSlow) as excinfo:
+        gateway.get_order(OID)
+
+    assert isinstance(excinfo.value, RETRY_LATER)
+    assert f"took over {READ_TIMEOUT * 3:g} s" in str(excinfo.value)
+    assert attempts == ["request error"]
+    assert sleep.delays == []
+    assert gateway.get_order(OID).status == "cooking"  # the pool gives a fresh connection
+
+
+def test_an_answer_within_the_deadline_is_read(service, client):
+    service.answer(Answer(body={"id": OID, "status": "cooking"}, trickle=0.001))
+
+    assert client(deadline=30).get_order(OID).status == "cooking"
