@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test lint format venv clean
+.PHONY: demo test lint format venv clean proto
 
 venv: $(VENV)/.installed
 
@@ -30,6 +30,10 @@ format: venv
 test: lint
 	@$(BIN)/pytest $(PYTEST_ARGS); status=$$?; \
 		if [ $$status -eq 5 ]; then echo "pytest collected no tests: failing"; fi; exit $$status
+
+# The gRPC client's code, generated from gateway/proto/orders_v1.proto and committed (grpcio-tools: requirements-dev).
+proto: venv
+	$(BIN)/python -m grpc_tools.protoc -I . --python_out=. --pyi_out=. --grpc_python_out=. gateway/proto/orders_v1.proto
 
 clean:
 	rm -rf $(VENV) staticfiles artifacts test_db_*.sqlite3* .pytest_cache .ruff_cache

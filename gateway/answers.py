@@ -1,6 +1,6 @@
-"""What service-order's HTTP answers mean: an order, or one of the gateway's own exceptions, whatever the body.
+"""What service-order's answers mean: an order, or one of the gateway's own exceptions, whatever the body.
 
-Nothing here knows how the answer was fetched: a status code and the body's bytes are all it reads.
+Nothing here knows how the answer was fetched: an HTTP status code and body's bytes, or a status string.
 """
 
 import json
@@ -32,18 +32,23 @@ def parse_order(body: bytes, order_id: str) -> Order:
         answer = decode_json(body)
     except ValueError:
         raise BadOrderAnswer(f"service-order answered non-JSON for order {order_id!r}") from None
-    status = answer.get("status") if isinstance(answer, dict) else None
-    if not isinstance(status, str) or not status:
-        raise BadOrderAnswer(f"service-order answered without a status for order {order_id!r}")
-    # Stored in a column of STATUS_MAX_LENGTH and written to logs: anything else is not a status.
-    if len(status) > STATUS_MAX_LENGTH or not status.isprintable():
-        raise BadOrderAnswer(f"service-order answered an impossible status for order {order_id!r}: {status[:40]!r}")
+    status = checked_status(answer.get("status") if isinstance(answer, dict) else None, order_id)
     return Order(
         id=_answered_id(answer) or order_id,
         status=status,
         created_at=_timestamp(answer.get("created_at")),
         updated_at=_timestamp(answer.get("updated_at")),
     )
+
+
+def checked_status(status: Any, order_id: str) -> str:
+    """`status` if it can be an order's status; BadOrderAnswer if not."""
+    if not isinstance(status, str) or not status:
+        raise BadOrderAnswer(f"service-order answered without a status for order {order_id!r}")
+    # Stored in a column of STATUS_MAX_LENGTH and written to logs: anything else is not a status.
+    if len(status) > STATUS_MAX_LENGTH or not status.isprintable():
+        raise BadOrderAnswer(f"service-order answered an impossible status for order {order_id!r}: {status[:40]!r}")
+    return status
 
 
 def service_order_error(body: bytes) -> str | None:

@@ -109,3 +109,48 @@ def test_an_internal_ca_and_a_client_certificate_start(prod_env, certificates):
     result = manage("check", env=prod_env)
 
     assert result.returncode == 0, result.stderr
+
+
+GRPC = {"ORDER_SERVICE_TRANSPORT": "grpc"}
+
+
+@pytest.mark.parametrize(
+    ("variables", "message"),
+    [
+        (
+            {"ORDER_SERVICE_TRANSPORT": "soap"},
+            "ORDER_SERVICE_TRANSPORT='soap' is malformed: expected one of http, grpc",
+        ),
+        ({**GRPC, "ORDER_SERVICE_GRPC_TARGET": "orders"}, "ORDER_SERVICE_GRPC_TARGET='orders' is malformed"),
+        (
+            {**GRPC, "ORDER_SERVICE_TOKEN": "s3cret"},
+            "ORDER_SERVICE_TOKEN would be sent in clear to ORDER_SERVICE_GRPC_TARGET",
+        ),
+        ({**GRPC, "ORDER_SERVICE_CA_BUNDLE": "/etc/hostname"}, "ORDER_SERVICE_GRPC_TLS is false: they would be unused"),
+    ],
+    ids=["unknown-transport", "target-without-port", "token-in-clear", "ca-without-tls"],
+)
+def test_bad_grpc_settings_stop_start_up(prod_env, variables, message):
+    prod_env.update(variables)
+
+    result = manage("check", env=prod_env)
+
+    assert result.returncode != 0
+    assert message in last_line(result.stderr)
+
+
+@pytest.mark.parametrize(
+    "variables",
+    [
+        {**GRPC, "ORDER_SERVICE_GRPC_TARGET": "orders.internal:50051"},
+        # The HTTP URL is not used over gRPC: its token rule does not apply to it.
+        {**GRPC, "ORDER_SERVICE_GRPC_TLS": "true", "ORDER_SERVICE_TOKEN": "s3cret", "ORDER_SERVICE_URL": "http://x:1"},
+    ],
+    ids=["plaintext", "tls-with-token"],
+)
+def test_a_grpc_configuration_starts(prod_env, variables):
+    prod_env.update(variables)
+
+    result = manage("check", env=prod_env)
+
+    assert result.returncode == 0, result.stderr
