@@ -4,7 +4,11 @@ import time
 
 from prometheus_client import Counter, Histogram
 
-CALLS = Counter("courier_gateway_calls_total", "Attempts to service-order (HTTP or gRPC), by result: a status code, a gRPC code, or what went wrong", ["result"])
+CALLS = Counter(
+    "courier_gateway_calls_total",
+    "Attempts to service-order (HTTP or gRPC), by result: a status code, a gRPC code, or what went wrong",
+    ["result"],
+)
 LATENCY = Histogram(
     "courier_gateway_call_seconds",
     "Duration of one attempt to service-order",
