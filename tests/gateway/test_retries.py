@@ -321,3 +321,12 @@ def test_an_answer_within_the_deadline_is_read(service, client):
     service.answer(Answer(body={"id": OID, "status": "cooking"}, trickle=0.001))
 
     assert client(deadline=30).get_order(OID).status == "cooking"
+
+
+def test_a_retried_answer_gives_its_connection_back(service, client):
+    service.answer(Answer(503), Answer(502), ORDER)
+
+    client(retries=3).get_order(OID)
+
+    assert len(service.requests) == 3
+    assert service.connections == 1
