@@ -87,7 +87,9 @@ class GrpcOrderClient:
         if not order_id:
             raise OrderRequestRejected("an empty order id cannot be looked up")
         request = GetOrderByIdRequest(id=order_id)
-        for retry in range(1, self.retries + 2):
+        retry = 0
+        while True:
+            retry += 1
             started = time.monotonic()
             try:
                 response = self._get(request, timeout=self.deadline, metadata=self._metadata)
@@ -100,7 +102,6 @@ class GrpcOrderClient:
                 continue
             self._report(grpc.StatusCode.OK, started)
             return order_from_response(response, order_id)
-        raise AssertionError("unreachable: the last attempt returns or raises")
 
     def _report(self, code: grpc.StatusCode, started: float) -> None:
         if self.on_attempt is not None:
