@@ -2,10 +2,14 @@
 
 import posixpath
 import re
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from urllib.parse import unquote, urlsplit
 
 import pytest
+from hypothesis import HealthCheck, given
+from hypothesis import settings as examples
+from hypothesis import strategies as st
 
 from couriers.models import Delivery
 from gateway.http import HttpOrderClient, order_path
@@ -19,7 +23,8 @@ from gateway.orders import (
     OrderServiceError,
     OrderServiceUnavailable,
 )
-from tests.gateway.scripted_service import Answer, refused_url
+from tests.gateway.scripted_service import Answer, ScriptedService, refused_url, scripted_service
+from tests.gateway.test_answers import bodies
 
 PREFIX = "/public/api/v1/order/"
 TEMPLATE = PREFIX + "{order_id}"
@@ -473,3 +478,29 @@ def test_on_attempt_reports_final_non_retryable_answer(service, client):
         client(on_attempt=lambda label, elapsed: attempts.append(label)).get_order(OID)
 
     assert attempts == ["404"]
+
+
+# --- any answer, over the wire ------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def shared_service() -> Iterator[ScriptedService]:
+    with scripted_service() as service:
+        yield service
+
+
+@given(status=st.integers(200, 599).filter(lambda s: s not in (204, 304)), body=bodies())
+@examples(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+def test_any_status_and_body_is_an_order_or_a_gateway_error(shared_service, status, body):
+    shared_service.answer(Answer(status, raw=body))
+    gateway = HttpOrderClient(base_url=shared_service.url, retries=0)
+
+    try:
+        order = gateway.get_order(OID)
+    except OrderServiceError as exc:
+        said = str(exc)
+    else:
+        assert status == 200
+        assert order.status.isprintable()
+        return
+    assert "\n" not in said
