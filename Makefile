@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test lint format venv clean lock audit
+.PHONY: demo test lint format venv clean lock audit proto
 
 venv: $(VENV)/.installed
 
@@ -44,6 +44,10 @@ lock: venv
 # cannot look up fails the audit instead of passing unchecked.
 audit: venv
 	$(BIN)/pip-audit --strict --require-hashes --disable-pip --no-deps --progress-spinner off -r requirements.lock
+
+# The gRPC client's code, generated from gateway/proto/orders_v1.proto and committed (grpcio-tools: requirements-dev).
+proto: venv
+	$(BIN)/python -m grpc_tools.protoc -I . --python_out=. --pyi_out=. --grpc_python_out=. gateway/proto/orders_v1.proto
 
 clean:
 	rm -rf $(VENV) staticfiles artifacts test_db_*.sqlite3* .pytest_cache .ruff_cache

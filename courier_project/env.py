@@ -179,6 +179,10 @@ class StrictEnv(environ.Env):
             )
         return seconds
 
+    def file_path(self, var: str) -> str:
+        """The path of an existing file, or "" when unset: a wrong path stops start-up, not the first call."""
+        return self._checked(var, self.str(var, default=""), lambda v: not v or Path(v).is_file(), "an existing file")
+
     def networks(self, var: str, default: str) -> list[Network]:
         """Comma-separated addresses or networks (CIDR); empty: none."""
         try:

@@ -8,7 +8,7 @@ from django.core.exceptions import ImproperlyConfigured
 
 from courier_project.env import StrictEnv, redacted_url, secret_key_is_weak
 from courier_project.kafka_security import SASL_MECHANISMS, SECURITY_PROTOCOLS, KafkaSecurity
-from gateway.config import order_service_config_error
+from gateway.config import grpc_config_error, order_service_config_error, order_service_tls_error
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 env = StrictEnv()
@@ -300,24 +300,55 @@ CONSUMER_DB_STATEMENT_TIMEOUT = env.positive_float("CONSUMER_DB_STATEMENT_TIMEOU
 CONSUMER_METRICS_ADDRESS = env.str("CONSUMER_METRICS_ADDRESS", default="127.0.0.1")
 
 # --- service-order (gateway) ------------------------------------------------
+# How service-order is asked: its HTTP API (ORDER_SERVICE_URL) or its gRPC one (ORDER_SERVICE_GRPC_TARGET).
+ORDER_SERVICE_TRANSPORT = env.choice("ORDER_SERVICE_TRANSPORT", default="http", choices=("http", "grpc"))
 ORDER_SERVICE_URL = env.http_url("ORDER_SERVICE_URL", default="http://localhost:8083")
 ORDER_SERVICE_PATH = env.str("ORDER_SERVICE_PATH", default="/public/api/v1/order/{order_id}")
+ORDER_SERVICE_GRPC_TARGET = env.str("ORDER_SERVICE_GRPC_TARGET", default="localhost:50051")
+ORDER_SERVICE_GRPC_TLS = env.bool("ORDER_SERVICE_GRPC_TLS", default=False)  # the reference serves plaintext
 ORDER_SERVICE_TOKEN = env.str("ORDER_SERVICE_TOKEN", default="")
 ORDER_SERVICE_ALLOW_INSECURE_TOKEN = env.bool("ORDER_SERVICE_ALLOW_INSECURE_TOKEN", default=False)
-_order_service_error = order_service_config_error(
-    url=redacted_url(ORDER_SERVICE_URL),  # its scheme is all the checks need; a password is never echoed
-    path_template=ORDER_SERVICE_PATH,
-    token=ORDER_SERVICE_TOKEN,
-    allow_insecure_token=ORDER_SERVICE_ALLOW_INSECURE_TOKEN,
-)
-if _order_service_error:
-    raise ImproperlyConfigured(_order_service_error)
 ORDER_SERVICE_CONNECT_TIMEOUT = env.positive_float("ORDER_SERVICE_CONNECT_TIMEOUT", default=2.0)
 ORDER_SERVICE_READ_TIMEOUT = env.positive_float("ORDER_SERVICE_READ_TIMEOUT", default=5.0)
+# Connect, send and the whole answer of one attempt: a body trickled slower than this is that order's failure.
+ORDER_SERVICE_DEADLINE = env.positive_float("ORDER_SERVICE_DEADLINE", default=10.0)
 ORDER_SERVICE_RETRIES = env.non_negative_int("ORDER_SERVICE_RETRIES", default=3)
 ORDER_SERVICE_BACKOFF_BASE = env.non_negative_float("ORDER_SERVICE_BACKOFF_BASE", default=0.2)
 ORDER_SERVICE_BACKOFF_MAX = env.non_negative_float("ORDER_SERVICE_BACKOFF_MAX", default=5.0)
 ORDER_SERVICE_POOL_SIZE = env.positive_int("ORDER_SERVICE_POOL_SIZE", default=32)
+# TLS (https:// or ORDER_SERVICE_GRPC_TLS): the CA that signed service-order's certificate (default: certifi's
+# public CAs over HTTP, grpcio's over gRPC), and our client certificate and key when it asks for one (mTLS).
+ORDER_SERVICE_CA_BUNDLE = env.file_path("ORDER_SERVICE_CA_BUNDLE")
+ORDER_SERVICE_CLIENT_CERT = env.file_path("ORDER_SERVICE_CLIENT_CERT")
+ORDER_SERVICE_CLIENT_KEY = env.file_path("ORDER_SERVICE_CLIENT_KEY")
+if ORDER_SERVICE_TRANSPORT == "http":
+    _order_service_error = order_service_config_error(
+        url=redacted_url(ORDER_SERVICE_URL),  # its scheme is all the checks need; a password is never echoed
+        path_template=ORDER_SERVICE_PATH,
+        token=ORDER_SERVICE_TOKEN,
+        allow_insecure_token=ORDER_SERVICE_ALLOW_INSECURE_TOKEN,
+    )
+    _without_tls = (
+        None
+        if ORDER_SERVICE_URL.startswith("https://")
+        else f"ORDER_SERVICE_URL={redacted_url(ORDER_SERVICE_URL)!r} is not https://"
+    )
+else:
+    _order_service_error = grpc_config_error(
+        target=ORDER_SERVICE_GRPC_TARGET,
+        tls=ORDER_SERVICE_GRPC_TLS,
+        token=ORDER_SERVICE_TOKEN,
+        allow_insecure_token=ORDER_SERVICE_ALLOW_INSECURE_TOKEN,
+    )
+    _without_tls = None if ORDER_SERVICE_GRPC_TLS else "ORDER_SERVICE_GRPC_TLS is false"
+_order_service_error = _order_service_error or order_service_tls_error(
+    without_tls=_without_tls,
+    ca_bundle=ORDER_SERVICE_CA_BUNDLE,
+    client_cert=ORDER_SERVICE_CLIENT_CERT,
+    client_key=ORDER_SERVICE_CLIENT_KEY,
+)
+if _order_service_error:
+    raise ImproperlyConfigured(_order_service_error)
 
 # --- Dispatch ---------------------------------------------------------------
 DELIVERY_MINUTES = {

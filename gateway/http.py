@@ -1,28 +1,29 @@
-"""OrderClient over HTTP: pooled, with timeouts, and urllib3's retries with full-jitter exponential backoff.
+"""OrderClient over HTTP, on urllib3's connection pool directly: keep-alive, timeouts, TLS, retries with jitter.
 
-Each GET is a copy of one request prepared up front, sent by the session's adapter: requests' Session
-machinery (settings merged per call, hooks, a cookie jar) is skipped, and no cookie is kept or sent.
+requests cost 0.19 ms of CPU per call at best (a prepared request through its adapter), urllib3's pool alone
+0.12 ms; nothing of requests was needed (no redirects, cookies, proxies or .netrc for a service-to-service GET).
+Every attempt also has a deadline: a body trickled slowly enough never times out a read, but ends at it.
 """
 
 import logging
+import socket
 import time
 from collections.abc import Callable
-from datetime import datetime
 from typing import Any, NoReturn
 from urllib.parse import urlsplit
 
-import requests
+import certifi
+import urllib3
 from django.conf import settings
-from django.utils.dateparse import parse_datetime
-from requests.adapters import HTTPAdapter
-from urllib3.exceptions import MaxRetryError
+from urllib3.exceptions import HTTPError, MaxRetryError, ReadTimeoutError
 
 from couriers.order_ids import InvalidOrderId, order_id_error
+from gateway.answers import excerpt, parse_order, service_order_error
 from gateway.config import order_service_config_error
 from gateway.orders import (
-    STATUS_MAX_LENGTH,
     BadOrderAnswer,
     Order,
+    OrderAnswerTooSlow,
     OrderNotFound,
     OrderRequestRejected,
     OrderServiceUnavailable,
@@ -34,6 +35,8 @@ logger = logging.getLogger(__name__)
 RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 # Our credentials were refused: nothing about the order is learnt, so the event must wait.
 CREDENTIAL_STATUSES = frozenset({401, 403})
+MAX_ANSWER_BYTES = 1 << 20  # a whole order is about 1 KB: a bigger body is not an answer
+CHUNK_BYTES = 64 * 1024
 
 
 def order_path(template: str, order_id: str) -> str:
@@ -54,10 +57,14 @@ class HttpOrderClient:
         allow_insecure_token: bool = False,
         connect_timeout: float = 2.0,
         read_timeout: float = 5.0,
+        deadline: float = 10.0,
         retries: int = 3,
         backoff_base: float = 0.2,
         backoff_max: float = 5.0,
         pool_size: int = 32,
+        ca_bundle: str = "",
+        client_cert: str = "",
+        client_key: str = "",
         sleep: Callable[[float], None] = time.sleep,
         on_attempt: Callable[[str, float], None] | None = None,
     ) -> None:
@@ -67,13 +74,17 @@ class HttpOrderClient:
         if error:
             raise ValueError(error)
         self.base_url = base_url.rstrip("/")
-        self._origin = _origin(self.base_url)
+        parts = urlsplit(self.base_url)
+        self._origin = f"{parts.scheme}://{parts.netloc}"
+        self._base_path = parts.path
         self.path_template = path_template
-        self.timeout = (connect_timeout, read_timeout)
+        self.deadline = deadline
         self.retries = retries
         self.on_attempt = on_attempt
-        retry = GatewayRetry(
+        self._timeout = urllib3.Timeout(connect=connect_timeout, read=read_timeout, total=deadline)
+        self._retry = GatewayRetry(
             total=retries,
+            redirect=False,  # a redirect is an answer: never followed
             status_forcelist=RETRY_STATUSES,
             raise_on_status=False,  # the last answer comes back, and says why in the error
             backoff_factor=backoff_base,
@@ -82,20 +93,23 @@ class HttpOrderClient:
             sleep=sleep,
             on_attempt=on_attempt,
         )
-        self.session = requests.Session()
-        # service-order is called directly: no proxy, .netrc or CA bundle from the environment. Reading them
-        # again on every call (requests does) was a fifth of the consumer's CPU per order check.
-        self.session.trust_env = False
-        adapter = HTTPAdapter(pool_connections=1, pool_maxsize=pool_size, max_retries=retry)
-        self.session.mount("http://", adapter)
-        self.session.mount("https://", adapter)
-        self.session.headers["Accept"] = "application/json"
+        headers = {"Accept": "application/json"}
         if token:
-            self.session.headers["Authorization"] = f"Bearer {token}"
-        # Every call copies this request (method, the session's headers) and sends it through the adapter.
-        # Session.request's per-call preparation (requests 2.34's isinstance checks against Protocols are
-        # slow) and Session.send (hooks, the cookie jar) made a GET cost 2.0 ms of CPU instead of 1.6 ms.
-        self._request = self.session.prepare_request(requests.Request("GET", self.base_url))
+            headers["Authorization"] = f"Bearer {token}"
+        # Called directly: no proxy from the environment; TLS trusts ca_bundle, else certifi's bundle as before.
+        tls = {
+            "ca_certs": ca_bundle or certifi.where(),
+            "cert_file": client_cert or None,
+            "key_file": client_key or None,
+        }
+        self._pool = urllib3.connection_from_url(
+            self.base_url,
+            maxsize=pool_size,
+            headers=headers,
+            retries=self._retry,
+            timeout=self._timeout,
+            **(tls if parts.scheme == "https" else {}),
+        )
 
     @classmethod
     def from_settings(cls, **overrides: Any) -> "HttpOrderClient":
@@ -106,122 +120,120 @@ class HttpOrderClient:
             "allow_insecure_token": settings.ORDER_SERVICE_ALLOW_INSECURE_TOKEN,
             "connect_timeout": settings.ORDER_SERVICE_CONNECT_TIMEOUT,
             "read_timeout": settings.ORDER_SERVICE_READ_TIMEOUT,
+            "deadline": settings.ORDER_SERVICE_DEADLINE,
             "retries": settings.ORDER_SERVICE_RETRIES,
             "backoff_base": settings.ORDER_SERVICE_BACKOFF_BASE,
             "backoff_max": settings.ORDER_SERVICE_BACKOFF_MAX,
             "pool_size": settings.ORDER_SERVICE_POOL_SIZE,
+            "ca_bundle": settings.ORDER_SERVICE_CA_BUNDLE,
+            "client_cert": settings.ORDER_SERVICE_CLIENT_CERT,
+            "client_key": settings.ORDER_SERVICE_CLIENT_KEY,
         }
         return cls(**{**options, **overrides})
 
     def get_order(self, order_id: str) -> Order:
-        url = self.base_url + order_path(self.path_template, order_id)
-        if _origin(url) != self._origin:
+        target = self._base_path + order_path(self.path_template, order_id)
+        if not target.startswith("/") or target.startswith("//"):
             # The bearer token goes wherever the URL points: never let an id move it off service-order.
             raise OrderRequestRejected(f"order id {order_id!r} would take the request off {self._origin}")
-        return self._order_from(self._get(url, order_id), order_id)
+        status, body = self._get(target, order_id)
+        return self._order_from(status, body, target, order_id)
 
-    def _get(self, url: str, order_id: str) -> requests.Response:
+    def _get(self, target: str, order_id: str) -> tuple[int, bytes]:
         """The final answer after urllib3's retries; OrderServiceUnavailable when there is none worth reading."""
         attempt_started.set(time.monotonic())
-        request = self._request.copy()
         try:
-            # As Session.request does (same bytes on the wire): decodes order_path's %2E, lowercases the host.
-            request.prepare_url(url, None)
-            # The adapter follows no redirect and leaves the body unread: read here, for the errors below.
-            response = self.session.get_adapter(request.url).send(request, timeout=self.timeout)
-            response.content  # noqa: B018
-        except (requests.exceptions.ChunkedEncodingError, requests.exceptions.ContentDecodingError) as exc:
+            # The answer is read here, against the deadline, on a connection it keeps until then.
+            response = self._pool.urlopen("GET", target, preload_content=False, release_conn=False)
+        except MaxRetryError as exc:
+            raise self._unavailable(order_id, attempt_label(None, exc.reason)) from exc
+        except HTTPError as exc:
+            raise self._unavailable(order_id, attempt_label(None, exc)) from exc
+        if response.status in RETRY_STATUSES:
+            response.drain_conn()
+            response.release_conn()
+            raise self._unavailable(order_id, str(response.status))  # urllib3 reported each attempt
+        body = self._read_body(response, order_id)
+        report_attempt(self.on_attempt, str(response.status))
+        return response.status, body
+
+    def _read_body(self, response: urllib3.BaseHTTPResponse, order_id: str) -> bytes:
+        """The whole body by the attempt's deadline, at most MAX_ANSWER_BYTES; the connection back to the pool."""
+        ends = attempt_started.get() + self.deadline
+        chunks: list[bytes] = []
+        size = 0
+        try:
+            while chunk := self._read_chunk(response, ends, order_id):
+                size += len(chunk)
+                if size > MAX_ANSWER_BYTES:
+                    raise BadOrderAnswer(
+                        f"service-order's answer for order {order_id!r} is over {MAX_ANSWER_BYTES} bytes"
+                    )
+                chunks.append(chunk)
+        except (HTTPError, OSError) as exc:
             # The body broke after urllib3 handed the answer over, outside its retries: the event waits.
-            report_attempt(self.on_attempt, "request error")
+            response.close()
+            report_attempt(self.on_attempt, "timeout" if isinstance(exc, ReadTimeoutError) else "request error")
             raise OrderServiceUnavailable(f"service-order's answer for order {order_id!r} broke off: {exc}") from exc
-        except requests.RequestException as exc:
-            raise self._unavailable(order_id, _failure(exc)) from exc
-        if response.status_code in RETRY_STATUSES:
-            raise self._unavailable(order_id, str(response.status_code))  # urllib3 reported each attempt
-        report_attempt(self.on_attempt, str(response.status_code))
-        return response
+        except (BadOrderAnswer, OrderAnswerTooSlow):
+            response.close()
+            report_attempt(self.on_attempt, "request error")
+            raise
+        finally:
+            response.release_conn()
+        return b"".join(chunks)
+
+    def _read_chunk(self, response: urllib3.BaseHTTPResponse, ends: float, order_id: str) -> bytes:
+        """The next bytes of the body, waiting no longer than the read timeout nor past the deadline."""
+        left = ends - time.monotonic()
+        if left > 0:
+            sock = response.connection.sock if response.connection else None
+            if isinstance(sock, socket.socket) and sock.gettimeout() is not None:
+                sock.settimeout(min(sock.gettimeout(), left))
+            try:
+                return response.read1(CHUNK_BYTES)
+            except ReadTimeoutError:
+                if time.monotonic() < ends:
+                    raise
+        raise OrderAnswerTooSlow(f"service-order's answer for order {order_id!r} took over {self.deadline:g} s")
 
     def _unavailable(self, order_id: str, failure: str) -> OrderServiceUnavailable:
         return OrderServiceUnavailable(
             f"service-order unavailable for order {order_id!r} after {self.retries + 1} tries: {failure}"
         )
 
-    def _order_from(self, response: requests.Response, order_id: str) -> Order:
-        status = response.status_code
-        if status == 404:
-            return self._not_found(response, order_id)
+    def _order_from(self, status: int, body: bytes, target: str, order_id: str) -> Order:
+        if status == 200:
+            return parse_order(body, order_id)
         if status in CREDENTIAL_STATUSES:
             raise OrderServiceUnavailable(
                 f"service-order refused our credentials ({status}): check ORDER_SERVICE_TOKEN"
             )
-        if status != 200:
-            raise OrderRequestRejected(f"service-order rejected order {order_id!r} ({status}): {response.text[:200]}")
-        return _parse_order(response, order_id)
-
-    def _not_found(self, response: requests.Response, order_id: str) -> NoReturn:
-        """Only service-order's own not-found says the order does not exist.
-
-        Any other 404 (a wrong path, an ingress with no route during a deploy) says nothing about the order:
-        taken as "not found" it would cancel every open delivery, so it is an outage until fixed.
-        """
-        if _is_service_order_not_found(response):
+        code = service_order_error(body)
+        if code is None or (status == 404 and code != "not_found"):
+            self._not_service_order(status, body, target)
+        if status == 404:
             raise OrderNotFound(f"order {order_id!r} not found at service-order")
+        raise OrderRequestRejected(f"service-order rejected order {order_id!r} ({status}): {excerpt(body)}")
+
+    def _not_service_order(self, status: int, body: bytes, target: str) -> NoReturn:
+        """An answer that is not service-order's own (its JSON error body) says nothing about the order.
+
+        A wrong path, an ingress with no route during a deploy (404), a maintenance redirect (302), nginx's 400
+        to plain HTTP on an HTTPS port: taken as the order's answer it would cancel or dead-letter every order
+        alike, so it is an outage until fixed.
+        """
         logger.error(
-            "service-order answered 404 without its not-found body at %s: check ORDER_SERVICE_URL (%s) and "
-            "ORDER_SERVICE_PATH (%s)",
-            response.url,
+            "service-order answered %s without its error body at %s%s: check ORDER_SERVICE_URL (%s) and "
+            "ORDER_SERVICE_PATH (%s); answer %s",
+            status,
+            self._origin,
+            target,
             self.base_url,
             self.path_template,
+            excerpt(body),
         )
         raise OrderServiceUnavailable(
-            f"404 from {response.url} is not service-order's not-found: check ORDER_SERVICE_URL and ORDER_SERVICE_PATH"
+            f"{status} from {self._origin}{target} is not service-order's answer: "
+            "check ORDER_SERVICE_URL and ORDER_SERVICE_PATH"
         )
-
-
-def _parse_order(response: requests.Response, order_id: str) -> Order:
-    try:
-        body = response.json()
-    except ValueError as exc:
-        raise BadOrderAnswer(f"service-order answered non-JSON for order {order_id!r}") from exc
-    if not isinstance(body, dict) or not isinstance(body.get("status"), str) or not body["status"]:
-        raise BadOrderAnswer(f"service-order answered without a status for order {order_id!r}")
-    status = body["status"]
-    # Stored in a column of STATUS_MAX_LENGTH and written to logs: anything else is not a status.
-    if len(status) > STATUS_MAX_LENGTH or not status.isprintable():
-        raise BadOrderAnswer(f"service-order answered an impossible status for order {order_id!r}: {status[:40]!r}")
-    return Order(
-        id=str(body.get("order_id") or body.get("id") or order_id),
-        status=status,
-        created_at=_timestamp(body.get("created_at")),
-        updated_at=_timestamp(body.get("updated_at")),
-    )
-
-
-def _is_service_order_not_found(response: requests.Response) -> bool:
-    try:
-        body = response.json()
-    except ValueError:
-        return False
-    return isinstance(body, dict) and body.get("code") == "not_found"
-
-
-def _origin(url: str) -> str:
-    parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.netloc}"
-
-
-def _timestamp(value: Any) -> datetime | None:
-    if not isinstance(value, str):
-        return None
-    try:
-        return parse_datetime(value)
-    except ValueError:
-        return None
-
-
-def _failure(exc: requests.RequestException) -> str:
-    if isinstance(exc, requests.Timeout):
-        return "timeout"
-    # After the last retry requests wraps urllib3's MaxRetryError, whose reason is the last failure.
-    cause = exc.args[0] if exc.args else None
-    return attempt_label(None, cause.reason if isinstance(cause, MaxRetryError) else cause)

@@ -38,8 +38,12 @@ class OrderServiceUnavailable(OrderServiceError):
     """service-order could not be reached or kept failing after every retry: try again later."""
 
 
+class OrderAnswerTooSlow(OrderServiceUnavailable):
+    """One call's answer did not end by its deadline (ORDER_SERVICE_DEADLINE): retried later, like any."""
+
+
 class BadOrderAnswer(OrderServiceError):
-    """service-order answered 200 with something that is not an order (not JSON, no status)."""
+    """service-order answered 200 with something that is not an order (not JSON, no status, too big)."""
 
 
 # Failures that say nothing about the order: the event must be retried later, never dropped.

@@ -57,7 +57,7 @@ class GatewayRetry(Retry):
         return super().increment(method, url, response, error, _pool, _stacktrace)
 
     def get_backoff_time(self) -> float:
-        return random.uniform(0, min(self.backoff_max, self.backoff_factor * 2 ** (len(self.history) - 1)))
+        return full_jitter(len(self.history), base=self.backoff_factor, cap=self.backoff_max)
 
     def sleep(self, response: BaseHTTPResponse | None = None) -> None:
         retry_after = self._retry_after(response)
@@ -71,6 +71,11 @@ class GatewayRetry(Retry):
             return self.get_retry_after(response)
         except InvalidHeader:
             return None
+
+
+def full_jitter(retry: int, *, base: float, cap: float) -> float:
+    """The wait before retry number `retry` (1, 2, ...): uniform from 0 to min(cap, base * 2**(retry-1))."""
+    return random.uniform(0, min(cap, base * 2 ** (retry - 1)))
 
 
 def attempt_label(response: BaseHTTPResponse | None, error: BaseException | None) -> str:

@@ -1,4 +1,4 @@
-"""A stand-in for service-order: orders that live their lives, an HTTP API, and Kafka events.
+"""A stand-in for service-order: orders that live their lives, an HTTP API (gRPC too on request), and Kafka events.
 
 python -m sandbox.simulator --bootstrap HOST:PORT --port 8083 --orders 200 --time-scale 0.01 --chaos
 """
@@ -15,6 +15,7 @@ from functools import partial
 from types import FrameType, TracebackType
 
 from sandbox.chaos import Chaos, Outages
+from sandbox.grpc_server import OrderGrpcServer
 from sandbox.http_server import OrderServer, RequestStats
 from sandbox.orders import LIFETIME, READS, OrderStore, SimClock
 from sandbox.publisher import KafkaSink, MemorySink, Publisher, PublishRecord, Sink
@@ -71,6 +72,7 @@ class Simulator:
         host: str = "127.0.0.1",
         port: int = 0,
         reads: str = "faithful",
+        grpc_port: int | None = None,
     ) -> None:
         self.chaos = chaos or Chaos()
         self.time_scale = time_scale
@@ -84,6 +86,12 @@ class Simulator:
         self.publisher = Publisher(self.sink, self.chaos, seed)
         self.outages = Outages()
         self.server = OrderServer(self.store, self.outages, host=host, port=port, token=token)
+        # gRPC beside HTTP when asked for (grpc_port 0: any free port), from the same orders.
+        self.grpc = (
+            None
+            if grpc_port is None
+            else OrderGrpcServer(self.store, self.outages, host=host, port=grpc_port, token=token)
+        )
         self._agenda = _Agenda()
         self._stop = threading.Event()
         self._worker = threading.Thread(target=self._run, name="sandbox-simulator", daemon=True)
@@ -95,10 +103,18 @@ class Simulator:
     def url(self) -> str:
         return self.server.url
 
+    @property
+    def grpc_target(self) -> str:
+        if self.grpc is None:
+            raise RuntimeError("this simulator serves no gRPC: create it with grpc_port")
+        return self.grpc.target
+
     def start(self) -> "Simulator":
         for start_in, duration in self.chaos.outages:
             self.outages.schedule(start_in, duration)
         self.server.start()
+        if self.grpc:
+            self.grpc.start()
         self._worker.start()
         return self
 
@@ -107,6 +123,8 @@ class Simulator:
         if self._worker.is_alive():
             self._worker.join()
         self.server.stop()
+        if self.grpc:
+            self.grpc.stop()
         self.sink.close(flush_timeout)
 
     def __enter__(self) -> "Simulator":
@@ -171,8 +189,10 @@ class Simulator:
         self.server.poison(order_id, kind)
 
     def set_latency(self, median_seconds: float) -> None:
-        """The HTTP API answers after a delay of this median, with a long tail (p99 five times it); 0 for none."""
+        """The APIs answer after a delay of this median, with a long tail (p99 five times it); 0 for none."""
         self.server.set_latency(median_seconds)
+        if self.grpc:
+            self.grpc.set_latency(median_seconds)
 
     def freeze(self) -> None:
         """Stop the clock: no status changes any more, so the truth is final."""
@@ -185,7 +205,12 @@ class Simulator:
         return self.publisher.record()
 
     def requests(self) -> RequestStats:
-        return self.server.stats()
+        """What both APIs were asked, gRPC's counted under the HTTP status of the same meaning."""
+        stats = [self.server.stats(), *([self.grpc.stats()] if self.grpc else [])]
+        by_status: Counter[int] = Counter()
+        for one in stats:
+            by_status.update(one.by_status)
+        return RequestStats(sum(one.total for one in stats), dict(by_status))
 
     def wait_until_settled(self, timeout: float = 30.0) -> None:
         """Until every change that is due has been published and acknowledged by the sink.
@@ -237,6 +262,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--topic", default=DEFAULT_TOPIC)
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (0.0.0.0 in a container)")
     parser.add_argument("--port", type=int, default=8083)
+    parser.add_argument("--grpc-port", type=int, default=None, help="also serve gRPC here (default: HTTP only)")
     parser.add_argument("--token", default="", help="bearer token the HTTP API demands (default: none)")
     parser.add_argument("--orders", type=int, default=200, help="orders to create")
     parser.add_argument("--spread", type=float, default=10.0, help="seconds over which to create them")
@@ -272,6 +298,7 @@ def main(argv: list[str] | None = None) -> None:
         host=args.host,
         port=args.port,
         reads=args.reads,
+        grpc_port=args.grpc_port,
     ).start()
     logger.info("serving service-order's API at %s; events to %s on %s", simulator.url, args.topic, args.bootstrap)
     logger.info(

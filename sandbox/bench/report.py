@@ -100,7 +100,7 @@ class Report:
         return {**asdict(self), "ratios": self.ratios}
 
 
-def machine_info(database_vendor: str, broker: str) -> dict[str, Any]:
+def machine_info(database_vendor: str, broker: str, transport: str) -> dict[str, Any]:
     return {
         "cpu_count": os.cpu_count(),
         "python": platform.python_version(),
@@ -108,6 +108,7 @@ def machine_info(database_vendor: str, broker: str) -> dict[str, Any]:
         "platform": platform.platform(),
         "database_vendor": database_vendor,
         "broker": broker,  # a key of BROKERS
+        "transport": transport,  # how the consumers asked service-order: http or grpc
     }
 
 
@@ -139,7 +140,7 @@ def table(report: Report) -> str:
     ]
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     broker = report.machine["broker"]
-    lines = [f"Kafka broker: {broker} ({BROKERS[broker]})"]
+    lines = [f"Kafka broker: {broker} ({BROKERS[broker]}); service-order over {report.machine['transport']}"]
     lines.extend("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip() for row in rows)
     lines.extend(_latency_lines(report.latency))
     lines.extend(_memory_lines(report.memory))

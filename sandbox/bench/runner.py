@@ -33,6 +33,7 @@ CEILING_THREADS = 8
 TIME_SCALE = 0.01  # an order reaches `cooking` in 0.11 s and stays there for 3 s, long enough to freeze it
 
 BrokerKind = Literal["embedded", "real"]  # librdkafka's mock cluster, or Apache Kafka (sandbox.kafka_server)
+Transport = Literal["http", "grpc"]  # ORDER_SERVICE_TRANSPORT of the consumers
 
 
 @dataclass(frozen=True)
@@ -48,6 +49,7 @@ class BenchConfig:
     order_latency_ms: float = 0.0  # > 0: the consumers run again with service-order answering after this median
     backlog: bool = False  # also drain an outage's backlog
     broker: BrokerKind = "embedded"
+    transport: Transport = "http"
 
 
 class Bench:
@@ -86,7 +88,9 @@ class Bench:
             self.say(f"bench database ready ({self.database.vendor}); starting the {config.broker} Kafka broker")
             self.broker = stack.enter_context(self._broker())
             self.bootstrap = self.broker.bootstrap_servers
-            self.simulator = stack.enter_context(Simulator(time_scale=TIME_SCALE, seed=config.seed, reads="consistent"))
+            self.simulator = stack.enter_context(
+                Simulator(time_scale=TIME_SCALE, seed=config.seed, reads="consistent", grpc_port=0)
+            )
             self._orders_prepare()
             topic = self._topic_fill(stream_make(self.order_ids, config.events, config.seed))
             short_topic, short_orders = self._short_stream()
@@ -110,7 +114,7 @@ class Bench:
             memory = self._memory_check() if config.memory_events else None
             self.say("done; cleaning up")
         return Report(
-            machine=machine_info(self.database.vendor, config.broker),
+            machine=machine_info(self.database.vendor, config.broker, config.transport),
             stream={"events": config.events, "orders": config.orders},
             order_latency_ms=config.order_latency_ms,
             consumer_default=default,
@@ -173,6 +177,8 @@ class Bench:
             "KAFKA_GROUP_ID": f"bench-{uuid4().hex}",
             "KAFKA_SESSION_TIMEOUT_MS": "6000",
             "ORDER_SERVICE_URL": self.simulator.url,
+            "ORDER_SERVICE_TRANSPORT": self.config.transport,
+            "ORDER_SERVICE_GRPC_TARGET": self.simulator.grpc_target,
             "LOG_FORMAT": "json",
             "LOG_LEVEL": "info",
             # Measured as in production: with DEBUG on, Django keeps every query it runs.

@@ -10,9 +10,11 @@ from rest_framework.test import APIClient
 
 from couriers.models import Courier, Delivery
 from couriers.services import deliveries_match_waiting
+from gateway.http import HttpOrderClient
 from gateway.orders import BadOrderAnswer, OrderRequestRejected, OrderServiceUnavailable
 from tests.couriers.factories import create_courier, create_delivery
 from tests.fakes import FakeOrderClient
+from tests.gateway.scripted_service import Answer, scripted_service
 
 pytestmark = pytest.mark.django_db
 
@@ -387,6 +389,26 @@ def test_assign_when_service_order_fails(
     error = response.json()["error"]
     assert error["code"] == code
     assert "internal" not in error["message"]  # the gateway's details stay in the log
+    assert not Delivery.objects.exists()
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [b"[" * 100_000 + b"]" * 100_000, b'{"status": "cooking", "n": ' + b"9" * 5000 + b"}"],
+    ids=["deep-nesting", "huge-number"],
+)
+def test_assign_when_service_order_answers_what_no_parser_reads_is_502(
+    dispatcher: APIClient, monkeypatch: pytest.MonkeyPatch, raw: bytes
+) -> None:
+    # Over real HTTP: the body that once raised RecursionError in the gateway (a 500) is a bad answer.
+    with scripted_service() as service:
+        service.answer(Answer(raw=raw))
+        monkeypatch.setattr("couriers.api.views.default_order_client", lambda: HttpOrderClient(base_url=service.url))
+
+        response = dispatcher.post(ASSIGN, {"order_id": "A-1"}, format="json")
+
+    assert response.status_code == 502
+    assert response.json()["error"]["code"] == "bad_order_answer"
     assert not Delivery.objects.exists()
 
 

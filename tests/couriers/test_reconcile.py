@@ -1,11 +1,9 @@
 """The reconcile sweep repairs what lost and early events left behind."""
 
-import re
 import threading
 from datetime import timedelta
 
 import pytest
-import responses
 from django.core.management import call_command
 from django.db import connection
 from django.utils import timezone
@@ -16,6 +14,7 @@ from couriers.services import Outcome, deliveries_reconcile, order_event_handle
 from gateway.http import HttpOrderClient
 from gateway.orders import OrderRequestRejected, OrderServiceUnavailable
 from tests.fakes import FakeOrderClient
+from tests.gateway.scripted_service import Answer, scripted_service
 
 pytestmark = pytest.mark.django_db
 
@@ -191,20 +190,21 @@ def test_a_rejected_order_id_is_skipped_and_the_sweep_goes_on(orders, make_couri
     assert Delivery.objects.get(order_id="bad").status in Delivery.OPEN
 
 
-@responses.activate
 def test_a_404_that_is_not_service_orders_cancels_nothing(make_courier, settings):
     # A wrong ORDER_SERVICE_PATH: every order's URL answers the router's 404, not service-order's.
-    settings.ORDER_SERVICE_URL = "http://orders.test"
     make_courier()
     orders = FakeOrderClient()
     for order_id in ("a", "b"):
         orders.set(order_id, "cooking")
         order_event_handle(order_id=order_id, event_status="created", client=orders)
     age_checks(600)
-    responses.get(re.compile(r"http://orders\.test/.*"), status=404, body="404 page not found")
 
-    outcomes = deliveries_reconcile(older_than=timedelta(0), client=HttpOrderClient.from_settings(retries=0))
+    with scripted_service() as service:
+        service.answer(Answer(404, raw=b"404 page not found", headers={"Content-Type": "text/plain"}))
+        settings.ORDER_SERVICE_URL = service.url
+        outcomes = deliveries_reconcile(older_than=timedelta(0), client=HttpOrderClient.from_settings(retries=0))
 
+    assert service.paths  # the router's 404 was what answered: service-order counts as down after the first
     assert outcomes == {}
     assert dict(Delivery.objects.values_list("order_id", "status")) == {"a": "assigned", "b": "awaiting_courier"}
 

@@ -14,6 +14,7 @@ from django.conf import settings
 from django.db import connection
 
 from sandbox.chaos import Chaos
+from sandbox.simulator import Simulator
 from tests.brokers import ON_BOTH, Broker
 
 ROOT = Path(settings.BASE_DIR)
@@ -122,6 +123,20 @@ def consumer_env(kafka_broker: str, pipeline_topic: str, transactional_db: None)
         "DB_CONN_MAX_AGE": "0",
         "DB_POOL_MAX_SIZE": "4",  # production's default, whatever the test process uses
     }
+
+
+@pytest.fixture(params=["http", "grpc"])
+def transport(request: pytest.FixtureRequest) -> str:
+    """How the consumer asks service-order: a test taking this fixture runs once per transport."""
+    return request.param
+
+
+def point_at(simulator: Simulator, env: dict[str, str], transport: str) -> None:
+    """The consumer of `env` asks `simulator` (made with grpc_port for gRPC) over `transport`."""
+    env["ORDER_SERVICE_URL"] = simulator.url
+    env["ORDER_SERVICE_TRANSPORT"] = transport
+    if transport == "grpc":
+        env["ORDER_SERVICE_GRPC_TARGET"] = simulator.grpc_target
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ from psycopg import sql
 from couriers.models import Delivery, OrderFailure
 from sandbox.simulator import Simulator
 from sandbox.verify import verify
-from tests.e2e.conftest import CHAOS, CONSISTENT, wait_until
+from tests.e2e.conftest import CHAOS, CONSISTENT, point_at, wait_until
 from tests.e2e.test_resilience import make_fleet, settle
 from tests.kafka_helpers import read_all, topic_size
 
@@ -61,13 +61,19 @@ def connections_cut() -> Iterator[None]:
 
 
 def test_a_database_outage_is_waited_out_with_a_handful_of_log_lines(
-    kafka_broker, pipeline_topic, consumers, consumer_env, make_courier
+    kafka_broker, pipeline_topic, consumers, consumer_env, make_courier, transport
 ):
     make_fleet(make_courier, 10)
     with Simulator(
-        bootstrap=kafka_broker, topic=pipeline_topic, time_scale=0.01, chaos=CHAOS, seed=31, reads=CONSISTENT
+        bootstrap=kafka_broker,
+        topic=pipeline_topic,
+        time_scale=0.01,
+        chaos=CHAOS,
+        seed=31,
+        reads=CONSISTENT,
+        grpc_port=0,
     ) as simulator:
-        consumer_env["ORDER_SERVICE_URL"] = simulator.url
+        point_at(simulator, consumer_env, transport)
         consumer_env["DB_POOL_TIMEOUT"] = "2"  # the pool's wait for a connection ends well within the outage
         simulator.create_orders(80, over=8.0)
         group = [consumers.start("--idle-exit", "10") for _ in range(2)]

@@ -10,21 +10,24 @@ from couriers.models import Delivery
 from sandbox.publisher import KafkaSink
 from sandbox.simulator import Simulator
 from sandbox.verify import verify
-from tests.e2e.conftest import CHAOS, wait_until
+from tests.e2e.conftest import CHAOS, point_at, wait_until
 from tests.kafka_helpers import committed_lag, read_all
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
 
 def test_a_chaotic_stream_ends_consistent_with_service_order(
-    kafka_broker, pipeline_topic, consumers, consumer_env, make_courier
+    kafka_broker, pipeline_topic, consumers, consumer_env, make_courier, transport
 ):
     for i in range(8):
         make_courier(f"courier {i}", transport_type=("on_foot", "scooter", "car")[i % 3])
-    with Simulator(bootstrap=kafka_broker, topic=pipeline_topic, time_scale=0.01, chaos=CHAOS, seed=42) as simulator:
+    with Simulator(
+        bootstrap=kafka_broker, topic=pipeline_topic, time_scale=0.01, chaos=CHAOS, seed=42, grpc_port=0
+    ) as simulator:
+        point_at(simulator, consumer_env, transport)
         # Faithful reads: completed orders read `delivering`; their deliveries end by the dispute rule, within
         # the grace (120 s at this time scale) and a sweep, before the consumer is idle long enough to exit.
-        consumer_env |= {"ORDER_SERVICE_URL": simulator.url, "DISPUTE_GRACE": "1.2"}
+        consumer_env["DISPUTE_GRACE"] = "1.2"
         simulator.create_orders(40, over=3.0)
         consumer = consumers.start("--idle-exit", "6", "--reconcile-every", "1")
         # service-order answers 503 in the middle of the stream, while new orders keep coming.

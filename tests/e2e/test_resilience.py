@@ -18,7 +18,7 @@ from sandbox.http_server import ORDER_PREFIX
 from sandbox.publisher import KafkaSink
 from sandbox.simulator import Simulator
 from sandbox.verify import courier_problems, verify
-from tests.e2e.conftest import CHAOS, CONSISTENT, ROOT, wait_until
+from tests.e2e.conftest import CHAOS, CONSISTENT, ROOT, point_at, wait_until
 from tests.kafka_helpers import produce
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
@@ -65,13 +65,19 @@ def settle(simulator: Simulator, completed: int) -> None:
 
 
 def test_a_consumer_killed_mid_stream_loses_nothing(
-    kafka_broker, pipeline_topic, consumers, consumer_env, make_courier
+    kafka_broker, pipeline_topic, consumers, consumer_env, make_courier, transport
 ):
     make_fleet(make_courier, 8)
     with Simulator(
-        bootstrap=kafka_broker, topic=pipeline_topic, time_scale=0.01, chaos=CHAOS, seed=11, reads=CONSISTENT
+        bootstrap=kafka_broker,
+        topic=pipeline_topic,
+        time_scale=0.01,
+        chaos=CHAOS,
+        seed=11,
+        reads=CONSISTENT,
+        grpc_port=0,
     ) as simulator:
-        consumer_env["ORDER_SERVICE_URL"] = simulator.url
+        point_at(simulator, consumer_env, transport)
         simulator.create_orders(40, over=3.0)
         first = consumers.start()
         wait_until(lambda: Delivery.objects.count() >= 10, 60, "work under way")
@@ -138,12 +144,14 @@ class LosingSink(KafkaSink):
             super().send(payload)
 
 
-def test_lost_events_are_repaired_by_one_sweep(kafka_broker, pipeline_topic, consumers, consumer_env, make_courier):
+def test_lost_events_are_repaired_by_one_sweep(
+    kafka_broker, pipeline_topic, consumers, consumer_env, make_courier, transport
+):
     make_fleet(make_courier, 6)
     chaos = Chaos(cancel_fraction=0.2, delete_fraction=0.2)
     sink = LosingSink(kafka_broker, pipeline_topic)
-    with Simulator(sink=sink, time_scale=0.01, chaos=chaos, seed=13, reads=CONSISTENT) as simulator:
-        consumer_env["ORDER_SERVICE_URL"] = simulator.url
+    with Simulator(sink=sink, time_scale=0.01, chaos=chaos, seed=13, reads=CONSISTENT, grpc_port=0) as simulator:
+        point_at(simulator, consumer_env, transport)
         consumer = consumers.start("--idle-exit", "5")  # keeps up with the orders' lives as they happen
         consumers.wait_for_log(consumer, "assigned partitions")
         simulator.create_orders(30, over=2.0)

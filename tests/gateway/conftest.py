@@ -1,4 +1,8 @@
+from collections.abc import Iterator
+
 import pytest
+
+from tests.gateway.scripted_service import ScriptedService, scripted_service
 
 
 class FakeSleep:
@@ -14,3 +18,9 @@ class FakeSleep:
 @pytest.fixture
 def sleep() -> FakeSleep:
     return FakeSleep()
+
+
+@pytest.fixture
+def service() -> Iterator[ScriptedService]:
+    with scripted_service() as service:
+        yield service

@@ -5,6 +5,7 @@ For what only a real connection shows: urllib3's retries, their waits, timeouts 
 
 import json
 import socket
+import ssl
 import threading
 import time
 from collections.abc import Iterator
@@ -18,23 +19,31 @@ from typing import Any
 class Answer:
     status: int = 200
     body: Any = None  # sent as JSON
+    raw: bytes | None = None  # sent as it is instead of `body`
     headers: dict[str, str] = field(default_factory=dict)
     delay: float = 0.0  # seconds before answering: longer than the client's read timeout is a timeout
     hang_up: bool = False  # close the connection without an answer
     broken_body: bool = False  # announce a longer body than is sent, then close
+    trickle: float = 0.0  # seconds between the body's bytes, each wait shorter than a read timeout
 
 
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
 
-    def __init__(self) -> None:
+    def __init__(self, tls: ssl.SSLContext | None) -> None:
         super().__init__(("127.0.0.1", 0), _Handler)
+        self.scheme = "https" if tls else "http"
+        if tls:
+            self.socket = tls.wrap_socket(self.socket, server_side=True)
         self.script: list[Answer] = [Answer()]
         self.requests: list[dict[str, str]] = []
+        self.paths: list[str] = []
+        self.connections = 0
         self.lock = threading.Lock()
 
-    def next_answer(self, headers: dict[str, str]) -> Answer:
+    def next_answer(self, path: str, headers: dict[str, str]) -> Answer:
         with self.lock:
+            self.paths.append(path)
             self.requests.append(headers)
             return self.script.pop(0) if len(self.script) > 1 else self.script[0]
 
@@ -46,21 +55,39 @@ class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server: _Server
 
+    def setup(self) -> None:
+        super().setup()
+        with self.server.lock:
+            self.server.connections += 1
+
     def do_GET(self) -> None:
-        answer = self.server.next_answer(dict(self.headers))
+        answer = self.server.next_answer(self.path, dict(self.headers))
         time.sleep(answer.delay)
         if answer.hang_up:
             self.close_connection = True
             return
-        payload = b"" if answer.body is None else json.dumps(answer.body).encode()
+        payload = (
+            answer.raw if answer.raw is not None else b"" if answer.body is None else json.dumps(answer.body).encode()
+        )
         self.send_response(answer.status)
-        self.send_header("Content-Type", "application/json")
+        if not any(name.lower() == "content-type" for name in answer.headers):
+            self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(payload) + (100 if answer.broken_body else 0)))
         for name, value in answer.headers.items():
             self.send_header(name, value)
         self.end_headers()
-        self.wfile.write(payload)
+        if answer.trickle:
+            self._trickle(payload, answer.trickle)
+        else:
+            self.wfile.write(payload)
         self.close_connection = answer.broken_body
+
+    def _trickle(self, payload: bytes, pause: float) -> None:
+        self.wfile.flush()
+        for byte in payload:
+            time.sleep(pause)
+            self.wfile.write(bytes([byte]))
+            self.wfile.flush()
 
     def log_message(self, format: str, *args: Any) -> None:
         pass
@@ -73,7 +100,7 @@ class ScriptedService:
     @property
     def url(self) -> str:
         host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"{self._server.scheme}://{host}:{port}"
 
     def answer(self, *answers: Answer) -> None:
         """Answer each request with the next of `answers`; the last one for every request after it."""
@@ -84,10 +111,21 @@ class ScriptedService:
         """The headers of every request received, in order."""
         return self._server.requests
 
+    @property
+    def connections(self) -> int:
+        """How many connections were opened to it."""
+        return self._server.connections
+
+    @property
+    def paths(self) -> list[str]:
+        """The request target of every request received, in order, as it came on the wire."""
+        return self._server.paths
+
 
 @contextmanager
-def scripted_service() -> Iterator[ScriptedService]:
-    server = _Server()
+def scripted_service(tls: ssl.SSLContext | None = None) -> Iterator[ScriptedService]:
+    """The service on a port of its own; over TLS with `tls`, the server's context."""
+    server = _Server(tls)
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     try:

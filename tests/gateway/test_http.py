@@ -1,12 +1,13 @@
-"""HttpOrderClient against a mocked service-order (responses): no network, no real sleeps."""
+"""HttpOrderClient against a scripted service-order on 127.0.0.1: what it sends, and what each answer means."""
 
 import re
+from collections.abc import Iterator
 from datetime import UTC, datetime
-from urllib.parse import urlsplit
 
 import pytest
-import requests
-import responses
+from hypothesis import HealthCheck, given
+from hypothesis import settings as examples
+from hypothesis import strategies as st
 
 from couriers.models import Delivery
 from couriers.order_ids import InvalidOrderId
@@ -21,15 +22,12 @@ from gateway.orders import (
     OrderServiceError,
     OrderServiceUnavailable,
 )
+from tests.gateway.scripted_service import Answer, ScriptedService, refused_url, scripted_service
+from tests.gateway.test_answers import bodies
 
-BASE = "http://orders.test"
 PREFIX = "/public/api/v1/order/"
 TEMPLATE = PREFIX + "{order_id}"
 OID = "6f1c0c9e-4a3b-4c1e-9a57-2b8f5d1e7a10"
-URL = BASE + PREFIX + OID
-HTTPS_BASE = "https://orders.test"
-HTTPS_URL = HTTPS_BASE + PREFIX + OID
-ANY_ORDER_URL = re.compile(re.escape(BASE + PREFIX) + ".*")
 
 WHOLE_ORDER = {
     "id": OID,
@@ -47,24 +45,26 @@ WHOLE_ORDER = {
 }
 
 
+def text(body: str, content_type: str = "text/plain", status: int = 200) -> Answer:
+    return Answer(status, raw=body.encode(), headers={"Content-Type": content_type})
+
+
 @pytest.fixture
-def mocked():
-    with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
-        yield rsps
+def client(service, sleep):
+    def make(**kwargs) -> HttpOrderClient:
+        options = {"base_url": service.url, "retries": 3, "backoff_base": 0.2, "backoff_max": 5.0, "sleep": sleep}
+        return HttpOrderClient(**{**options, **kwargs})
 
-
-def make_client(sleep, **kwargs):
-    options = {"base_url": BASE, "retries": 3, "backoff_base": 0.2, "backoff_max": 5.0, "sleep": sleep}
-    return HttpOrderClient(**{**options, **kwargs})
+    return make
 
 
 # --- 200 answers -------------------------------------------------------------------------------
 
 
-def test_whole_order_is_parsed(mocked, sleep):
-    mocked.get(URL, json=WHOLE_ORDER)
+def test_whole_order_is_parsed(service, client, sleep):
+    service.answer(Answer(body=WHOLE_ORDER))
 
-    order = make_client(sleep).get_order(OID)
+    order = client().get_order(OID)
 
     assert order == Order(
         id=OID,
@@ -73,45 +73,45 @@ def test_whole_order_is_parsed(mocked, sleep):
         updated_at=datetime(2025, 8, 6, 12, 0, 11, tzinfo=UTC),
     )
     assert order.created_at.utcoffset().total_seconds() == 0
-    assert len(mocked.calls) == 1
+    assert service.paths == [PREFIX + OID]
     assert sleep.delays == []
 
 
-def test_short_status_answer_with_order_id(mocked, sleep):
-    mocked.get(
-        BASE + PREFIX + "123", json={"order_id": "123", "status": "created", "created_at": "2025-08-06T12:00:00Z"}
-    )
+def test_short_status_answer_with_order_id(service, client):
+    service.answer(Answer(body={"order_id": "123", "status": "created", "created_at": "2025-08-06T12:00:00Z"}))
 
-    order = make_client(sleep).get_order("123")
+    order = client().get_order("123")
 
+    assert service.paths == [PREFIX + "123"]
     assert order.id == "123"
     assert order.status == "created"
     assert order.created_at == datetime(2025, 8, 6, 12, 0, 0, tzinfo=UTC)
     assert order.updated_at is None
 
 
-def test_order_id_is_preferred_over_id(mocked, sleep):
-    mocked.get(URL, json={"order_id": "from-order-id", "id": "from-id", "status": "pending"})
+def test_order_id_is_preferred_over_id(service, client):
+    service.answer(Answer(body={"order_id": "from-order-id", "id": "from-id", "status": "pending"}))
 
-    assert make_client(sleep).get_order(OID).id == "from-order-id"
-
-
-def test_id_used_when_order_id_absent(mocked, sleep):
-    mocked.get(URL, json={"id": "from-id", "status": "pending"})
-
-    assert make_client(sleep).get_order(OID).id == "from-id"
+    assert client().get_order(OID).id == "from-order-id"
 
 
-def test_requested_id_used_when_answer_has_no_id(mocked, sleep):
-    mocked.get(URL, json={"status": "pending"})
+def test_id_used_when_order_id_absent(service, client):
+    service.answer(Answer(body={"id": "from-id", "status": "pending"}))
 
-    assert make_client(sleep).get_order(OID).id == OID
+    assert client().get_order(OID).id == "from-id"
 
 
-def test_missing_timestamps_are_none(mocked, sleep):
-    mocked.get(URL, json={"id": OID, "status": "confirmed"})
+@pytest.mark.parametrize("answered", [{}, {"id": None}, {"id": 7}, {"order_id": [[1]], "id": {"a": 1}}, {"id": ""}])
+def test_requested_id_used_when_answer_has_no_string_id(service, client, answered):
+    service.answer(Answer(body={**answered, "status": "pending"}))
 
-    order = make_client(sleep).get_order(OID)
+    assert client().get_order(OID).id == OID
+
+
+def test_missing_timestamps_are_none(service, client):
+    service.answer(Answer(body={"id": OID, "status": "confirmed"}))
+
+    order = client().get_order(OID)
 
     assert order.status == "confirmed"
     assert order.created_at is None
@@ -119,157 +119,201 @@ def test_missing_timestamps_are_none(mocked, sleep):
 
 
 @pytest.mark.parametrize("value", ["not a date", "2025-13-45T99:00:00Z", 12345, None, ""])
-def test_unparseable_timestamps_are_none(mocked, sleep, value):
-    mocked.get(URL, json={"id": OID, "status": "confirmed", "created_at": value, "updated_at": value})
+def test_unparseable_timestamps_are_none(service, client, value):
+    service.answer(Answer(body={"id": OID, "status": "confirmed", "created_at": value, "updated_at": value}))
 
-    order = make_client(sleep).get_order(OID)
+    order = client().get_order(OID)
 
     assert order.status == "confirmed"
     assert order.created_at is None
     assert order.updated_at is None
 
 
-def test_timestamp_with_offset_is_kept_aware(mocked, sleep):
-    mocked.get(URL, json={"id": OID, "status": "cooking", "updated_at": "2025-08-06T15:00:00+03:00"})
+def test_timestamp_with_offset_is_kept_aware(service, client):
+    service.answer(Answer(body={"id": OID, "status": "cooking", "updated_at": "2025-08-06T15:00:00+03:00"}))
 
-    order = make_client(sleep).get_order(OID)
-
-    assert order.updated_at == datetime(2025, 8, 6, 12, 0, 0, tzinfo=UTC)
+    assert client().get_order(OID).updated_at == datetime(2025, 8, 6, 12, 0, 0, tzinfo=UTC)
 
 
 # --- answers that must not be retried ----------------------------------------------------------
 
 
-def test_404_is_order_not_found_without_retry(mocked, sleep):
-    mocked.get(URL, status=404, json={"code": "not_found", "message": "not found"})
+def test_404_is_order_not_found_without_retry(service, client, sleep):
+    service.answer(Answer(404, {"code": "not_found", "message": "not found"}))
 
     with pytest.raises(OrderNotFound):
-        make_client(sleep).get_order(OID)
+        client().get_order(OID)
 
-    assert len(mocked.calls) == 1
+    assert len(service.requests) == 1
     assert sleep.delays == []
 
 
-@pytest.mark.parametrize(
-    "kwargs",
-    [
-        {"body": "404 page not found", "content_type": "text/plain"},
-        {"body": "<html><body>no route</body></html>", "content_type": "text/html"},
-        {"body": "", "content_type": "application/json"},
-        {"json": {"code": "no_route", "message": "not found"}},
-        {"json": ["not_found"]},
-    ],
-    ids=["plain-text", "html", "empty", "other-code", "json-list"],
-)
-def test_a_404_that_is_not_service_orders_is_an_outage_not_a_missing_order(mocked, sleep, caplog, kwargs):
-    mocked.get(URL, status=404, **kwargs)
+NOT_SERVICE_ORDERS = {
+    "plain-text": text("404 page not found"),
+    "html": text("<html><body>no route</body></html>", "text/html"),
+    "empty": text("", "application/json"),
+    "other-code": Answer(404, {"code": "no_route", "message": "not found"}),
+    "no-message": Answer(404, {"code": "not_found"}),
+    "json-list": Answer(404, ["not_found"]),
+}
+
+
+@pytest.mark.parametrize("answer", NOT_SERVICE_ORDERS.values(), ids=NOT_SERVICE_ORDERS.keys())
+def test_a_404_that_is_not_service_orders_is_an_outage_not_a_missing_order(service, client, caplog, answer):
+    service.answer(Answer(404, answer.body, answer.raw, answer.headers))
 
     with pytest.raises(OrderServiceUnavailable) as excinfo:
-        make_client(sleep, path_template=TEMPLATE).get_order(OID)
+        client(path_template=TEMPLATE).get_order(OID)
 
     assert isinstance(excinfo.value, RETRY_LATER)
     assert "ORDER_SERVICE_URL" in str(excinfo.value)
     assert "ORDER_SERVICE_PATH" in str(excinfo.value)
-    assert len(mocked.calls) == 1
+    assert len(service.requests) == 1
     [record] = [r for r in caplog.records if r.name == "gateway.http"]
     assert record.levelname == "ERROR"
-    assert "ORDER_SERVICE_URL (http://orders.test)" in record.getMessage()
+    assert f"ORDER_SERVICE_URL ({service.url})" in record.getMessage()
     assert f"ORDER_SERVICE_PATH ({TEMPLATE})" in record.getMessage()
 
 
-@pytest.mark.parametrize("status", [400, 422])
-def test_rejected_request_without_retry(mocked, sleep, status):
-    mocked.get(URL, status=status, json={"code": "bad_request", "message": "malformed id"})
+@pytest.mark.parametrize("status", [400, 410, 421, 422])
+def test_service_orders_own_refusal_is_a_rejection_without_retry(service, client, sleep, status):
+    service.answer(Answer(status, {"code": "bad_request", "message": "malformed id"}))
 
     with pytest.raises(OrderRequestRejected) as excinfo:
-        make_client(sleep).get_order(OID)
+        client().get_order(OID)
 
     assert str(status) in str(excinfo.value)
     assert "malformed id" in str(excinfo.value)
-    assert len(mocked.calls) == 1
+    assert len(service.requests) == 1
     assert sleep.delays == []
+
+
+WHOLE_WORLD_REFUSALS = {
+    "maintenance-redirect": Answer(302, raw=b"", headers={"Location": "/maintenance"}),
+    "nginx-plain-http-to-https": text(
+        "<html><head><title>400 The plain HTTP request was sent to HTTPS port</title></head></html>", "text/html", 400
+    ),
+    "gone-page": text("Gone", status=410),
+    "misdirected": text("Misdirected Request", status=421),
+    "json-of-another-shape": Answer(400, {"error": "bad request"}),
+}
+
+
+@pytest.mark.parametrize("answer", WHOLE_WORLD_REFUSALS.values(), ids=WHOLE_WORLD_REFUSALS.keys())
+def test_a_refusal_that_is_not_service_orders_is_an_outage_naming_the_url(service, client, sleep, caplog, answer):
+    # The same answer for every order is not one bad order: dead-lettering them all would lose every event.
+    service.answer(answer)
+
+    with pytest.raises(OrderServiceUnavailable) as excinfo:
+        client().get_order(OID)
+
+    assert not isinstance(excinfo.value, OrderRequestRejected)
+    assert f"{answer.status} from {service.url}{PREFIX}{OID}" in str(excinfo.value)
+    assert len(service.requests) == 1
+    assert sleep.delays == []
+    [record] = [r for r in caplog.records if r.name == "gateway.http"]
+    assert f"ORDER_SERVICE_URL ({service.url})" in record.getMessage()
 
 
 @pytest.mark.parametrize("status", [401, 403])
-def test_refused_credentials_are_unavailable_without_retry(mocked, sleep, status):
-    mocked.get(URL, status=status, json={"code": "unauthorized", "message": "no"})
+def test_refused_credentials_are_unavailable_without_retry(service, client, sleep, status):
+    service.answer(Answer(status, {"code": "unauthorized", "message": "no"}))
 
     with pytest.raises(OrderServiceUnavailable) as excinfo:
-        make_client(sleep).get_order(OID)
+        client().get_order(OID)
 
     assert isinstance(excinfo.value, RETRY_LATER)
     assert str(status) in str(excinfo.value)
-    assert len(mocked.calls) == 1
+    assert len(service.requests) == 1
     assert sleep.delays == []
 
 
-def test_redirect_is_not_followed(mocked, sleep):
-    mocked.get(URL, status=302, headers={"Location": BASE + "/elsewhere"})
-    elsewhere = mocked.get(BASE + "/elsewhere", json={"id": OID, "status": "cooking"})
+def test_redirect_is_not_followed(service, client):
+    service.answer(Answer(302, raw=b"", headers={"Location": "/elsewhere"}), Answer(body={"status": "cooking"}))
 
-    with pytest.raises(OrderRequestRejected):
-        make_client(sleep).get_order(OID)
+    with pytest.raises(OrderServiceUnavailable):
+        client().get_order(OID)
 
-    assert len(mocked.calls) == 1
-    assert elsewhere.call_count == 0
+    assert service.paths == [PREFIX + OID]
 
 
-# --- failures (their retries: test_retries.py, against a real server) ---
+# --- what goes into messages and logs ----------------------------------------------------------
 
 
-def test_service_errors_are_order_service_errors(mocked, sleep):
-    mocked.get(URL, body=requests.ConnectionError("refused"))
+@pytest.mark.parametrize("status", [400, 404, 302])
+def test_an_upstream_body_cannot_forge_a_log_line(service, client, caplog, status):
+    forged = "x\r\n2026-01-01 INFO gateway.http forged line\n"
+    body = {"code": "bad_request", "message": forged}
+    service.answer(Answer(status, body) if status == 400 else text(forged, status=status))
 
+    with pytest.raises(OrderServiceError) as excinfo:
+        client().get_order(OID)
+
+    said = [str(excinfo.value), *(record.getMessage() for record in caplog.records)]
+    assert any("forged line" in line for line in said)  # quoted, escaped
+    assert not any("\n" in line or "\r" in line for line in said)
+
+
+def test_the_body_quoted_in_a_rejection_is_cut_short(service, client):
+    service.answer(Answer(400, {"code": "bad_request", "message": "m" * 5000}))
+
+    with pytest.raises(OrderRequestRejected) as excinfo:
+        client().get_order(OID)
+
+    assert len(str(excinfo.value)) < 400
+
+
+# --- failures (their retries: test_retries.py) --------------------------------------------------
+
+
+def test_service_errors_are_order_service_errors(client):
     with pytest.raises(OrderServiceError):
-        make_client(sleep, retries=0).get_order(OID)
+        client(base_url=refused_url(), retries=0).get_order(OID)
 
 
 # --- bad 200 answers ---------------------------------------------------------------------------
 
+BAD_ANSWERS = {
+    "non-json": text("<html>gateway</html>", "text/html"),
+    "empty-body": text("", "application/json"),
+    "no-status": Answer(body={"id": OID}),
+    "empty-status": Answer(body={"id": OID, "status": ""}),
+    "null-status": Answer(body={"id": OID, "status": None}),
+    "int-status": Answer(body={"id": OID, "status": 5}),
+    "list": Answer(body=[{"id": OID, "status": "cooking"}]),
+    "string": Answer(body="cooking"),
+    "too-long-status": Answer(body={"id": OID, "status": "c" * (STATUS_MAX_LENGTH + 1)}),
+    "newline-status": Answer(body={"id": OID, "status": "cooking\n2025-08-06 INFO forged line"}),
+    "nul-status": Answer(body={"id": OID, "status": "cook\x00ing"}),
+    "deep-nesting": Answer(raw=b"[" * 100_000 + b"]" * 100_000),
+    "deep-nesting-in-a-field": Answer(raw=b'{"status": "cooking", "x": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"),
+    "huge-number": Answer(raw=b'{"status": "cooking", "total_price": ' + b"9" * 5000 + b"}"),
+    "bad-utf8": Answer(raw=b'{"status": "cook\xff\xfeing"}'),
+    "too-big": Answer(raw=b'{"status": "cooking", "pad": "' + b"x" * (2 << 20) + b'"}'),
+}
 
-@pytest.mark.parametrize(
-    "kwargs",
-    [
-        {"body": "<html>gateway</html>", "content_type": "text/html"},
-        {"body": "", "content_type": "application/json"},
-        {"json": {"id": OID}},
-        {"json": {"id": OID, "status": ""}},
-        {"json": {"id": OID, "status": None}},
-        {"json": {"id": OID, "status": 5}},
-        {"json": [{"id": OID, "status": "cooking"}]},
-        {"json": "cooking"},
-        {"json": {"id": OID, "status": "c" * (STATUS_MAX_LENGTH + 1)}},
-        {"json": {"id": OID, "status": "cooking\n2025-08-06 INFO forged line"}},
-        {"json": {"id": OID, "status": "cook\x00ing"}},
-    ],
-    ids=[
-        "non-json",
-        "empty-body",
-        "no-status",
-        "empty-status",
-        "null-status",
-        "int-status",
-        "list",
-        "string",
-        "too-long-status",
-        "newline-status",
-        "nul-status",
-    ],
-)
-def test_bad_answers(mocked, sleep, kwargs):
-    mocked.get(URL, status=200, **kwargs)
+
+@pytest.mark.parametrize("answer", BAD_ANSWERS.values(), ids=BAD_ANSWERS.keys())
+def test_bad_answers(service, client, answer):
+    service.answer(answer)
 
     with pytest.raises(BadOrderAnswer) as excinfo:
-        make_client(sleep).get_order(OID)
+        client().get_order(OID)
 
     assert isinstance(excinfo.value, RETRY_LATER)
-    assert len(mocked.calls) == 1
+    assert len(service.requests) == 1
 
 
-def test_the_longest_status_the_column_holds_is_accepted(mocked, sleep):
-    mocked.get(URL, json={"id": OID, "status": "s" * STATUS_MAX_LENGTH})
+def test_an_answer_in_utf16_is_read(service, client):
+    service.answer(Answer(raw='{"status": "cooking"}'.encode("utf-16")))
 
-    assert make_client(sleep).get_order(OID).status == "s" * STATUS_MAX_LENGTH
+    assert client().get_order(OID).status == "cooking"
+
+
+def test_the_longest_status_the_column_holds_is_accepted(service, client):
+    service.answer(Answer(body={"id": OID, "status": "s" * STATUS_MAX_LENGTH}))
+
+    assert client().get_order(OID).status == "s" * STATUS_MAX_LENGTH
     assert Delivery._meta.get_field("order_status").max_length == STATUS_MAX_LENGTH
 
 
@@ -294,53 +338,53 @@ HOSTILE_IDS = [
 
 
 @pytest.mark.parametrize("order_id", HOSTILE_IDS)
-def test_an_id_outside_the_rule_is_refused_without_a_call(mocked, sleep, order_id):
+def test_an_id_outside_the_rule_is_refused_without_a_call(service, client, sleep, order_id):
     # The same rule as events' and the API's (couriers.order_ids): such an id never came in, so it is a bug
     # upstream, never an answer from service-order (not an OrderServiceError).
-    mocked.get(re.compile(".*"), json={"status": "cooking"})
-
     with pytest.raises(InvalidOrderId):
-        make_client(sleep).get_order(order_id)
+        client().get_order(order_id)
 
-    assert len(mocked.calls) == 0
+    assert service.requests == []
     assert sleep.delays == []
 
 
-@pytest.mark.parametrize("base", [BASE, "http://Orders.TEST"])
 @pytest.mark.parametrize("order_id", [OID, "A-1001", "x_9"])
-def test_the_url_sent_is_the_one_requests_prepares(mocked, sleep, base, order_id):
-    # The request is prepared by the client, not by Session.request: the bytes on the wire must not change.
-    mocked.get(re.compile(".*"), json={"status": "cooking"})
+def test_an_id_within_the_rule_is_sent_as_it_is_in_its_own_segment(service, client, order_id):
+    service.answer(Answer(body={"status": "cooking"}))
 
-    make_client(sleep, base_url=base).get_order(order_id)
+    client().get_order(order_id)
 
-    url = base + order_path(TEMPLATE, order_id)
-    assert mocked.calls[0].request.url == requests.Request("GET", url).prepare().url
-    assert urlsplit(mocked.calls[0].request.url).path == PREFIX + order_id
+    assert service.paths == [PREFIX + order_id]
+    assert order_path(TEMPLATE, order_id) == PREFIX + order_id
 
 
-def test_custom_path_template_and_trailing_slash_in_base(mocked, sleep):
-    mocked.get(BASE + f"/public/api/v1/order/{OID}/status", json={"order_id": OID, "status": "pending"})
+def test_custom_path_template_and_trailing_slash_in_base(service, client):
+    service.answer(Answer(body={"order_id": OID, "status": "pending"}))
 
-    order = make_client(sleep, base_url=BASE + "/", path_template="/public/api/v1/order/{order_id}/status").get_order(
-        OID
-    )
+    order = client(base_url=service.url + "/", path_template=PREFIX + "{order_id}/status").get_order(OID)
 
     assert order.id == OID
-    assert mocked.calls[0].request.url == BASE + f"/public/api/v1/order/{OID}/status"
+    assert service.paths == [PREFIX + OID + "/status"]
 
 
-def test_a_built_url_off_the_configured_host_is_refused_without_a_call(mocked, sleep, monkeypatch):
+def test_a_path_prefix_in_the_base_url_is_kept(service, client):
+    service.answer(Answer(body={"status": "pending"}))
+
+    client(base_url=service.url + "/orders-api").get_order("7")
+
+    assert service.paths == ["/orders-api" + PREFIX + "7"]
+
+
+@pytest.mark.parametrize("built", [".attacker.example/x", "//attacker.example/x", "@attacker.example/x"])
+def test_a_built_path_that_could_leave_the_host_is_refused_without_a_call(service, client, monkeypatch, built):
     # Whatever a future change to the path building lets through, the token never leaves service-order.
-    monkeypatch.setattr("gateway.http.order_path", lambda template, order_id: ".attacker.example/x")
-    mocked.get(re.compile(".*"), json={"status": "cooking"})
+    monkeypatch.setattr("gateway.http.order_path", lambda template, order_id: built)
 
     with pytest.raises(OrderRequestRejected) as excinfo:
-        make_client(sleep).get_order(OID)
+        client().get_order(OID)
 
-    assert "would take the request off http://orders.test" in str(excinfo.value)
-
-    assert len(mocked.calls) == 0
+    assert f"would take the request off {service.url}" in str(excinfo.value)
+    assert service.requests == []
 
 
 @pytest.mark.parametrize(
@@ -351,83 +395,96 @@ def test_a_built_url_off_the_configured_host_is_refused_without_a_call(mocked, s
         ({"token": "s3cret"}, "ORDER_SERVICE_ALLOW_INSECURE_TOKEN"),
     ],
 )
-def test_a_client_that_could_leak_is_refused(sleep, kwargs, message):
+def test_a_client_that_could_leak_is_refused(client, kwargs, message):
     with pytest.raises(ValueError, match=re.escape(message)):
-        make_client(sleep, **kwargs)
+        client(**kwargs)
 
 
-@pytest.mark.parametrize("base_url", ["http://.orders.test", "http://orders test"])
-def test_a_base_url_requests_cannot_send_to_is_refused(sleep, base_url):
-    # The request is prepared once, with the base URL: an unusable one is found then, not at every call.
-    with pytest.raises(requests.exceptions.InvalidURL):
-        make_client(sleep, base_url=base_url)
+# --- headers -----------------------------------------------------------------------------------
 
 
-def test_a_token_over_http_when_explicitly_allowed(mocked, sleep):
-    mocked.get(URL, json={"id": OID, "status": "cooking"})
+def test_bearer_token_and_accept_sent_without_user_id(service, client):
+    service.answer(Answer(body={"id": OID, "status": "cooking"}))
 
-    make_client(sleep, token="s3cret", allow_insecure_token=True).get_order(OID)
+    client(token="s3cret", allow_insecure_token=True).get_order(OID)
 
-    assert mocked.calls[0].request.headers["Authorization"] == "Bearer s3cret"
-
-
-# --- headers and timeouts ----------------------------------------------------------------------
-
-
-def test_bearer_token_sent_when_configured(mocked, sleep):
-    mocked.get(HTTPS_URL, json={"id": OID, "status": "cooking"})
-
-    make_client(sleep, base_url=HTTPS_BASE, token="s3cret").get_order(OID)
-
-    headers = mocked.calls[0].request.headers
+    [headers] = service.requests
     assert headers["Authorization"] == "Bearer s3cret"
-    assert "X-User-ID" not in headers
     assert headers["Accept"] == "application/json"
+    assert not any(name.lower() == "x-user-id" for name in headers)
 
 
-def test_no_authorization_without_token(mocked, sleep):
-    mocked.get(URL, json={"id": OID, "status": "cooking"})
+def test_no_authorization_without_token(service, client):
+    service.answer(Answer(body={"id": OID, "status": "cooking"}))
 
-    make_client(sleep, token="").get_order(OID)
+    client(token="").get_order(OID)
 
-    headers = mocked.calls[0].request.headers
-    assert "Authorization" not in headers
-    assert "X-User-ID" not in headers
+    [headers] = service.requests
+    assert not any(name.lower() in ("authorization", "x-user-id") for name in headers)
 
 
-def test_connect_and_read_timeouts_are_passed(mocked, sleep):
-    mocked.get(URL, json={"id": OID, "status": "cooking"})
+def test_connections_are_kept_alive(service, client):
+    service.answer(Answer(body={"id": OID, "status": "cooking"}))
+    gateway = client()
 
-    make_client(sleep, connect_timeout=1.5, read_timeout=7.0).get_order(OID)
+    for _ in range(5):
+        gateway.get_order(OID)
 
-    assert mocked.calls[0].request.req_kwargs["timeout"] == (1.5, 7.0)
+    assert len(service.requests) == 5
+    assert service.connections == 1
 
 
 # --- settings ----------------------------------------------------------------------------------
 
 
-def test_from_settings_overrides_win(mocked, settings, sleep):
+def test_from_settings_overrides_win(service, settings, sleep):
     settings.ORDER_SERVICE_URL = "http://svc-order.internal:8080"
     settings.ORDER_SERVICE_TOKEN = ""
     settings.ORDER_SERVICE_RETRIES = 5
-    mocked.get("http://other.test" + PREFIX + "7", status=500)
+    service.answer(Answer(500))
 
-    client = HttpOrderClient.from_settings(base_url="http://other.test", retries=0, sleep=sleep)
+    gateway = HttpOrderClient.from_settings(base_url=service.url, retries=0, sleep=sleep)
 
     with pytest.raises(OrderServiceUnavailable):
-        client.get_order("7")
-    assert len(mocked.calls) == 1
-    assert "Authorization" not in mocked.calls[0].request.headers
+        gateway.get_order("7")
+    assert len(service.requests) == 1
+    assert "Authorization" not in service.requests[0]
 
 
 # --- on_attempt --------------------------------------------------------------------------------
 
 
-def test_on_attempt_reports_final_non_retryable_answer(mocked, sleep):
+def test_on_attempt_reports_final_non_retryable_answer(service, client):
     attempts = []
-    mocked.get(URL, status=404, json={"code": "not_found", "message": "not found"})
+    service.answer(Answer(404, {"code": "not_found", "message": "not found"}))
 
     with pytest.raises(OrderNotFound):
-        make_client(sleep, on_attempt=lambda label, elapsed: attempts.append(label)).get_order(OID)
+        client(on_attempt=lambda label, elapsed: attempts.append(label)).get_order(OID)
 
     assert attempts == ["404"]
+
+
+# --- any answer, over the wire ------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def shared_service() -> Iterator[ScriptedService]:
+    with scripted_service() as service:
+        yield service
+
+
+@given(status=st.integers(200, 599).filter(lambda s: s not in (204, 304)), body=bodies())
+@examples(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+def test_any_status_and_body_is_an_order_or_a_gateway_error(shared_service, status, body):
+    shared_service.answer(Answer(status, raw=body))
+    gateway = HttpOrderClient(base_url=shared_service.url, retries=0)
+
+    try:
+        order = gateway.get_order(OID)
+    except OrderServiceError as exc:
+        said = str(exc)
+    else:
+        assert status == 200
+        assert order.status.isprintable()
+        return
+    assert "\n" not in said

@@ -1,26 +1,19 @@
 """The gateway's retries (urllib3's Retry, with full jitter and a report per attempt) over real connections."""
 
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from email.utils import formatdate
 
 import pytest
 
 from gateway.http import HttpOrderClient
-from gateway.orders import OrderNotFound, OrderServiceUnavailable
-from tests.gateway.scripted_service import Answer, ScriptedService, refused_url, scripted_service
+from gateway.orders import RETRY_LATER, OrderAnswerTooSlow, OrderNotFound, OrderServiceUnavailable
+from tests.gateway.scripted_service import Answer, refused_url
 
 OID = "6f1c0c9e-4a3b-4c1e-9a57-2b8f5d1e7a10"
 ORDER = Answer(body={"id": OID, "status": "cooking"})
 NOT_FOUND = Answer(404, {"code": "not_found", "message": "not found"})
 TIMEOUT = Answer(delay=0.5)  # longer than READ_TIMEOUT
 READ_TIMEOUT = 0.1
-
-
-@pytest.fixture
-def service() -> Iterator[ScriptedService]:
-    with scripted_service() as service:
-        yield service
 
 
 @pytest.fixture
@@ -304,3 +297,36 @@ def test_every_attempt_is_reported_with_its_duration(service, client, sleep):
 
     assert [label for label, _ in reports] == ["502", "502", "200"]
     assert all(isinstance(seconds, float) and seconds >= 0 for _, seconds in reports)
+
+
+# --- the deadline of one attempt ---------------------------------------------------------------
+
+
+def test_an_answer_trickled_past_the_deadline_ends_there(service, client, sleep, attempts):
+    # Every byte comes within the read timeout: only the deadline ends the answer.
+    service.answer(Answer(body={"id": OID, "status": "cooking", "pad": "x" * 200}, trickle=READ_TIMEOUT / 4), ORDER)
+    gateway = client(deadline=READ_TIMEOUT * 3)
+
+    with pytest.raises(OrderAnswerTooSlow) as excinfo:
+        gateway.get_order(OID)
+
+    assert isinstance(excinfo.value, RETRY_LATER)
+    assert f"took over {READ_TIMEOUT * 3:g} s" in str(excinfo.value)
+    assert attempts == ["request error"]
+    assert sleep.delays == []
+    assert gateway.get_order(OID).status == "cooking"  # the pool gives a fresh connection
+
+
+def test_an_answer_within_the_deadline_is_read(service, client):
+    service.answer(Answer(body={"id": OID, "status": "cooking"}, trickle=0.001))
+
+    assert client(deadline=30).get_order(OID).status == "cooking"
+
+
+def test_a_retried_answer_gives_its_connection_back(service, client):
+    service.answer(Answer(503), Answer(502), ORDER)
+
+    client(retries=3).get_order(OID)
+
+    assert len(service.requests) == 3
+    assert service.connections == 1

@@ -132,7 +132,15 @@ def test_a_short_bench_reports_every_figure_and_processes_every_event(tmp_path):
     assert report["memory"]["events"] == 15000
     assert report["memory"]["rss_mb_early"] > 0
     assert report["memory"]["rss_mb_end"] > 0
-    assert set(report["machine"]) == {"cpu_count", "python", "django", "platform", "database_vendor", "broker"}
+    assert set(report["machine"]) == {
+        "cpu_count",
+        "python",
+        "django",
+        "platform",
+        "database_vendor",
+        "broker",
+        "transport",
+    }
     assert report["stream"] == {"events": 1500, "orders": 150}
     assert report["consumer_default"]["events"] == 1500
     assert report["raw_kafka_read"]["count"] == 1500
@@ -167,6 +175,24 @@ def test_the_broker_option_reaches_the_config_embedded_by_default(monkeypatch):
 
     assert bench_config().broker == "embedded"
     assert bench_config("--broker", "real").broker == "real"
+
+
+def test_the_transport_option_reaches_the_config_http_by_default():
+    assert bench_config().transport == "http"
+    assert bench_config("--transport", "grpc").transport == "grpc"
+
+
+@pytest.mark.e2e
+@pytest.mark.timeout(BENCH_TIMEOUT + 120)
+def test_a_short_bench_over_grpc_processes_every_event_and_says_so(tmp_path):
+    options = ("--events", "300", "--orders", "30", "--bench-db", f"courier_bench_test_{uuid4().hex[:8]}")
+    report, output = run_bench(tmp_path, "--transport", "grpc", "--quick", "--skip-latency", *options)
+
+    assert report["machine"]["transport"] == "grpc"
+    assert report["consumer_default"]["events"] == 300
+    assert report["consumer_default"]["order_checks"] > 0
+    assert report["checks"] == {"all_events_processed": True, "all_orders_assigned": True}
+    assert "service-order over grpc" in output
 
 
 def test_the_real_broker_without_java_is_refused_in_one_line_naming_what_to_install(monkeypatch):

@@ -14,7 +14,7 @@ from couriers.management.arguments import positive_float, positive_int
 from sandbox.bench.database import bench_database_refusal
 from sandbox.bench.errors import BenchError
 from sandbox.bench.report import table
-from sandbox.bench.runner import Bench, BenchConfig, BrokerKind
+from sandbox.bench.runner import Bench, BenchConfig, BrokerKind, Transport
 from sandbox.kafka_server import CACHE, INSTALL, KafkaServerError, missing_tools
 
 QUICK_EVENTS, QUICK_ORDERS, QUICK_LATENCY_SECONDS = 3000, 300, 4.0
@@ -61,6 +61,12 @@ class Command(BaseCommand):
             default="",
             metavar="NAME",
             help="PostgreSQL: the database to recreate and drop (default: DATABASE_URL's name + _bench)",
+        )
+        parser.add_argument(
+            "--transport",
+            choices=get_args(Transport),
+            default="http",
+            help="how the consumers ask service-order (ORDER_SERVICE_TRANSPORT): its HTTP API or its gRPC one",
         )
         parser.add_argument("--seed", type=int, default=1)
         parser.add_argument(
@@ -114,4 +120,5 @@ def _config(options: dict[str, Any]) -> BenchConfig:
         order_latency_ms=options["order_latency_ms"],
         backlog=options["backlog"],
         broker=options["broker"],
+        transport=options["transport"],
     )

@@ -1,10 +1,9 @@
 """BatchRunner: a whole-world failure (service-order, the database) told from one order's failure."""
 
-import re
 import threading
+from collections.abc import Iterator
 
 import pytest
-import responses
 from django.db import IntegrityError, OperationalError, connection
 
 from couriers.consumer.batch import (
@@ -21,6 +20,7 @@ from couriers.services import order_read
 from gateway.http import HttpOrderClient, order_path
 from gateway.orders import BadOrderAnswer, Order, OrderClient, OrderRequestRejected, OrderServiceUnavailable
 from tests.fakes import FakeOrderClient, ScriptedChecks
+from tests.gateway.scripted_service import Answer, ScriptedService, scripted_service
 
 
 def runner(
@@ -349,39 +349,42 @@ def test_the_database_probe_does_not_wait_on_a_starved_pool(pool_of_one):
     assert answers == [True]
 
 
-# --- what the batch makes of the gateway's answers, over HTTP (responses) ---------------------------------------
-
-BASE = "http://orders.test"
+# --- what the batch makes of the gateway's answers, over real HTTP (a scripted service-order) --------------------
 
 
-def http_runner() -> BatchRunner:
-    client = HttpOrderClient(base_url=BASE, retries=0, sleep=lambda seconds: None)
+@pytest.fixture
+def service() -> Iterator[ScriptedService]:
+    with scripted_service() as running:
+        yield running
+
+
+def http_runner(service: ScriptedService) -> BatchRunner:
+    client = HttpOrderClient(base_url=service.url, retries=0, sleep=lambda seconds: None)
     return BatchRunner(
         ReadingChecks(client),
-        concurrency=1,
+        concurrency=1,  # the orders are asked in turn: the script's answers go to them in that order
         service_probe=lambda order_id: service_answers(client, order_id),
         database_probe=lambda: True,
     )
 
 
-@responses.activate
-def test_service_orders_own_rejection_of_an_id_is_that_orders_alone():
-    responses.get(f"{BASE}/public/api/v1/order/bad", status=400, json={"code": "bad_request", "message": "bad id"})
-    responses.get(re.compile(f"{BASE}/public/api/v1/order/.*"), json={"status": "cooking"})
+def test_service_orders_own_rejection_of_an_id_is_that_orders_alone(service):
+    service.answer(
+        Answer(status=400, body={"code": "bad_request", "message": "bad id"}), Answer(body={"status": "cooking"})
+    )
 
-    outcome = http_runner().run(orders("bad", "good"))
+    outcome = http_runner(service).run(orders("bad", "good"))
 
     assert verdicts(outcome) == {"bad": "rejected", "good": "done"}
     assert outcome.service_down is None
 
 
-@responses.activate
-def test_a_404_that_is_not_service_orders_for_every_order_is_service_order_unreachable():
+def test_a_404_that_is_not_service_orders_for_every_order_is_service_order_unreachable(service):
     # An ingress without a route: no order is to blame, every event waits (the gateway's contract:
     # OrderServiceUnavailable for any answer that is not service-order's own).
-    responses.get(re.compile(f"{BASE}/.*"), status=404, body="<html>no route</html>")
+    service.answer(Answer(status=404, raw=b"<html>no route</html>"))
 
-    outcome = http_runner().run(orders("a", "b"))
+    outcome = http_runner(service).run(orders("a", "b"))
 
     assert set(verdicts(outcome).values()) == {Verdict.LATER}
     assert isinstance(outcome.service_down, OrderServiceUnavailable)
