@@ -19,6 +19,7 @@ from django.utils import timezone
 from couriers.models import Courier, Delivery
 from couriers.phases import Phase, phase_of
 from couriers.services.deliveries import SETTLED_BY, delivery_order_vanished, delivery_sync
+from couriers.services.outbox import events_record_started
 from couriers.services.outcomes import EventResult, Outcome
 from couriers.services.queue import assignment_fields, free_couriers, match_after_commit
 from gateway.orders import OrderClient, OrderNotFound
@@ -166,11 +167,13 @@ def _deliveries_start(readings: list[Reading]) -> list[Delivery]:
             order_id=reading.order_id,
             order_status=reading.order_status,
             order_checked_at=reading.asked_at,
+            version=1,
             **(assignment_fields(courier, now) if courier else {"status": Delivery.Status.AWAITING_COURIER}),
         )
         for reading, courier in zip_longest(in_id_order, couriers)
     ]
     Delivery.objects.bulk_create(deliveries)
+    events_record_started(deliveries)
     today = timezone.localdate(now)
     Courier.objects.filter(pk__in=[courier.pk for courier in couriers]).update(
         status=Courier.Status.BUSY,

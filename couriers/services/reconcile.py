@@ -10,6 +10,7 @@ from django.utils import timezone
 from couriers import metrics
 from couriers.models import Delivery
 from couriers.selectors import delivery_due_for_check, delivery_overdue
+from couriers.services.outbox import Cause, caused_by
 from couriers.services.outcomes import Outcome
 from couriers.services.readings import order_events_handle
 from gateway.orders import RETRY_LATER, OrderClient, OrderRequestRejected
@@ -39,7 +40,8 @@ def deliveries_reconcile(
         if not Delivery.objects.filter(pk=delivery_id, order_checked_at=checked_at).update(order_checked_at=claimed_at):
             continue  # another copy took it
         try:
-            result = order_events_handle(order_id=order_id, event_statuses=[], client=client)
+            with caused_by(Cause.SWEEP):
+                result = order_events_handle(order_id=order_id, event_statuses=[], client=client)
         except RETRY_LATER:
             Delivery.objects.filter(pk=delivery_id, order_checked_at=claimed_at).update(order_checked_at=checked_at)
             logger.warning("reconcile stopped: service-order unavailable")
