@@ -18,7 +18,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from django.db.models import Exists, OuterRef
+from django.db.models import Count, Exists, Min, OuterRef
 from django.utils import timezone
 
 from couriers.models import Delivery, OutboxEvent
@@ -147,3 +147,10 @@ def outbox_prune(*, published_before: datetime) -> int:
     """Delete the rows published before `published_before`; how many."""
     deleted, _ = OutboxEvent.objects.filter(published_at__lt=published_before).delete()
     return deleted
+
+
+def outbox_waiting() -> tuple[int, float]:
+    """How many rows wait for the relay, and the age in seconds of the oldest (0 when none)."""
+    waiting = OutboxEvent.objects.filter(published_at__isnull=True).aggregate(n=Count("pk"), oldest=Min("created_at"))
+    oldest = waiting["oldest"]
+    return waiting["n"], 0.0 if oldest is None else max(0.0, (timezone.now() - oldest).total_seconds())
