@@ -15,6 +15,7 @@ from couriers.relay.publisher import Publisher, relay_producer_config
 from couriers.relay.relay import KafkaDown, Relay, RelayOptions, acknowledged_in_order
 from couriers.services import order_event_handle
 from couriers.services.outbox import outbox_claim
+from sandbox.stream import check_stream
 from tests.kafka_helpers import read_all
 
 OPTIONS = RelayOptions(batch_size=100, poll_interval=0.05, retention=timedelta(hours=1), backoff=Backoff(0.01, 0.05))
@@ -72,17 +73,26 @@ def test_kafka_down_leaves_every_row_waiting(orders, make_courier, caplog):
 
 
 @pytest.mark.django_db
-def test_a_round_that_fails_midway_marks_nothing(kafka_broker, topic, orders, make_courier):
+def test_a_relay_dying_after_the_broker_took_its_rows_leaves_them_to_be_published_again(
+    kafka_broker, topic, orders, make_courier
+):
     make_events(orders, make_courier)
     relay = relay_to(kafka_broker, topic)
+    publish = relay.publisher.publish
 
     def publish_then_die(rows):
-        raise SystemExit("killed while publishing")
+        publish(rows)  # acknowledged by the broker...
+        raise SystemExit("killed before the rows were marked")  # ...but the process dies before its commit
 
     relay.publisher.publish = publish_then_die
     with pytest.raises(SystemExit):
         relay.publish_once()
     assert OutboxEvent.objects.filter(published_at__isnull=True).count() == 5
+
+    assert relay_to(kafka_broker, topic).step() == 5  # the next relay
+    stream = check_stream(message.value() for message in read_all(kafka_broker, topic, expected=10))
+    assert (stream.events, stream.duplicates) == (10, 5)
+    assert stream.ok, stream.problems
 
 
 class Row:
