@@ -1,10 +1,13 @@
 """The outbox: every change of a delivery leaves its event, in its transaction, whatever the path."""
 
+import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
+from jsonschema import Draft202012Validator
 
 from couriers.models import Delivery, OutboxEvent
 from couriers.services import (
@@ -152,3 +155,32 @@ class TestClaim:
         assert outbox_prune(published_before=timezone.now() - timedelta(hours=1)) == 0
         assert outbox_prune(published_before=timezone.now() + timedelta(seconds=1)) == 1
         assert list(OutboxEvent.objects.values_list("order_id", flat=True)) == ["o2"]
+
+
+class TestSchema:
+    SCHEMA = json.loads((settings.BASE_DIR / "docs" / "events.schema.json").read_text())
+
+    def validator(self) -> Draft202012Validator:
+        return Draft202012Validator(self.SCHEMA, format_checker=Draft202012Validator.FORMAT_CHECKER)
+
+    def test_the_schema_and_its_examples_are_valid(self):
+        Draft202012Validator.check_schema(self.SCHEMA)
+        for example in self.SCHEMA["examples"]:
+            self.validator().validate(example)
+
+    def test_every_event_of_every_path_follows_the_schema(self, orders, make_courier):
+        make_courier()
+        handle(orders, "o1", "created")
+        handle(orders, "o2", "created")
+        delivery_unassign(order_id="o1")
+        handle(orders, "o3", "delivered")
+        delivery_cancel(order_id="o2")
+        payloads = list(OutboxEvent.objects.values_list("payload", flat=True))
+        assert {p["type"] for p in payloads} == {"assigned", "queued", "unassigned", "completed", "cancelled"}
+        for payload in payloads:
+            self.validator().validate(payload)
+
+    def test_the_schema_refuses_what_it_does_not_describe(self):
+        event = json.loads(json.dumps(self.SCHEMA["examples"][0]))
+        event["version"] = 0
+        assert not self.validator().is_valid(event)

@@ -3,10 +3,12 @@
 import json
 import threading
 from datetime import timedelta
+from io import StringIO
 from uuid import uuid4
 
 import pytest
 from confluent_kafka import Producer
+from django.core.management import call_command
 from django.db import connection, connections, transaction
 
 from couriers.consumer.backoff import Backoff
@@ -141,3 +143,17 @@ def test_two_relays_never_hold_rows_of_one_order(orders, make_courier):
         thread.join(10)
     assert first == [("o1", 1), ("o1", 2)]
     assert sorted(second) == [("o2", 1), ("o2", 2), ("o3", 1)]
+
+
+@pytest.mark.django_db
+def test_watch_deliveries_prints_each_event_and_a_count_per_type(kafka_broker, topic, orders, make_courier, settings):
+    make_events(orders, make_courier)
+    relay_to(kafka_broker, topic).step()
+    settings.KAFKA_BOOTSTRAP_SERVERS = kafka_broker
+    settings.OUTBOX_TOPIC = topic
+    out = StringIO()
+    call_command("watch_deliveries", "--from-beginning", "--idle-exit", "10", stdout=out)
+    lines = out.getvalue().splitlines()
+    assert len(lines) == 6
+    assert any("order o1  v2  completed courier" in line and "[reading]" in line for line in lines)
+    assert lines[-1] == "assigned 2, completed 1, queued 2"
