@@ -1,11 +1,14 @@
 """The delivery events read back from OUTBOX_TOPIC, checked against the database (the demo and the tests)."""
 
 import json
+import time
 from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
-from uuid import UUID
+from uuid import UUID, uuid4
+
+from confluent_kafka import Consumer
 
 if TYPE_CHECKING:
     from couriers.models import Delivery
@@ -63,3 +66,41 @@ def _order_problems(delivery: "Delivery", events: list[dict]) -> list[str]:
             f"the delivery is {delivery.status} by {delivery.courier_id}"
         ]
     return []
+
+
+def read_topic(bootstrap: str, topic: str, *, idle: float = 3.0, timeout: float = 60.0) -> list[bytes]:
+    """Every message of the topic, read from the start until none came for `idle` seconds after the first."""
+    consumer = Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": f"stream-check-{uuid4().hex}",
+            "auto.offset.reset": "earliest",
+            "enable.auto.commit": False,
+            "session.timeout.ms": 6000,
+        }
+    )
+    consumer.subscribe([topic])
+    values: list[bytes] = []
+    deadline = time.monotonic() + timeout
+    last = None
+    try:
+        while time.monotonic() < deadline and (last is None or time.monotonic() - last < idle):
+            message = consumer.poll(0.5)
+            if message is not None and message.error() is None:
+                values.append(message.value())
+                last = time.monotonic()
+    finally:
+        consumer.close()
+    return values
+
+
+def wait_for_outbox_drained(timeout: float) -> bool:
+    """Whether every outbox row was published within `timeout` seconds."""
+    from couriers.models import OutboxEvent
+
+    deadline = time.monotonic() + timeout
+    while OutboxEvent.objects.filter(published_at__isnull=True).exists():
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.2)
+    return True

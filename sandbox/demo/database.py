@@ -9,7 +9,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 from rest_framework.authtoken.models import Token
 
-from couriers.models import Courier, Delivery
+from couriers.models import Courier, Delivery, OutboxEvent
 from couriers.services import courier_create
 
 USERNAME = "demo"
@@ -67,6 +67,7 @@ def clear_deliveries() -> Cleared:
     """Forget earlier runs, so that the report and the check are about this one."""
     with transaction.atomic():
         deleted, _ = Delivery.objects.all().delete()
+        OutboxEvent.objects.all().delete()  # their events: this run's broker and stream are new
         # Their deliveries are gone, and no service frees a courier without one: reset them here,
         # with the day's load, so that dispatch spreads this run's orders as on a fresh day.
         freed = Courier.objects.filter(status=Courier.Status.BUSY).update(

@@ -159,6 +159,7 @@ def test_kafka_creates_no_topic_by_itself(compose: dict[str, Any]) -> None:
     assert services["kafka-init"]["environment"]["TOPICS"].split() == [
         "${KAFKA_TOPIC:-order.status.changed}",
         "${KAFKA_DLQ_TOPIC:-order.status.changed.dlq}",
+        "${OUTBOX_TOPIC:-courier.delivery.changed}",
     ]
 
 
