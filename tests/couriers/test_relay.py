@@ -1,5 +1,6 @@
 """The outbox relay: rows published in order per order, marked only once the broker acknowledged them."""
 
+import itertools
 import json
 import threading
 from datetime import timedelta
@@ -10,6 +11,9 @@ import pytest
 from confluent_kafka import Producer
 from django.core.management import call_command
 from django.db import connection, connections, transaction
+from django.utils import timezone
+from hypothesis import given
+from hypothesis import strategies as st
 
 from couriers.consumer.backoff import Backoff
 from couriers.models import OutboxEvent
@@ -97,10 +101,35 @@ def test_a_relay_dying_after_the_broker_took_its_rows_leaves_them_to_be_publishe
     assert stream.ok, stream.problems
 
 
+@pytest.mark.django_db
+def test_published_rows_are_pruned_after_the_retention(kafka_broker, topic, orders, make_courier):
+    make_events(orders, make_courier)
+    relay = relay_to(kafka_broker, topic)
+    relay.step()
+    assert OutboxEvent.objects.count() == 5  # published just now: kept for the retention
+    OutboxEvent.objects.filter(order_id="o1").update(published_at=timezone.now() - timedelta(hours=2))
+    relay.next_prune = 0.0  # the next round prunes
+    relay.step()
+    assert sorted(OutboxEvent.objects.values_list("order_id", flat=True)) == ["o2", "o2", "o3"]
+
+
 class Row:
     def __init__(self, pk: int, order_id: str) -> None:
         self.pk = pk
         self.order_id = order_id
+
+
+@given(
+    orders_of_rows=st.lists(st.sampled_from("abc"), max_size=30),
+    acknowledged=st.sets(st.integers(min_value=0, max_value=29)),
+)
+def test_what_is_marked_is_each_orders_acknowledged_prefix(orders_of_rows, acknowledged):
+    rows = [Row(pk, order_id) for pk, order_id in enumerate(orders_of_rows)]
+    marked = acknowledged_in_order(rows, acknowledged)
+    for order_id in set(orders_of_rows):
+        of_order = [row.pk for row in rows if row.order_id == order_id]
+        prefix = list(itertools.takewhile(lambda pk: pk in acknowledged, of_order))
+        assert [pk for pk in marked if pk in of_order] == prefix
 
 
 def test_a_row_not_acknowledged_holds_back_the_later_rows_of_its_order_only():
