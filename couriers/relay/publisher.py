@@ -2,7 +2,7 @@
 
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
@@ -29,8 +29,9 @@ def relay_producer_config(*, publish_timeout: float, **overrides: Any) -> dict[s
 
 
 class Publisher:
-    def __init__(self, producer: Producer, topic: str, *, publish_timeout: float) -> None:
-        self.producer = producer
+    def __init__(self, make_producer: Callable[[], Producer], topic: str, *, publish_timeout: float) -> None:
+        self.make_producer = make_producer
+        self.producer = make_producer()
         self.topic = topic
         self.publish_timeout = publish_timeout
 
@@ -54,7 +55,15 @@ class Publisher:
             logger.debug(
                 "%s of %s outbox rows not acknowledged: %s", len(failed), len(rows), next(iter(failed.values()))
             )
+        if any(isinstance(error, KafkaError) and error.fatal() for error in failed.values()):
+            self._renew(next(iter(failed.values())))
         return set(results) - set(failed)
+
+    def _renew(self, error: object) -> None:
+        # An idempotent producer that lost its sequence (a fatal error) refuses every message after: a new one,
+        # with a new producer id, takes over. Its rows were not marked, so they go out again.
+        logger.error("outbox relay: the producer failed for good (%s): a new one takes over", error)
+        self.producer = self.make_producer()
 
     def _produce(self, row: OutboxEvent, on_delivery: Any) -> None:
         while True:

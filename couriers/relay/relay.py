@@ -13,11 +13,12 @@ import logging
 import threading
 import time
 from collections.abc import Sequence
+from contextlib import suppress
 from dataclasses import dataclass
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import close_old_connections, connection, connections, transaction
+from django.db import DatabaseError, close_old_connections, connection, connections, transaction
 from django.utils import timezone
 
 from couriers import metrics
@@ -79,6 +80,8 @@ class Relay:
             return 0
         except UNREACHABLE as exc:
             self._failed("the database", exc)
+            with suppress(DatabaseError):  # a broken connection is replaced at the next round, not reused
+                connection.close()
             return 0
         self._recovered()
         return published

@@ -8,7 +8,7 @@ from io import StringIO
 from uuid import uuid4
 
 import pytest
-from confluent_kafka import Producer
+from confluent_kafka import KafkaError, Producer
 from django.core.management import call_command
 from django.db import connection, connections, transaction
 from django.utils import timezone
@@ -22,6 +22,7 @@ from couriers.relay.relay import KafkaDown, Relay, RelayOptions, acknowledged_in
 from couriers.services import order_event_handle
 from couriers.services.outbox import outbox_claim
 from sandbox.stream import check_stream
+from tests.fakes import FakeProducer
 from tests.kafka_helpers import read_all
 
 OPTIONS = RelayOptions(batch_size=100, poll_interval=0.05, retention=timedelta(hours=1), backoff=Backoff(0.01, 0.05))
@@ -30,7 +31,7 @@ OPTIONS = RelayOptions(batch_size=100, poll_interval=0.05, retention=timedelta(h
 def relay_to(bootstrap: str, topic: str, *, publish_timeout: float = 10.0, batch_size: int = 100) -> Relay:
     producer = Producer(relay_producer_config(publish_timeout=publish_timeout, **{"bootstrap.servers": bootstrap}))
     options = RelayOptions(**{**OPTIONS.__dict__, "batch_size": batch_size})
-    return Relay(Publisher(producer, topic, publish_timeout=publish_timeout), options)
+    return Relay(Publisher(lambda: producer, topic, publish_timeout=publish_timeout), options)
 
 
 def make_events(orders, make_courier) -> None:
@@ -186,3 +187,23 @@ def test_watch_deliveries_prints_each_event_and_a_count_per_type(kafka_broker, t
     assert len(lines) == 6
     assert any("order o1  v2  completed courier" in line and "[reading]" in line for line in lines)
     assert lines[-1] == "assigned 2, completed 1, queued 2"
+
+
+class FatalProducer(FakeProducer):
+    """The broker's answer to an idempotent producer that lost its sequence: a fatal error on every message."""
+
+    def flush(self, timeout: float) -> int:
+        for on_delivery, _ in self.reports:
+            on_delivery(KafkaError(KafkaError._FATAL, "fenced", fatal=True), None)
+        self.reports = []
+        return 0
+
+
+@pytest.mark.django_db
+def test_a_producer_failed_for_good_is_replaced_and_the_rows_go_out_with_the_new_one(orders, make_courier):
+    make_events(orders, make_courier)
+    producers = iter([FatalProducer(), FakeProducer()])
+    relay = Relay(Publisher(lambda: next(producers), "t", publish_timeout=1.0), OPTIONS)
+    assert relay.step() == 0  # nothing acknowledged: every row waits
+    assert relay.step() == 5  # the new producer
+    assert len(relay.publisher.producer.sent) == 5

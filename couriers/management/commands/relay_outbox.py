@@ -51,6 +51,6 @@ class Command(BaseCommand):
 
 def build_relay() -> Relay:
     timeout = settings.OUTBOX_PUBLISH_TIMEOUT
-    producer = Producer(relay_producer_config(publish_timeout=timeout))
-    publisher = Publisher(producer, settings.OUTBOX_TOPIC, publish_timeout=timeout)
+    config = relay_producer_config(publish_timeout=timeout)
+    publisher = Publisher(lambda: Producer(config), settings.OUTBOX_TOPIC, publish_timeout=timeout)
     return Relay(publisher, relay_options_from_settings())
