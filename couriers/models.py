@@ -136,7 +136,9 @@ class OutboxEvent(models.Model):
     class Meta:
         ordering = ["id"]
         indexes = [
-            # The relay's work: the rows waiting, each order's oldest first.
+            # The relay's work, however many published rows the retention keeps: the rows waiting in order, and
+            # whether an order has an older one waiting.
+            models.Index(fields=["id"], condition=Q(published_at__isnull=True), name="outbox_waiting"),
             models.Index(
                 fields=["order_id", "id"], condition=Q(published_at__isnull=True), name="outbox_waiting_by_order"
             ),
