@@ -136,9 +136,7 @@ class OutboxEvent(models.Model):
     class Meta:
         ordering = ["id"]
         indexes = [
-            # The relay's work, however many published rows the retention keeps: the rows waiting in order, and
-            # whether an order has an older one waiting.
-            models.Index(fields=["id"], condition=Q(published_at__isnull=True), name="outbox_waiting"),
+            # The relay's work: the rows waiting, each order's oldest first.
             models.Index(
                 fields=["order_id", "id"], condition=Q(published_at__isnull=True), name="outbox_waiting_by_order"
             ),

@@ -29,7 +29,7 @@ class Migration(migrations.Migration):
             ],
             options={
                 'ordering': ['id'],
-                'indexes': [models.Index(condition=models.Q(('published_at__isnull', True)), fields=['id'], name='outbox_waiting'), models.Index(condition=models.Q(('published_at__isnull', True)), fields=['order_id', 'id'], name='outbox_waiting_by_order'), models.Index(fields=['published_at'], name='outbox_published_at')],
+                'indexes': [models.Index(condition=models.Q(('published_at__isnull', True)), fields=['order_id', 'id'], name='outbox_waiting_by_order'), models.Index(fields=['published_at'], name='outbox_published_at')],
             },
         ),
     ]
