@@ -362,6 +362,13 @@ RECONCILE_TIME_LIMIT = env.positive_float("RECONCILE_TIME_LIMIT", default=30.0)
 # None (`never`): left for a dispatcher. See couriers/services/disputes.py.
 DISPUTE_GRACE = env.seconds_or_never("DISPUTE_GRACE", default="120")
 
+# --- The outbox: deliveries' changes published to other teams (docs/events.md) ---
+OUTBOX_TOPIC = env.str("OUTBOX_TOPIC", default="courier.delivery.changed")
+OUTBOX_BATCH_SIZE = env.positive_int("OUTBOX_BATCH_SIZE", default=500)
+OUTBOX_POLL_INTERVAL = env.positive_float("OUTBOX_POLL_INTERVAL", default=0.2)
+OUTBOX_PUBLISH_TIMEOUT = env.positive_float("OUTBOX_PUBLISH_TIMEOUT", default=30.0)
+OUTBOX_RETENTION = env.non_negative_int("OUTBOX_RETENTION", default=86400)
+
 # --- Logging ----------------------------------------------------------------
 LOG_LEVEL = env.choice("LOG_LEVEL", default="info", choices=("debug", "info", "warning", "error")).upper()
 LOG_FORMAT = env.choice("LOG_FORMAT", default="text", choices=("text", "json"))

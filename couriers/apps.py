@@ -8,7 +8,8 @@ class CouriersConfig(AppConfig):
     def ready(self) -> None:
         from prometheus_client import REGISTRY
 
-        from couriers.metrics import FleetCollector
+        from couriers.metrics import FleetCollector, OutboxCollector
 
         # Collects nothing until scraped, so registering costs start-up nothing.
         REGISTRY.register(FleetCollector())
+        REGISTRY.register(OutboxCollector())

@@ -58,3 +58,28 @@ class FleetCollector(Collector):
 
     def describe(self) -> Iterator[GaugeMetricFamily]:
         return iter(())  # no collection at registration time: the database may not be there yet
+
+
+OUTBOX_PUBLISHED = Counter("courier_outbox_published_total", "Outbox events the broker acknowledged")
+
+
+class OutboxCollector(Collector):
+    """Outbox rows waiting for the relay, and the age of the oldest: read from the database at scrape time."""
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        from couriers.services.outbox import outbox_waiting  # the app registry is ready by the first scrape
+
+        try:
+            waiting, oldest_age = outbox_waiting()
+        finally:
+            if not connection.in_atomic_block:
+                connection.close()
+        yield GaugeMetricFamily("courier_outbox_waiting", "Outbox events not yet published", value=waiting)
+        yield GaugeMetricFamily(
+            "courier_outbox_oldest_seconds",
+            "Age of the oldest outbox event not yet published (0: none)",
+            value=oldest_age,
+        )
+
+    def describe(self) -> Iterator[GaugeMetricFamily]:
+        return iter(())

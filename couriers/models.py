@@ -72,6 +72,8 @@ class Delivery(models.Model):
     end_announced_at = models.DateTimeField(
         null=True, blank=True, help_text="When we first saw that event: the dispute's grace counts from here."
     )
+    # One more at each change other teams hear of (couriers.services.outbox): a consumer drops an older event.
+    version = models.PositiveIntegerField(default=0, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -137,3 +139,33 @@ class OrderFailure(models.Model):
 
     def __str__(self) -> str:
         return f"order {self.order_id}: {self.attempts} failed attempts"
+
+
+class OutboxEvent(models.Model):
+    """A delivery's change, written in the transaction that made it, until the relay published it to Kafka.
+
+    The transactional outbox: no decision commits without its event, and no event exists without its
+    committed decision. `payload` is the message as published (docs/events.md); rows are marked published
+    once the broker acknowledged them, and pruned later.
+    """
+
+    event_id = models.UUIDField(unique=True)
+    order_id = models.CharField(max_length=255)
+    version = models.PositiveIntegerField()
+    type = models.CharField(max_length=16)
+    payload = models.JSONField()
+    created_at = models.DateTimeField()
+    published_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["id"]
+        indexes = [
+            # The relay's work: the rows waiting, each order's oldest first.
+            models.Index(
+                fields=["order_id", "id"], condition=Q(published_at__isnull=True), name="outbox_waiting_by_order"
+            ),
+            models.Index(fields=["published_at"], name="outbox_published_at"),
+        ]
+
+    def __str__(self) -> str:
+        return f"order {self.order_id} v{self.version} {self.type}"

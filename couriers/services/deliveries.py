@@ -8,6 +8,7 @@ from django.utils import timezone
 
 from couriers.models import Delivery
 from couriers.phases import Phase, phase_of
+from couriers.services.outbox import EventType, event_record
 from couriers.services.outcomes import Outcome
 from couriers.services.queue import assign, match_after_commit, pick_courier, release, wait_for_courier
 
@@ -38,8 +39,9 @@ def delivery_sync(
             _record_observation(delivery, order_status, asked_at)
         if phase is Phase.ACTIVE:
             return ensure_courier(delivery, created=created, reopen=reopen)
-        if created:
-            return Outcome.UNCHANGED  # first news of the order is its end: a tombstone, nothing to release
+        if created:  # first news of the order is its end: a tombstone, nothing to release
+            _record_new(delivery, EventType.COMPLETED if phase is Phase.DONE else EventType.CANCELLED)
+            return Outcome.UNCHANGED
         return finish(delivery, phase)
 
 
@@ -134,6 +136,8 @@ def ensure_courier(delivery: Delivery, *, created: bool, reopen: bool) -> Outcom
         return Outcome.ASSIGNED
     was_waiting = delivery.status == Delivery.Status.AWAITING_COURIER and not created
     wait_for_courier(delivery)
+    if created:
+        _record_new(delivery, EventType.QUEUED)
     match_after_commit()
     return Outcome.UNCHANGED if was_waiting else Outcome.QUEUED
 
@@ -155,7 +159,14 @@ def finish(delivery: Delivery, phase: Phase, *, settled_by: str = "a later read"
     courier = delivery.courier
     delivery.status = Delivery.Status.COMPLETED if phase is Phase.DONE else Delivery.Status.CANCELLED
     delivery.finished_at = now
-    delivery.save(update_fields=["status", "finished_at", "updated_at"])
+    event_record(delivery, EventType.COMPLETED if phase is Phase.DONE else EventType.CANCELLED)
+    delivery.save(update_fields=["status", "finished_at", "version", "updated_at"])
     if courier is not None:
         release(courier, now)
     return Outcome.COMPLETED if phase is Phase.DONE else Outcome.CANCELLED
+
+
+def _record_new(delivery: Delivery, event_type: EventType) -> None:
+    # A delivery just created in the state it keeps: its event, and version 1, saved here.
+    event_record(delivery, event_type)
+    delivery.save(update_fields=["version"])

@@ -8,10 +8,12 @@ from couriers.models import Courier, Delivery
 from couriers.phases import Phase, phase_of
 from couriers.services.deliveries import delivery_sync, ensure_courier, finish
 from couriers.services.fleet import locked_courier
+from couriers.services.outbox import Cause, caused_by
 from couriers.services.queue import wait_for_courier
 from gateway.orders import OrderClient, OrderNotFound, OrderRequestRejected
 
 
+@caused_by(Cause.DISPATCHER)
 def delivery_assign(*, order_id: str, client: OrderClient) -> Delivery:
     """Give an order a courier on an operator's request, after checking it is active."""
     asked_at = timezone.now()
@@ -26,6 +28,7 @@ def delivery_assign(*, order_id: str, client: OrderClient) -> Delivery:
     return Delivery.objects.select_related("courier").get(order_id=order_id)
 
 
+@caused_by(Cause.DISPATCHER)
 def delivery_unassign(*, order_id: str) -> Delivery:
     """Take the courier off an order: the order goes back to the queue, keeping its place.
 
@@ -50,6 +53,7 @@ def delivery_unassign(*, order_id: str) -> Delivery:
         return delivery
 
 
+@caused_by(Cause.DISPATCHER)
 def delivery_cancel(*, order_id: str) -> Delivery:
     """Cancel an order's delivery on an operator's request; its courier, if any, takes the oldest waiting order."""
     with transaction.atomic():

@@ -5,9 +5,11 @@ from django.utils import timezone
 
 from couriers.errors import Conflict, NotFound
 from couriers.models import Courier
+from couriers.services.outbox import Cause, caused_by
 from couriers.services.queue import hand_oldest_waiting_order
 
 
+@caused_by(Cause.DISPATCHER)
 def courier_create(*, name: str, phone: str, transport_type: str, status: str = Courier.Status.AVAILABLE) -> Courier:
     if status not in (Courier.Status.AVAILABLE, Courier.Status.PAUSED):
         raise Conflict("a new courier is available or paused", code="invalid_status")
@@ -21,6 +23,7 @@ def courier_create(*, name: str, phone: str, transport_type: str, status: str = 
     return courier
 
 
+@caused_by(Cause.DISPATCHER)
 def courier_update(
     *,
     courier_id: int,
@@ -52,6 +55,7 @@ def courier_pause(*, courier_id: int) -> Courier:
         return _pause(locked_courier(courier_id))
 
 
+@caused_by(Cause.DISPATCHER)
 def courier_make_available(*, courier_id: int) -> Courier:
     with transaction.atomic():
         return _make_available(locked_courier(courier_id))

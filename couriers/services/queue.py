@@ -9,6 +9,7 @@ from django.db.models import Case, Exists, F, OuterRef, Value, When
 from django.utils import timezone
 
 from couriers.models import Courier, Delivery
+from couriers.services.outbox import Cause, EventType, caused_by, event_record
 
 logger = logging.getLogger(__name__)
 
@@ -39,7 +40,10 @@ def assign(delivery: Delivery, courier: Courier, now: datetime) -> None:
     courier.save(update_fields=["status", "load_date", "deliveries_on_load_date", "updated_at"])
     for field, value in assignment_fields(courier, now).items():
         setattr(delivery, field, value)
-    delivery.save(update_fields=["courier", "status", "assigned_at", "deadline", "finished_at", "updated_at"])
+    event_record(delivery, EventType.ASSIGNED)
+    delivery.save(
+        update_fields=["courier", "status", "assigned_at", "deadline", "finished_at", "version", "updated_at"]
+    )
     logger.debug("order %s assigned to courier %s", delivery.order_id, courier.pk)
 
 
@@ -57,12 +61,16 @@ def assignment_fields(courier: Courier, now: datetime) -> dict[str, object]:
 def wait_for_courier(delivery: Delivery) -> None:
     # Every field describes the current assignment: a waiting delivery has no courier, no deadline.
     if delivery.status != Delivery.Status.AWAITING_COURIER:
+        taken_off = delivery.status == Delivery.Status.ASSIGNED
         delivery.status = Delivery.Status.AWAITING_COURIER
         delivery.courier = None
         delivery.assigned_at = None
         delivery.deadline = None
         delivery.finished_at = None
-        delivery.save(update_fields=["status", "courier", "assigned_at", "deadline", "finished_at", "updated_at"])
+        event_record(delivery, EventType.UNASSIGNED if taken_off else EventType.QUEUED)
+        delivery.save(
+            update_fields=["status", "courier", "assigned_at", "deadline", "finished_at", "version", "updated_at"]
+        )
 
 
 def release(courier: Courier, now: datetime) -> None:
@@ -95,6 +103,7 @@ def match_after_commit() -> None:
     transaction.on_commit(deliveries_match_waiting)
 
 
+@caused_by(Cause.MATCHING)
 def deliveries_match_waiting() -> int:
     """Pair available couriers with waiting deliveries, oldest delivery first; how many were paired.
 

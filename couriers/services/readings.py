@@ -21,6 +21,7 @@ from couriers.models import Courier, Delivery
 from couriers.phases import Phase, phase_of
 from couriers.services.deliveries import SETTLED_BY, delivery_order_vanished, delivery_sync
 from couriers.services.disputes import announced_end, dispute_apply
+from couriers.services.outbox import events_record_started
 from couriers.services.outcomes import EventResult, Outcome
 from couriers.services.queue import assignment_fields, free_couriers, match_after_commit
 from gateway.orders import OrderClient, OrderNotFound
@@ -177,12 +178,14 @@ def _deliveries_start(readings: list[Reading]) -> list[Delivery]:
             order_id=reading.order_id,
             order_status=reading.order_status,
             order_checked_at=reading.asked_at,
+            version=1,
             **(assignment_fields(courier, now) if courier else {"status": Delivery.Status.AWAITING_COURIER}),
         )
         for reading, courier in zip_longest(readings, couriers)
     ]
     # Inserted in the order of the ids, so that two workers starting the same orders cannot deadlock.
     Delivery.objects.bulk_create(sorted(deliveries, key=lambda delivery: delivery.order_id))
+    events_record_started(deliveries)
     today = timezone.localdate(now)
     Courier.objects.filter(pk__in=[courier.pk for courier in couriers]).update(
         status=Courier.Status.BUSY,

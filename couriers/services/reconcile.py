@@ -13,6 +13,7 @@ from couriers.models import Delivery
 from couriers.order_ids import InvalidOrderId
 from couriers.selectors import delivery_due_for_check, delivery_overdue
 from couriers.services.disputes import disputes_expired
+from couriers.services.outbox import Cause, caused_by
 from couriers.services.outcomes import Outcome
 from couriers.services.readings import order_read, order_reading_apply
 from gateway.orders import RETRY_LATER, OrderClient, OrderRequestRejected
@@ -91,7 +92,8 @@ def _check(*, order_id: str, event_statuses: list[str], client: OrderClient, out
         # This order's id is refused; a claim stands, so it waits `older_than` before the next try.
         logger.warning("reconcile skipped order %s: %s", order_id, exc, extra={"order_id": order_id})
         return
-    result = order_reading_apply(reading=reading)
+    with caused_by(Cause.SWEEP):
+        result = order_reading_apply(reading=reading)
     outcomes[result.outcome] += 1
     metrics.RECONCILED.labels(str(result.outcome)).inc()
 

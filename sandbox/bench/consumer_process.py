@@ -56,7 +56,9 @@ class Usage:
 class ConsumerProcess:
     """One consumer; `env` is the whole environment (database, Kafka, service-order, LOG_FORMAT=json)."""
 
-    def __init__(self, env: dict[str, str], log_path: Path, args: Sequence[str] = ()) -> None:
+    def __init__(
+        self, env: dict[str, str], log_path: Path, args: Sequence[str] = (), program: Sequence[str] = ("manage.py",)
+    ) -> None:
         self.log_path = log_path
         self.log = EventLog()
         self.usage: Usage | None = None
@@ -67,7 +69,7 @@ class ConsumerProcess:
         self._reader = log_path.open("r", errors="replace")
         self._pending = ""
         self.process = subprocess.Popen(
-            [sys.executable, "manage.py", "consume_orders", *args],
+            [sys.executable, *program, "consume_orders", *args],
             cwd=settings.BASE_DIR,
             env=env,
             stdout=self._log_file,

@@ -1,12 +1,13 @@
 """Couriers and deliveries of the bench database: enough couriers, a clean slate between phases, the check."""
 
+import time
 from collections.abc import Collection
 from dataclasses import dataclass
 
 from django.db import connections, transaction
 from django.utils import timezone
 
-from couriers.models import Courier, Delivery
+from couriers.models import Courier, Delivery, OutboxEvent
 from sandbox.bench.database import ALIAS
 from sandbox.verify import idle_while_waiting
 
@@ -34,6 +35,7 @@ def state_reset() -> None:
     """No deliveries and every courier free with no load: each phase starts from the same state."""
     with transaction.atomic(using=ALIAS):
         Delivery.objects.using(ALIAS).all().delete()
+        OutboxEvent.objects.using(ALIAS).all().delete()
         Courier.objects.using(ALIAS).update(
             status=Courier.Status.AVAILABLE, load_date=None, deliveries_on_load_date=0, idle_since=timezone.now()
         )
@@ -71,3 +73,17 @@ def final_state(order_ids: Collection[str]) -> FinalState:
     return FinalState(
         len(wanted), covered, consistent and assigned.count() == busy.count(), len(idle_while_waiting(using=ALIAS))
     )
+
+
+def outbox_drained(timeout: float) -> bool:
+    """Whether the consumer's relay published every outbox row within `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while OutboxEvent.objects.using(ALIAS).filter(published_at__isnull=True).exists():
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.1)
+    return True
+
+
+def outbox_events_count() -> int:
+    return OutboxEvent.objects.using(ALIAS).count()

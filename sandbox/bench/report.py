@@ -53,11 +53,38 @@ class MemoryFigures:
 
 
 @dataclass(frozen=True)
+class OutboxFigures:
+    """What the outbox costs: the default consumer at 0 ms with it (events written and relayed by --relay)
+    against the same consumer whose decisions write no event."""
+
+    events: int  # events written (and published) in the default phase
+    events_per_check: float
+    cpu_ms_per_check_with: float
+    cpu_ms_per_check_without: float
+    cpu_ms_per_check_cost: float  # with - without: the outbox's CPU per order check (noise: a few hundredths)
+    cpu_ms_per_event: float  # that cost per event written and published
+
+    @classmethod
+    def of(cls, events: int, with_outbox: ConsumerFigures, without: ConsumerFigures) -> "OutboxFigures":
+        cost = with_outbox.cpu_ms_per_check - without.cpu_ms_per_check
+        return cls(
+            events=events,
+            events_per_check=events / with_outbox.order_checks if with_outbox.order_checks else 0.0,
+            cpu_ms_per_check_with=with_outbox.cpu_ms_per_check,
+            cpu_ms_per_check_without=without.cpu_ms_per_check,
+            cpu_ms_per_check_cost=cost,
+            cpu_ms_per_event=cost * with_outbox.order_checks / events if events else 0.0,
+        )
+
+
+@dataclass(frozen=True)
 class Report:
     machine: dict[str, Any]
     stream: dict[str, int]
     order_latency_ms: float  # the simulated service-order's median answer time in the phases "at latency"
-    consumer_default: ConsumerFigures  # at 0 ms
+    consumer_default: ConsumerFigures  # at 0 ms, with the outbox (its events relayed by --relay)
+    consumer_default_without_outbox: ConsumerFigures  # the same, decisions writing no event: the baseline
+    outbox: OutboxFigures
     consumer_one_at_a_time: ConsumerFigures  # at 0 ms
     consumer_default_at_latency: ConsumerFigures | None  # None without --order-latency-ms
     consumer_one_at_a_time_at_latency: ConsumerFigures | None
@@ -116,6 +143,7 @@ def table(report: Report) -> str:
     latency = f"{report.order_latency_ms:g} ms"
     consumers = [
         ("consumer, default, 0 ms", report.consumer_default),
+        ("consumer, default, 0 ms, no outbox", report.consumer_default_without_outbox),
         ("consumer, one at a time, 0 ms", report.consumer_one_at_a_time),
         (f"consumer, default, {latency}", report.consumer_default_at_latency),
         (f"consumer, one at a time, {latency}", report.consumer_one_at_a_time_at_latency),
@@ -142,6 +170,7 @@ def table(report: Report) -> str:
     broker = report.machine["broker"]
     lines = [f"Kafka broker: {broker} ({BROKERS[broker]}); service-order over {report.machine['transport']}"]
     lines.extend("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip() for row in rows)
+    lines.append(_outbox_line(report.outbox))
     lines.extend(_latency_lines(report.latency))
     lines.extend(_memory_lines(report.memory))
     ratios = report.ratios
@@ -199,3 +228,11 @@ def _memory_lines(memory: MemoryFigures | None) -> list[str]:
 
 def _ratio(a: float, b: float) -> float:
     return a / b if b > 0 else 0.0
+
+
+def _outbox_line(outbox: OutboxFigures) -> str:
+    return (
+        f"outbox: {outbox.events} events written and relayed ({outbox.events_per_check:.2f} per check); CPU ms/check "
+        f"{outbox.cpu_ms_per_check_with:.2f} with it, {outbox.cpu_ms_per_check_without:.2f} without: "
+        f"{outbox.cpu_ms_per_check_cost:+.2f} ms per check ({outbox.cpu_ms_per_event:+.2f} ms per event)"
+    )

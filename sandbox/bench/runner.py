@@ -18,10 +18,18 @@ from sandbox.bench.consumer_process import ConsumerProcess
 from sandbox.bench.database import BenchDatabase
 from sandbox.bench.db_connections import PeakConnections, consumer_database_url
 from sandbox.bench.errors import BenchError
-from sandbox.bench.fleet import couriers_ensure, final_state, state_reset
+from sandbox.bench.fleet import couriers_ensure, final_state, outbox_drained, outbox_events_count, state_reset
 from sandbox.bench.measure import Throughput, consumer_throughput, latency
 from sandbox.bench.raw_read import raw_read
-from sandbox.bench.report import ConsumerFigures, LatencyFigures, MemoryFigures, RateFigures, Report, machine_info
+from sandbox.bench.report import (
+    ConsumerFigures,
+    LatencyFigures,
+    MemoryFigures,
+    OutboxFigures,
+    RateFigures,
+    Report,
+    machine_info,
+)
 from sandbox.bench.stream import StreamProducer, backlog_stream_make, first_offsets, partition_count, stream_make
 from sandbox.bench.work_ceiling import work_ceiling
 from sandbox.broker import EmbeddedBroker
@@ -29,6 +37,8 @@ from sandbox.kafka_server import KafkaServer
 from sandbox.simulator import Simulator
 
 ONE_AT_A_TIME = ("--concurrency", "1", "--batch-size", "1")
+WITHOUT_OUTBOX = ("-m", "sandbox.bench.without_outbox")  # the baseline: decisions write no event
+OUTBOX_DRAIN_TIMEOUT = 60.0
 CEILING_THREADS = 8
 TIME_SCALE = 0.01  # an order reaches `cooking` in 0.11 s and stays there for 3 s, long enough to freeze it
 
@@ -95,6 +105,10 @@ class Bench:
             topic = self._topic_fill(stream_make(self.order_ids, config.events, config.seed))
             short_topic, short_orders = self._short_stream()
             default = self._consumer_phase("consumer, default, 0 ms", topic, config.events, self.order_ids)
+            outbox_events = outbox_events_count()
+            without_outbox = self._consumer_phase(
+                "consumer, default, 0 ms, no outbox", topic, config.events, self.order_ids, outbox=False
+            )
             one_at_a_time = self._one_at_a_time(short_topic, short_orders, "0 ms")
             latency_ms = config.order_latency_ms
             default_at_latency = one_at_a_time_at_latency = backlog = None
@@ -118,6 +132,8 @@ class Bench:
             stream={"events": config.events, "orders": config.orders},
             order_latency_ms=config.order_latency_ms,
             consumer_default=default,
+            consumer_default_without_outbox=without_outbox,
+            outbox=OutboxFigures.of(outbox_events, default, without_outbox),
             consumer_one_at_a_time=one_at_a_time,
             consumer_default_at_latency=default_at_latency,
             consumer_one_at_a_time_at_latency=one_at_a_time_at_latency,
@@ -138,7 +154,7 @@ class Bench:
     def _new_topic(self, prefix: str) -> str:
         """A fresh topic and its dead-letter topic, created: the real broker makes none on request."""
         topic = f"{prefix}.{uuid4().hex}"
-        self.broker.create_topics(topic, f"{topic}.dlq")
+        self.broker.create_topics(topic, f"{topic}.dlq", f"{topic}.deliveries")
         return topic
 
     def _orders_prepare(self) -> None:
@@ -174,6 +190,7 @@ class Bench:
             "KAFKA_BOOTSTRAP_SERVERS": self.bootstrap,
             "KAFKA_TOPIC": topic,
             "KAFKA_DLQ_TOPIC": f"{topic}.dlq",
+            "OUTBOX_TOPIC": f"{topic}.deliveries",
             "KAFKA_GROUP_ID": f"bench-{uuid4().hex}",
             "KAFKA_SESSION_TIMEOUT_MS": "6000",
             "ORDER_SERVICE_URL": self.simulator.url,
@@ -187,9 +204,11 @@ class Bench:
         }
 
     @contextmanager
-    def _consumer(self, topic: str, args: Sequence[str] = ()) -> Iterator[ConsumerProcess]:
+    def _consumer(
+        self, topic: str, args: Sequence[str] = (), program: Sequence[str] = ("manage.py",)
+    ) -> Iterator[ConsumerProcess]:
         log = self.workdir / f"consumer-{uuid4().hex[:8]}.log"
-        consumer = ConsumerProcess(self._env(topic), log, args)
+        consumer = ConsumerProcess(self._env(topic), log, args, program)
         try:
             consumer.wait_for_assignment()
             yield consumer
@@ -227,13 +246,25 @@ class Bench:
         return max(round(events * self.config.orders / self.config.events), 1)
 
     def _consumer_phase(
-        self, name: str, topic: str, events: int, order_ids: Sequence[str], args: Sequence[str] = ()
+        self,
+        name: str,
+        topic: str,
+        events: int,
+        order_ids: Sequence[str],
+        args: Sequence[str] = (),
+        *,
+        outbox: bool = True,
     ) -> ConsumerFigures:
+        """One consumer through the stream. With the outbox (as in production) it also relays the events it
+        wrote (--relay), and its CPU counts until they are all published; without it, the baseline."""
         state_reset()
+        args, program = ((*args, "--relay"), ("manage.py",)) if outbox else (args, WITHOUT_OUTBOX)
         self.say(f"{name}: starting consume_orders {' '.join(args)}".rstrip())
         checks_before = self.simulator.requests().total
-        with self._consumer(topic, args) as consumer, PeakConnections(self.database) as connections:
+        with self._consumer(topic, args, program) as consumer, PeakConnections(self.database) as connections:
             consumer.follow(events, self.say)
+            if outbox and not outbox_drained(OUTBOX_DRAIN_TIMEOUT):
+                raise BenchError(f"{name}: the relay left events unpublished after {OUTBOX_DRAIN_TIMEOUT:.0f} s")
             usage = consumer.stop()
         checks = self.simulator.requests().total - checks_before
         throughput = consumer_throughput(consumer.log)

@@ -16,6 +16,7 @@ from sandbox.demo.outcomes import listed
 from sandbox.demo.watch import produced
 from sandbox.http_server import RequestStats
 from sandbox.publisher import PublishRecord
+from sandbox.stream import StreamReport
 from sandbox.verify import Report, verify
 
 BUSIEST = 5
@@ -58,14 +59,20 @@ class RunResult:
     fates: OrderFates
     disputes: Disputes
     check: Report
+    stream: StreamReport  # the delivery events read back from OUTBOX_TOPIC
 
     @property
     def ok(self) -> bool:
-        return self.check.ok
+        return self.check.ok and self.stream.ok
 
 
 def collect(
-    truth: dict[str, str], record: PublishRecord, requests: RequestStats, outcomes: Counter[str], queued: set[str]
+    truth: dict[str, str],
+    record: PublishRecord,
+    requests: RequestStats,
+    outcomes: Counter[str],
+    queued: set[str],
+    stream: StreamReport,
 ) -> RunResult:
     """The run's figures; `queued` holds the orders the consumer queued at least once."""
     waiting = Delivery.objects.filter(status=Delivery.Status.AWAITING_COURIER)
@@ -81,6 +88,7 @@ def collect(
         fates=order_fates(truth, record.unknown, queued),
         disputes=disputes(),
         check=verify(truth, foreign_ids=record.unknown),
+        stream=stream,
     )
 
 
@@ -91,6 +99,7 @@ def render(console: Console, result: RunResult) -> None:
     _print_sources(console, result)
     console.print(Columns([_service_order_table(result), _deliveries_table(result)], padding=(0, 4)))
     console.print(_busiest_table(result))
+    _print_stream(console, result.stream)
     _print_check(console, result)
 
 
@@ -192,3 +201,22 @@ def _print_check(console: Console, result: RunResult) -> None:
         console.print(f"  order {mismatch.order_id}: service-order says {mismatch.truth}, delivery {mismatch.delivery}")
     for problem in check.courier_problems[:MISMATCHES_SHOWN]:
         console.print(f"  {problem}")
+
+
+def _print_stream(console: Console, stream: StreamReport) -> None:
+    counts = ", ".join(f"{kind} {n}" for kind, n in sorted(stream.by_type.items())) or "none"
+    console.print(
+        f"Delivery events published for other teams (docs/events.md): {stream.events - stream.duplicates} "
+        f"({stream.duplicates} duplicates read): {counts}",
+        soft_wrap=True,
+        highlight=False,
+    )
+    if stream.ok:
+        console.print(
+            "[bold green]✔ every delivery's events are in the stream, in order[/], the last one as the database has it",
+            soft_wrap=True,
+        )
+        return
+    console.print("[bold red]✘ the stream does not match the deliveries[/]", soft_wrap=True)
+    for problem in stream.problems[:MISMATCHES_SHOWN]:
+        console.print(f"  {problem}", highlight=False)

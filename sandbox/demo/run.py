@@ -27,6 +27,7 @@ from sandbox.demo.run_folder import logging_to, new_run_folder, shown, simulator
 from sandbox.demo.watch import Watcher
 from sandbox.demo.world import SWEEP_EVERY, World, demo_grace, start_world
 from sandbox.orders import LIFETIME
+from sandbox.stream import StreamReport, check_stream, read_topic, wait_for_outbox_drained
 
 logger = logging.getLogger(__name__)
 
@@ -36,6 +37,7 @@ SETTLE_TIMEOUT = 60.0
 STALL_TIMEOUT = 60.0  # seconds the consumer may make no progress while catching up before we stop waiting
 SCRAPE_TIMEOUT = 10.0
 DISPUTE_SLACK = 10.0  # seconds past a dispute's grace and two sweeps before we stop waiting for it
+OUTBOX_DRAIN_TIMEOUT = 30.0  # the relay publishes within a round or two of the last decision
 
 
 def run_demo(options: DemoOptions, console: Console) -> int:
@@ -66,7 +68,7 @@ class DemoRun:
         watcher = self._run_orders(world)
         result = self._report(world, watcher)
         if world.web is not None:
-            self._serve(world.web, world.web_url)
+            self._serve(world.web, world.web_url, world.bootstrap)
         return 0 if result.ok else 1
 
     # --- before the orders -----------------------------------------------------
@@ -163,19 +165,31 @@ class DemoRun:
             time.sleep(TICK)
         simulator = world.simulator
         queued = queued_orders(world.consumer.log)
-        result = collect(simulator.truth(), simulator.record(), simulator.requests(), Counter(watcher.outcomes), queued)
+        stream = self._stream(world)
+        result = collect(
+            simulator.truth(), simulator.record(), simulator.requests(), Counter(watcher.outcomes), queued, stream
+        )
         render(self.console, result)
         logger.info("orders: %s; events by outcome: %s", result.fates, dict(result.outcomes))
         logger.info("check: %s with service-order", result.check.summary())
+        logger.info("delivery events by type: %s; stream problems: %s", dict(stream.by_type), stream.problems[:10])
         return result
 
-    def _serve(self, web: Child, url: str) -> None:
+    def _stream(self, world: World) -> StreamReport:
+        """The delivery events, once the relay published every one, read back from the topic and checked."""
+        if not wait_for_outbox_drained(OUTBOX_DRAIN_TIMEOUT):
+            logger.warning("outbox not drained within %ss", OUTBOX_DRAIN_TIMEOUT)
+        return check_stream(read_topic(world.bootstrap, settings.OUTBOX_TOPIC))
+
+    def _serve(self, web: Child, url: str, bootstrap: str) -> None:
         self._say(
             "admin",
             f"{url}/admin/ (user {database.USERNAME}, or {database.DISPATCHER} to see what a dispatcher sees; "
             "passwords above)",
         )
         self._say("API docs", f"{url}/api/docs/")
+        watch = f"KAFKA_BOOTSTRAP_SERVERS={bootstrap} .venv/bin/python manage.py watch_deliveries --from-beginning"
+        self._say("events", f"{watch} (the delivery events, live)")
         # Started in the background (`make demo &`), it never sees a Ctrl-C: SIGTERM stops it the same way.
         self.console.print(f"Running until Ctrl-C, or SIGTERM (kill {os.getpid()}) when in the background.")
         try:

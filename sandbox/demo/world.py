@@ -61,17 +61,20 @@ def start_world(options: DemoOptions, port: int | None, stack: ExitStack, folder
 def _start_broker(stack: ExitStack, folder: Path, say: Say) -> str:
     with stderr_to(folder / "broker.log"):  # librdkafka's mock announces itself on stderr
         bootstrap = stack.enter_context(EmbeddedBroker(detached=True)).bootstrap_servers
-    ensure_topics(bootstrap, settings.KAFKA_TOPIC, settings.KAFKA_DLQ_TOPIC)
+    ensure_topics(bootstrap, settings.KAFKA_TOPIC, settings.KAFKA_DLQ_TOPIC, settings.OUTBOX_TOPIC)
     say("Kafka", f"embedded broker at {bootstrap}, topic {settings.KAFKA_TOPIC}")
     return bootstrap
 
 
 def _start_consumer(env: dict[str, str], metrics_port: int, stack: ExitStack, folder: Path, say: Say) -> Child:
-    command = ["consume_orders", "--metrics-port", str(metrics_port), "--reconcile-every", str(SWEEP_EVERY)]
+    command = ["consume_orders", "--metrics-port", str(metrics_port), "--reconcile-every", str(SWEEP_EVERY), "--relay"]
     if connection.vendor == "sqlite":
         command += ["--concurrency", str(SQLITE_CONCURRENCY)]
     consumer = stack.enter_context(child("consumer", command, folder / "consumer.log", env))
-    say("consumer", f"consume_orders, metrics at http://{HOST}:{metrics_port}/metrics, log {shown(consumer.log)}")
+    say(
+        "consumer",
+        f"consume_orders --relay (the delivery events too), metrics at http://{HOST}:{metrics_port}/metrics, log {shown(consumer.log)}",
+    )
     return consumer
 
 
@@ -92,6 +95,7 @@ def _child_env(bootstrap: str, order_service_url: str) -> dict[str, str]:
         "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
         "KAFKA_TOPIC": settings.KAFKA_TOPIC,
         "KAFKA_DLQ_TOPIC": settings.KAFKA_DLQ_TOPIC,
+        "OUTBOX_TOPIC": settings.OUTBOX_TOPIC,
         "KAFKA_GROUP_ID": settings.KAFKA_GROUP_ID,
         "KAFKA_SESSION_TIMEOUT_MS": "6000",  # a quick first join (see kafka-testing.md)
         "ORDER_SERVICE_URL": order_service_url,

@@ -10,15 +10,16 @@ from tests.brokers import REAL_KAFKA
 
 
 @pytest.fixture
-def topics(settings, real_kafka) -> tuple[str, str]:
+def topics(settings, real_kafka) -> tuple[str, str, str]:
     settings.KAFKA_BOOTSTRAP_SERVERS = real_kafka.bootstrap_servers
     settings.KAFKA_TOPIC = f"orders.{uuid4().hex}"
     settings.KAFKA_DLQ_TOPIC = f"{settings.KAFKA_TOPIC}.dlq"
-    return settings.KAFKA_TOPIC, settings.KAFKA_DLQ_TOPIC
+    settings.OUTBOX_TOPIC = f"{settings.KAFKA_TOPIC}.deliveries"
+    return settings.KAFKA_TOPIC, settings.KAFKA_DLQ_TOPIC, settings.OUTBOX_TOPIC
 
 
 @REAL_KAFKA
-def test_both_topics_are_created_then_reported_as_existing(topics, capsys):
+def test_the_topics_are_created_then_reported_as_existing(topics, capsys):
     call_command("create_topics", "--partitions", "3")
     first = capsys.readouterr().out
     call_command("create_topics", "--partitions", "3")

@@ -1,9 +1,13 @@
 """The web process serves Prometheus metrics, the fleet's included."""
 
 import ipaddress
+import re
+from datetime import timedelta
 
 import pytest
+from django.utils import timezone
 
+from couriers.models import OutboxEvent
 from couriers.services import order_event_handle
 
 pytestmark = pytest.mark.django_db
@@ -29,6 +33,22 @@ def test_metrics_show_the_fleet(client, orders, make_courier):
     assert "courier_deliveries_waiting 1.0" in body
     assert "courier_deliveries_overdue 0.0" in body
     assert "courier_deliveries_disputed 1.0" in body
+
+
+def test_metrics_show_the_outbox_waiting_and_its_oldest_age(client, orders, make_courier):
+    body = client.get("/metrics").content.decode()
+    assert "courier_outbox_waiting 0.0" in body
+    assert "courier_outbox_oldest_seconds 0.0" in body
+
+    make_courier()
+    orders.set("a", "cooking")
+    order_event_handle(order_id="a", event_status="created", client=orders)
+    OutboxEvent.objects.update(created_at=timezone.now() - timedelta(minutes=5))
+
+    body = client.get("/metrics").content.decode()
+    assert "courier_outbox_waiting 1.0" in body
+    oldest = float(re.search(r"^courier_outbox_oldest_seconds (\S+)$", body, re.MULTILINE).group(1))
+    assert 300 <= oldest < 3600
 
 
 def test_metrics_take_no_writes(client):

@@ -166,10 +166,12 @@ def test_kafka_creates_no_topic_by_itself(compose: dict[str, Any]) -> None:
     script = services["kafka-init"]["command"][0]
     assert "--if-not-exists" in script
     init = services["kafka-init"]["environment"]
-    assert (init["TOPIC"], init["DLQ_TOPIC"]) == (
+    assert (init["TOPIC"], init["DLQ_TOPIC"], init["OUTBOX_TOPIC"]) == (
         "${KAFKA_TOPIC:-order.status.changed}",
         "${KAFKA_DLQ_TOPIC:-order.status.changed.dlq}",
+        "${OUTBOX_TOPIC:-courier.delivery.changed}",
     )
+    assert 'for topic in "$$TOPIC" "$$DLQ_TOPIC" "$$OUTBOX_TOPIC"' in script
 
 
 def test_images_are_pinned(compose: dict[str, Any]) -> None:

@@ -26,6 +26,7 @@ from tests.deploy.test_compose import resolved
 pytestmark = [REAL_KAFKA, system_tools.DOCKER_COMPOSE]
 
 TOPIC, DLQ, GROUP = "order.status.changed", "order.status.changed.dlq", "service-courier"
+OUTBOX = "courier.delivery.changed"
 # Where the broker runs here rather than in a container: its addresses, its data, its node id.
 LOCAL = {"listeners", "advertised.listeners", "listener.security.protocol.map", "controller.quorum.voters", "log.dirs"}
 
@@ -95,7 +96,7 @@ def credentials(compose: dict[str, Any], user: str) -> dict[str, str]:
 
 def acl_bindings(script: str) -> list[AclBinding]:
     """kafka-init's `$$acl --allow-principal User:NAME --operation OP... --topic|--group NAME` lines."""
-    names = {"$$TOPIC": TOPIC, "$$DLQ_TOPIC": DLQ, "$$GROUP": GROUP}
+    names = {"$$TOPIC": TOPIC, "$$DLQ_TOPIC": DLQ, "$$OUTBOX_TOPIC": OUTBOX, "$$GROUP": GROUP}
     bindings = []
     for line in script.splitlines():
         if not line.strip().startswith("$$acl "):
@@ -124,7 +125,7 @@ def acl_bindings(script: str) -> list[AclBinding]:
 def initialised(broker: ComposeKafka, compose: dict[str, Any]) -> ComposeKafka:
     """What kafka-init does, as admin: the two topics and the ACLs its script grants."""
     admin = AdminClient({"bootstrap.servers": broker.sasl_bootstrap_servers, **credentials(compose, "admin")})
-    for future in admin.create_topics([NewTopic(name, 1, 1) for name in (TOPIC, DLQ)]).values():
+    for future in admin.create_topics([NewTopic(name, 1, 1) for name in (TOPIC, DLQ, OUTBOX)]).values():
         future.result(timeout=60)
     bindings = acl_bindings(compose["services"]["kafka-init"]["command"][0])
     assert len(bindings) == 7
@@ -179,10 +180,14 @@ def test_the_simulator_writes_the_topic_and_the_consumer_reads_it(
     assert consume_one(initialised, compose, "courier") == "consumed"
 
 
-def test_the_consumer_writes_the_dlq_and_nothing_else(initialised: ComposeKafka, compose: dict[str, Any]) -> None:
+def test_the_consumer_writes_the_dlq_and_its_delivery_events_and_nothing_else(
+    initialised: ComposeKafka, compose: dict[str, Any]
+) -> None:
     assert produce(initialised, compose, "courier", DLQ) is None
+    assert produce(initialised, compose, "courier", OUTBOX) is None
     assert produce(initialised, compose, "courier", TOPIC) == "TOPIC_AUTHORIZATION_FAILED"
     assert produce(initialised, compose, "simulator", DLQ) == "TOPIC_AUTHORIZATION_FAILED"
+    assert produce(initialised, compose, "simulator", OUTBOX) == "TOPIC_AUTHORIZATION_FAILED"
 
 
 @pytest.mark.parametrize("user", ["courier", "simulator"])

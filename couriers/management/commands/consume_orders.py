@@ -20,6 +20,8 @@ from couriers.consumer.sweeper import Sweeper
 from couriers.consumer.watchdog import Watchdog
 from couriers.database import limit_session_waits
 from couriers.management.arguments import positive_float, positive_int
+from couriers.management.commands.relay_outbox import build_relay
+from couriers.relay.relay import RelayThread
 from couriers.services import deliveries_reconcile
 from gateway.client import default_order_client
 from gateway.orders import OrderClient
@@ -61,6 +63,11 @@ class Command(BaseCommand):
             metavar="SECONDS",
             help="run the reconcile sweep (see reconcile_deliveries) this often, on a thread of its own",
         )
+        parser.add_argument(
+            "--relay",
+            action="store_true",
+            help="also publish the outbox's delivery events (see relay_outbox), on a thread of its own",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         _check_kafka()
@@ -96,6 +103,7 @@ class Command(BaseCommand):
             ),
         )
         sweeper = self._sweeper(options["reconcile_every"], client)
+        relay = RelayThread(build_relay()) if options["relay"] else None
 
         def stop(signum: int, _: object) -> None:
             logger.info("%s received: stopping", signal.Signals(signum).name)
@@ -106,11 +114,15 @@ class Command(BaseCommand):
         watchdog.start()
         if sweeper is not None:
             sweeper.start()
+        if relay is not None:
+            relay.start()
         try:
             consumer.run()
         finally:
             if sweeper is not None:
                 sweeper.stop(timeout=settings.CONSUMER_CLOSE_TIMEOUT)
+            if relay is not None:
+                relay.stop(timeout=settings.CONSUMER_CLOSE_TIMEOUT)
             watchdog.stop()
         logger.info("consume_orders stopped")
 

@@ -1,4 +1,4 @@
-"""python manage.py create_topics: create KAFKA_TOPIC and KAFKA_DLQ_TOPIC, as a deployment's first step."""
+"""python manage.py create_topics: create KAFKA_TOPIC, KAFKA_DLQ_TOPIC and OUTBOX_TOPIC, as a deployment's first step."""
 
 from typing import Any
 
@@ -26,7 +26,7 @@ class Command(BaseCommand):
         try:
             topics = topics_ensure(
                 client_config(),
-                [settings.KAFKA_TOPIC, settings.KAFKA_DLQ_TOPIC],
+                [settings.KAFKA_TOPIC, settings.KAFKA_DLQ_TOPIC, settings.OUTBOX_TOPIC],
                 partitions=options["partitions"],
                 replication_factor=options["replication_factor"],
                 timeout=options["timeout"],

@@ -1,0 +1,1 @@
+"""The outbox relay: events of couriers.services.outbox published to Kafka, at least once, in order per order."""
