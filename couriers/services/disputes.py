@@ -25,6 +25,7 @@ from couriers.errors import Conflict, NotFound
 from couriers.models import Delivery
 from couriers.phases import Phase, phase_of
 from couriers.services.deliveries import finish
+from couriers.services.outbox import Cause, caused_by
 from couriers.services.outcomes import Outcome
 
 logger = logging.getLogger(__name__)
@@ -85,6 +86,7 @@ def disputes_expired(*, limit: int = 500) -> list[tuple[str, str]]:
     )
 
 
+@caused_by(Cause.DISPATCHER)
 def delivery_dispute_settle(*, order_id: str, accept: bool) -> Delivery:
     """A dispatcher decides a dispute: accept the announced end (the delivery ends, its courier is freed),
     or reject it (the delivery goes on; the event is forgotten)."""
