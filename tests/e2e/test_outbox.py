@@ -10,7 +10,7 @@ from couriers.models import Delivery, OutboxEvent
 from sandbox.simulator import Simulator
 from sandbox.stream import check_stream, read_topic
 from sandbox.verify import verify
-from tests.e2e.conftest import CHAOS, ROOT, wait_until
+from tests.e2e.conftest import CHAOS, CONSISTENT, ROOT, wait_until
 from tests.e2e.test_resilience import make_fleet, settle
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
@@ -29,7 +29,10 @@ def test_the_stream_tells_every_decision_in_order_through_kills(
         command = [sys.executable, "manage.py", "relay_outbox", *args]
         return subprocess.Popen(command, cwd=ROOT, env=consumer_env, stdout=log, stderr=subprocess.STDOUT)
 
-    with Simulator(bootstrap=kafka_broker, topic=pipeline_topic, time_scale=0.01, chaos=CHAOS, seed=26) as simulator:
+    # Consistent reads: the stream is the subject here (disputes have tests of their own).
+    with Simulator(
+        bootstrap=kafka_broker, topic=pipeline_topic, time_scale=0.01, chaos=CHAOS, seed=26, reads=CONSISTENT
+    ) as simulator:
         consumer_env["ORDER_SERVICE_URL"] = simulator.url
         simulator.create_orders(40, over=3.0)
         first_consumer, first_relay = consumers.start(), relay()

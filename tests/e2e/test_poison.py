@@ -209,7 +209,9 @@ def test_a_call_or_lock_that_never_ends_is_an_attempt_then_a_dead_letter(
         ORDER_SERVICE_READ_TIMEOUT="1",
         LOG_LEVEL="debug",
     )
-    with Simulator(bootstrap=kafka_broker, topic=pipeline_topic, time_scale=0.02, seed=7) as simulator:
+    with Simulator(
+        bootstrap=kafka_broker, topic=pipeline_topic, time_scale=0.02, seed=7, reads=CONSISTENT
+    ) as simulator:
         consumer_env["ORDER_SERVICE_URL"] = simulator.url
         # Longer than an order's quietest stretch (delivering: 12 s at this time scale), when no event comes.
         group = [consumers.start("--idle-exit", "15") for _ in range(2)]
