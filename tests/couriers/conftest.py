@@ -1,9 +1,10 @@
 import pytest
-from django.contrib.auth.models import Group, User
+from django.contrib.auth.models import User
 from rest_framework.test import APIClient
 
 from couriers.api.permissions import DISPATCHERS_GROUP, READERS_GROUP
 from tests.fakes import FakeOrderClient
+from tests.groups import migrated_group
 from tokens.services import token_create
 
 
@@ -22,7 +23,7 @@ def anonymous() -> APIClient:
 def reader(db: None) -> APIClient:
     """A member of the readers group: reads couriers (without their phones) and deliveries."""
     user = User.objects.create_user("reader")
-    user.groups.add(Group.objects.get(name=READERS_GROUP))
+    user.groups.add(migrated_group(READERS_GROUP))
     return _token_client(user)
 
 
@@ -35,7 +36,7 @@ def nobody(db: None) -> APIClient:
 def dispatcher_user() -> User:
     """A staff member of the dispatchers group that the data migration made."""
     user = User.objects.create_user("dispatcher", is_staff=True)
-    user.groups.add(Group.objects.get(name=DISPATCHERS_GROUP))
+    user.groups.add(migrated_group(DISPATCHERS_GROUP))
     return user
 
 

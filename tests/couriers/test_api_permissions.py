@@ -2,7 +2,7 @@
 permission (staff status alone grants none)."""
 
 import pytest
-from django.contrib.auth.models import Group, Permission, User
+from django.contrib.auth.models import Permission, User
 from django.utils import timezone
 from rest_framework.test import APIClient
 
@@ -10,6 +10,7 @@ from couriers.api.permissions import DISPATCHERS_GROUP, READERS_GROUP
 from couriers.models import Courier, Delivery
 from tests.couriers.factories import create_courier, create_delivery
 from tests.fakes import FakeOrderClient
+from tests.groups import migrated_group
 
 pytestmark = pytest.mark.django_db
 
@@ -120,7 +121,7 @@ def test_a_read_needs_the_view_permission(
 
 
 def test_the_migration_gives_readers_views_without_phones() -> None:
-    granted = Group.objects.get(name=READERS_GROUP).permissions.values_list("content_type__model", "codename")
+    granted = migrated_group(READERS_GROUP).permissions.values_list("content_type__model", "codename")
 
     assert set(granted) == {("courier", "view_courier"), ("delivery", "view_delivery")}
 
@@ -148,7 +149,7 @@ def test_each_write_needs_its_permission(
 
 
 def test_the_migration_gives_dispatchers_exactly_what_they_need() -> None:
-    granted = Group.objects.get(name=DISPATCHERS_GROUP).permissions.values_list("content_type__model", "codename")
+    granted = migrated_group(DISPATCHERS_GROUP).permissions.values_list("content_type__model", "codename")
 
     assert set(granted) == {
         ("courier", "view_courier"),
@@ -186,7 +187,7 @@ def test_both_token_keywords_are_accepted(reader: APIClient, paths: dict[str, st
 def test_session_authentication_reads(paths: dict[str, str]) -> None:
     client = APIClient()
     user = User.objects.create_user("web")
-    user.groups.add(Group.objects.get(name=READERS_GROUP))
+    user.groups.add(migrated_group(READERS_GROUP))
     client.force_login(user)
 
     assert client.get(paths["couriers"]).status_code == 200

@@ -4,10 +4,11 @@ import logging
 import re
 
 import pytest
-from django.contrib.auth.models import Group, User
+from django.contrib.auth.models import User
 from django.test import Client
 
 from couriers.api.permissions import READERS_GROUP
+from tests.groups import migrated_group
 
 
 class Lines(logging.Handler):
@@ -39,7 +40,7 @@ def test_a_request_for_a_host_we_do_not_serve_is_one_warning_line_without_traceb
 def test_the_browsable_api_runs_under_the_csp_with_no_inline_script() -> None:
     client = Client()
     user = User.objects.create_user("web")
-    user.groups.add(Group.objects.get(name=READERS_GROUP))
+    user.groups.add(migrated_group(READERS_GROUP))
     client.force_login(user)
 
     response = client.get("/api/v1/couriers/", HTTP_ACCEPT="text/html")

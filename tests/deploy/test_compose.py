@@ -371,7 +371,7 @@ def test_kafka_takes_sasl_only_and_refuses_what_no_acl_allows(compose: dict[str,
     assert 'password="%s"' in healthcheck
 
 
-def test_the_consumer_may_read_its_topic_and_write_the_dlq_nothing_more(compose: dict[str, Any]) -> None:
+def test_the_consumer_may_read_its_topic_and_write_the_dlq_and_its_events_nothing_more(compose: dict[str, Any]) -> None:
     script = compose["services"]["kafka-init"]["command"][0]
     assert 'password="%s"' in script
     assert '"$$BROKER_ADMIN_PASSWORD" > /tmp/admin.properties' in script
@@ -381,6 +381,7 @@ def test_the_consumer_may_read_its_topic_and_write_the_dlq_nothing_more(compose:
         ("courier", '--operation Read --group "$$GROUP"'),
         ("courier", '--operation Read --operation Describe --topic "$$TOPIC"'),
         ("courier", '--operation Write --operation Describe --topic "$$DLQ_TOPIC"'),
+        ("courier", '--operation Write --operation Describe --topic "$$OUTBOX_TOPIC"'),
         ("simulator", '--operation Write --operation Describe --topic "$$TOPIC"'),
     ]
     environment = compose["services"]["consumer"]["environment"]

@@ -123,12 +123,12 @@ def acl_bindings(script: str) -> list[AclBinding]:
 
 @pytest.fixture(scope="module")
 def initialised(broker: ComposeKafka, compose: dict[str, Any]) -> ComposeKafka:
-    """What kafka-init does, as admin: the two topics and the ACLs its script grants."""
+    """What kafka-init does, as admin: the three topics and the ACLs its script grants."""
     admin = AdminClient({"bootstrap.servers": broker.sasl_bootstrap_servers, **credentials(compose, "admin")})
     for future in admin.create_topics([NewTopic(name, 1, 1) for name in (TOPIC, DLQ, OUTBOX)]).values():
         future.result(timeout=60)
     bindings = acl_bindings(compose["services"]["kafka-init"]["command"][0])
-    assert len(bindings) == 7
+    assert len(bindings) == 9
     for future in admin.create_acls(bindings).values():
         future.result(timeout=60)
     return broker

@@ -137,7 +137,7 @@ def test_the_demo_ends_consistent_and_so_does_a_second_run_on_the_same_database(
     assert demo_users(database) == {
         ("demo", True, True, None),
         ("dispatcher", True, False, "dispatchers"),
-        ("reader", False, False, None),
+        ("reader", False, False, "readers"),
     }
     add_a_courier_outside_the_demo(database)
     second = run_demo(database)

@@ -9,7 +9,7 @@ from types import SimpleNamespace
 
 import pytest
 from django.apps import apps
-from django.contrib.auth.models import Group, User
+from django.contrib.auth.models import User
 from django.core.management import call_command
 from django.db import connection
 from django.test import Client
@@ -17,6 +17,7 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from couriers.api.permissions import READERS_GROUP
+from tests.groups import migrated_group
 from tokens.models import ApiToken
 from tokens.services import token_create
 
@@ -28,7 +29,7 @@ COURIERS = "/api/v1/couriers/"
 @pytest.fixture
 def reader_user() -> User:
     user = User.objects.create_user("team-billing")
-    user.groups.add(Group.objects.get(name=READERS_GROUP))
+    user.groups.add(migrated_group(READERS_GROUP))
     return user
 
 
@@ -89,7 +90,7 @@ def test_the_last_use_is_recorded(reader_user: User) -> None:
 @pytest.mark.parametrize("which", ["prefix", "user", "all"])
 def test_revoked_tokens_stop_working_at_once(reader_user: User, which: str) -> None:
     other = User.objects.create_user("other")
-    other.groups.add(Group.objects.get(name=READERS_GROUP))
+    other.groups.add(migrated_group(READERS_GROUP))
     key, other_key = create_token("team-billing"), create_token("other")
     argument = {"prefix": ["--prefix", key[:10]], "user": ["--user", "team-billing"], "all": ["--all"]}[which]
 
