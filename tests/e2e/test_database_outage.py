@@ -10,6 +10,7 @@ from django.db import connection
 from psycopg import sql
 
 from couriers.models import Delivery, OrderFailure
+from couriers.services.deliveries import NOT_FOUND_STATUS
 from sandbox.simulator import Simulator
 from sandbox.verify import verify
 from tests.e2e.conftest import CHAOS, CONSISTENT, point_at, wait_until
@@ -26,7 +27,9 @@ pytestmark = [
     ),
 ]
 
-OUTAGE_SECONDS = 6
+# Long enough for a batch to meet it: a consumer's reads of its parked orders may each wait DB_POOL_TIMEOUT (2 s
+# here) before its batch's decisions find the database down.
+OUTAGE_SECONDS = 12
 
 
 @contextmanager
@@ -77,7 +80,11 @@ def test_a_database_outage_is_waited_out_with_a_handful_of_log_lines(
         consumer_env["DB_POOL_TIMEOUT"] = "2"  # the pool's wait for a connection ends well within the outage
         simulator.create_orders(80, over=8.0)
         group = [consumers.start("--idle-exit", "10") for _ in range(2)]
-        wait_until(lambda: Delivery.objects.count() >= 10, 90, "work under way")
+        for member in group:  # the group settled: no rebalance swallows the outage
+            consumers.wait_for_log(member, "assigned partitions", timeout=90)
+        # Orders' own deliveries (the foreign ids' not-found records come at once).
+        under_way = Delivery.objects.exclude(order_status=NOT_FOUND_STATUS)
+        wait_until(lambda: under_way.count() >= 10, 90, "work under way")
         with connections_cut():
             time.sleep(OUTAGE_SECONDS)  # events keep coming meanwhile
             assert all(member.poll() is None for member in group), "a consumer died of the outage"
