@@ -3,6 +3,7 @@ listener, the StandardAuthorizer, admin the only super user) and kafka-init's AC
 docker-compose.yml says, nothing more."""
 
 import shlex
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -10,6 +11,7 @@ import pytest
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer
 from confluent_kafka.admin import (
     AclBinding,
+    AclBindingFilter,
     AclOperation,
     AclPermissionType,
     AdminClient,
@@ -131,7 +133,20 @@ def initialised(broker: ComposeKafka, compose: dict[str, Any]) -> ComposeKafka:
     assert len(bindings) == 9
     for future in admin.create_acls(bindings).values():
         future.result(timeout=60)
+    _wait_for_acls(admin, len(bindings))
     return broker
+
+
+def _wait_for_acls(admin: AdminClient, count: int) -> None:
+    """The broker enforces ACLs once it has applied them from the metadata log, a moment after create_acls
+    returned: until it lists them all, a first request may still be refused."""
+    every = AclBindingFilter(
+        ResourceType.ANY, None, ResourcePatternType.ANY, None, None, AclOperation.ANY, AclPermissionType.ANY
+    )
+    deadline = time.monotonic() + 30
+    while len(admin.describe_acls(every).result(timeout=30)) < count:
+        assert time.monotonic() < deadline, "the broker never listed the ACLs kafka-init grants"
+        time.sleep(0.2)
 
 
 def produce(broker: ComposeKafka, compose: dict[str, Any], user: str, topic: str) -> str | None:
