@@ -192,7 +192,7 @@ def _busiest_table(result: RunResult) -> Table:
 def _print_check(console: Console, result: RunResult) -> None:
     check = result.check
     unknown = len(set(result.record.unknown))
-    detail = f"({check.checked - unknown} orders, and {unknown} ids service-order never had: no delivery for them)"
+    detail = f"({check.checked - unknown} orders, and {unknown} ids service-order never had: no open delivery for them)"
     if check.ok:
         console.print(f"[bold green]✔ {check.summary()}[/] with service-order {detail}", soft_wrap=True)
         return
