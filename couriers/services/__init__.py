@@ -9,6 +9,7 @@ One module per job, so that each rule has one obvious place:
 - queue: couriers chosen, released, and the waiting queue served first come;
 - disputes: ends announced by events that service-order's reads contradict, settled by a rule;
 - parked: orders that fail on their own, set aside with their events and counted (the consumer's);
+- outbox: the delivery events other teams hear of, written in each decision's transaction, and the relay's rows;
 - reconcile: the sweep that checks open deliveries again;
 - dispatch: operators' manual dispatch;
 - fleet: operators' couriers.
