@@ -1,6 +1,7 @@
 """API views: parse the request, call one service or selector, shape the answer. Errors go to
 couriers.api.errors.exception_handler, so no view catches anything."""
 
+from collections.abc import Callable
 from typing import Any
 
 from django.core.exceptions import ValidationError as DjangoValidationError
@@ -99,6 +100,13 @@ def _delivery_answer(request: Request, order_id: str, status_code: int = status.
     # Read back through the selector, for the courier, `overdue` and `queue_position`.
     delivery = selectors.delivery_get_for_order(order_id=order_id)
     return tagged(DeliverySerializer(delivery, context={"request": request}).data, status_code)
+
+
+def _write_if_match(request: Request, order_id: str, write: Callable[[], Delivery]) -> Delivery:
+    """`write` the order's delivery in one transaction with the If-Match check, under the row lock both hold."""
+    with transaction.atomic():
+        _check_delivery_if_match(request, order_id)
+        return write()
 
 
 def _check_delivery_if_match(request: Request, order_id: str) -> None:
@@ -418,9 +426,9 @@ class DeliveryUnassignView(ApiPolicy, APIView):
     )
     def post(self, request: Request) -> Response:
         data = _validated(OrderRefSerializer(data=request.data))
-        with transaction.atomic():
-            _check_delivery_if_match(request, data["order_id"])
-            delivery = services.delivery_unassign(order_id=data["order_id"])
+        delivery = _write_if_match(
+            request, data["order_id"], lambda: services.delivery_unassign(order_id=data["order_id"])
+        )
         return _dispatch_answer(request, delivery)
 
 
@@ -442,9 +450,9 @@ class DeliveryCancelView(ApiPolicy, APIView):
     )
     def post(self, request: Request) -> Response:
         data = _validated(OrderRefSerializer(data=request.data))
-        with transaction.atomic():
-            _check_delivery_if_match(request, data["order_id"])
-            delivery = services.delivery_cancel(order_id=data["order_id"])
+        delivery = _write_if_match(
+            request, data["order_id"], lambda: services.delivery_cancel(order_id=data["order_id"])
+        )
         return _delivery_answer(request, delivery.order_id)
 
 
@@ -464,9 +472,11 @@ class DeliverySettleDisputeView(ApiPolicy, APIView):
     )
     def post(self, request: Request) -> Response:
         data = _validated(DisputeSettlementSerializer(data=request.data))
-        with transaction.atomic():
-            _check_delivery_if_match(request, data["order_id"])
-            delivery = services.delivery_dispute_settle(order_id=data["order_id"], accept=data["accept"])
+        delivery = _write_if_match(
+            request,
+            data["order_id"],
+            lambda: services.delivery_dispute_settle(order_id=data["order_id"], accept=data["accept"]),
+        )
         return _delivery_answer(request, delivery.order_id)
 
 
