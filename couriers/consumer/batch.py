@@ -18,8 +18,8 @@ the calls under way end within their own deadline, so the loop polls again withi
 import logging
 import threading
 import time
-from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from contextlib import suppress
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -43,6 +43,7 @@ from gateway.orders import RETRY_LATER, OrderClient, OrderRequestRejected, Order
 logger = logging.getLogger(__name__)
 
 OUTAGE_STREAK = 3  # calls failing in a row, with no answer between them, that make service-order suspect
+DECIDERS = 4  # threads deciding orders one transaction each: DB_POOL_MAX_SIZE's default connections
 PROBE_ORDER_ID = "service-courier-probe"  # asked for when no order was answered yet: not found is an answer
 
 
@@ -99,6 +100,7 @@ class Handled:
     result: EventResult | None = None
     error: BaseException | None = None
     seconds: float = 0.0
+    reading: Reading | None = None  # what decided an order done
 
 
 @dataclass
@@ -159,6 +161,36 @@ class _Answered:
     seconds: float  # the call to service-order
 
 
+@dataclass
+class _Arrivals:
+    """The batch's orders in arrival order, and how far from the first one every order has its answer."""
+
+    order: list[str]
+    answered: set[str] = field(default_factory=set)
+    reached: int = 0  # orders order[:reached] have their answers
+    held: list[_Answered] = field(default_factory=list)  # answers waiting for an earlier order's
+    position: dict[str, int] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.position = {order_id: i for i, order_id in enumerate(self.order)}
+
+    def arrive(self, order_ids: Iterable[str]) -> None:
+        self.answered.update(order_ids)
+        while self.reached < len(self.order) and self.order[self.reached] in self.answered:
+            self.reached += 1
+
+    def in_turn(self, answers: list[_Answered]) -> list[_Answered]:
+        """The held answers and these whose every earlier order has its answer, in arrival order; holds the rest."""
+        waiting = sorted(self.held + answers, key=lambda answer: self.position[answer.reading.order_id])
+        ready = [answer for answer in waiting if self.position[answer.reading.order_id] < self.reached]
+        self.held = waiting[len(ready) :]
+        return ready
+
+
+def _ignore(order_id: str, handled: Handled) -> None:
+    """No one to tell of an order done."""
+
+
 class BatchRunner:
     """Reads service-order for the orders of a batch on worker threads, then decides.
 
@@ -185,29 +217,48 @@ class BatchRunner:
         self.service_probe = service_probe
         self.database_probe = database_probe
         self.pool = ThreadPoolExecutor(concurrency, thread_name_prefix="order") if concurrency > 1 else None
+        # Threads of their own: queued behind calls still in flight on `pool`, decisions would wait for them.
+        self.deciders = (
+            ThreadPoolExecutor(min(concurrency, DECIDERS), thread_name_prefix="decide") if concurrency > 1 else None
+        )
         self.known_order: str | None = None  # the last order service-order answered for: the probe's
 
-    def run(self, statuses: dict[str, list[str]]) -> BatchOutcome:
-        """Handle each order's events (order id -> statuses); one call to service-order per order."""
+    def run(self, statuses: dict[str, list[str]], on_done: Callable[[str, Handled], object] = _ignore) -> BatchOutcome:
+        """Handle each order's events (order id -> statuses); one call to service-order per order.
+
+        Answers are decided as they come, in waves (what arrived while the wave before was decided), not
+        once the slowest call returns; `on_done(order_id, handled)` is told of each order done, as it is.
+        """
         turn = _Turn(deadline=None if self.budget is None else self.clock() + self.budget, clock=self.clock)
         connection_release()  # none held while the workers wait on service-order
-        read = self._read_all(statuses, turn)
+        arrivals = _Arrivals(list(statuses))
+        handled: dict[str, Handled] = {}
+        for wave in self._answers(statuses, turn):
+            decided = self._decide(wave, arrivals, turn)
+            for order_id, h in decided.items():
+                if h.verdict is Verdict.DONE:
+                    on_done(order_id, h)
+            handled.update(decided)
         if self.known_order in turn.failing:
             self.known_order = None  # failing now: asked by the probe, it would say service-order is down
         self.known_order = turn.answered or self.known_order
-        handled = self._decide(read, turn)
         if turn.out_of_time():
             left = sum(h.verdict is Verdict.LATER for h in handled.values())
             logger.warning("batch cut at its time budget (%ss): %s orders left for later", self.budget, left)
         return self._classify({order_id: handled[order_id] for order_id in statuses}, turn)
 
-    def _read_all(self, statuses: dict[str, list[str]], turn: _Turn) -> dict[str, _Answered | Handled]:
-        def one(order_id: str) -> _Answered | Handled:
-            return self._read(order_id, statuses[order_id], turn)
-
+    def _answers(self, statuses: dict[str, list[str]], turn: _Turn) -> Iterator[dict[str, _Answered | Handled]]:
+        """The calls' results in waves: each is what returned while the one before was being decided."""
         if self.pool is None:
-            return {order_id: one(order_id) for order_id in statuses}
-        return dict(zip(statuses, self.pool.map(one, statuses), strict=True))
+            yield {
+                order_id: self._read(order_id, order_statuses, turn) for order_id, order_statuses in statuses.items()
+            }
+            return
+        calls = {self.pool.submit(self._read, order_id, s, turn): order_id for order_id, s in statuses.items()}
+        pending = set(calls)
+        while pending:
+            done, pending = wait(pending, return_when=FIRST_COMPLETED)
+            yield {calls[call]: call.result() for call in done}
 
     def _read(self, order_id: str, statuses: list[str], turn: _Turn) -> _Answered | Handled:
         if turn.stopped():
@@ -232,18 +283,19 @@ class BatchRunner:
         turn.answer(order_id)
         return _Answered(reading, time.monotonic() - started)
 
-    def _decide(self, read: dict[str, _Answered | Handled], turn: _Turn) -> dict[str, Handled]:
-        """Together first (the readings only to record, then the new orders), then each of the rest alone."""
-        handled = {order_id: h for order_id, h in read.items() if isinstance(h, Handled)}
-        rest = [a for a in read.values() if isinstance(a, _Answered)]
-        for step in (self.checks.record_settled, self.checks.start):
-            started = time.monotonic()
-            results = self._together(step, [answer.reading for answer in rest], turn)
-            seconds = time.monotonic() - started
-            for answer in rest:
-                if (result := results.get(answer.reading.order_id)) is not None:
-                    handled[answer.reading.order_id] = self._done(result, answer.seconds + seconds)
-            rest = [answer for answer in rest if answer.reading.order_id not in results]
+    def _decide(self, wave: dict[str, _Answered | Handled], arrivals: "_Arrivals", turn: _Turn) -> dict[str, Handled]:
+        """Together first: the readings only to record, then the new orders. Then each of the rest alone.
+
+        The new orders and the rest are decided in arrival order: an answer whose order came after one still
+        asked is held to a later wave, so that couriers go to new orders first come, first served.
+        """
+        handled = {order_id: h for order_id, h in wave.items() if isinstance(h, Handled)}
+        arrivals.arrive(wave)
+        recorded, rest = self._together(
+            self.checks.record_settled, [a for a in wave.values() if isinstance(a, _Answered)], turn
+        )
+        started, rest = self._together(self.checks.start, arrivals.in_turn(rest), turn)
+        handled |= recorded | started
         connection_release()  # to the pool, for the workers deciding the rest
         for answer, decided in zip(rest, self._apply_all(rest, turn), strict=True):
             handled[answer.reading.order_id] = decided
@@ -252,7 +304,7 @@ class BatchRunner:
     def _apply_all(self, answers: list[_Answered], turn: _Turn) -> list[Handled]:
         """Each on its own (an order that waits or ended: its delivery and a courier locked); on workers, the
         transactions' waits on the database overlap."""
-        if self.pool is None or len(answers) < 2:
+        if self.deciders is None or len(answers) < 2:
             return [self._apply(answer, turn) for answer in answers]
 
         def on_worker(answer: _Answered) -> Handled:
@@ -262,9 +314,23 @@ class BatchRunner:
                 with suppress(DatabaseError):  # a broken connection may fail to close; it is dropped all the same
                     connection.close()  # to the pool: a worker holds a connection only for a transaction
 
-        return list(self.pool.map(on_worker, answers))
+        return list(self.deciders.map(on_worker, answers))
 
     def _together(
+        self, step: Callable[[Sequence[Reading]], dict[str, EventResult]], answers: list[_Answered], turn: _Turn
+    ) -> tuple[dict[str, Handled], list[_Answered]]:
+        """The orders `step` decided at once, and the answers it left out."""
+        started = time.monotonic()
+        results = self._step(step, [answer.reading for answer in answers], turn)
+        seconds = time.monotonic() - started
+        done = {
+            a.reading.order_id: self._done(a.reading, results[a.reading.order_id], a.seconds + seconds)
+            for a in answers
+            if a.reading.order_id in results
+        }
+        return done, [answer for answer in answers if answer.reading.order_id not in results]
+
+    def _step(
         self, step: Callable[[Sequence[Reading]], dict[str, EventResult]], readings: list[Reading], turn: _Turn
     ) -> dict[str, EventResult]:
         if not readings or turn.database_down is not None:
@@ -293,12 +359,12 @@ class BatchRunner:
         except Exception as exc:
             logger.exception("order %s could not be processed", order_id, extra={"order_id": order_id})
             return Handled(Verdict.FAILED, error=exc, seconds=answer.seconds + time.monotonic() - started)
-        return self._done(result, answer.seconds + time.monotonic() - started)
+        return self._done(answer.reading, result, answer.seconds + time.monotonic() - started)
 
     @staticmethod
-    def _done(result: EventResult, seconds: float) -> Handled:
+    def _done(reading: Reading, result: EventResult, seconds: float) -> Handled:
         metrics.EVENT_SECONDS.observe(seconds)
-        return Handled(Verdict.DONE, result=result, seconds=seconds)
+        return Handled(Verdict.DONE, result=result, seconds=seconds, reading=reading)
 
     def _classify(self, handled: dict[str, Handled], turn: _Turn) -> BatchOutcome:
         suspects = [h for h in handled.values() if h.verdict is Verdict.SUSPECT]
@@ -318,5 +384,6 @@ class BatchRunner:
         return self.service_probe(self.known_order or PROBE_ORDER_ID)
 
     def close(self) -> None:
-        if self.pool is not None:
-            self.pool.shutdown()
+        for pool in (self.pool, self.deciders):
+            if pool is not None:
+                pool.shutdown()

@@ -255,19 +255,69 @@ def test_readings_recorded_together_are_done_without_a_decision_each():
     assert service.applied == []
 
 
+class FirstAnsweredLast(ScriptedChecks):
+    """The batch's first order is answered only after every other one; records the orders started."""
+
+    def __init__(self, first: str, others: int) -> None:
+        super().__init__()
+        self.first, self.others_answered = first, threading.Semaphore(0)
+        self.others = others
+        self.started: list[str] = []
+
+    def read(self, order_id, event_statuses):
+        if order_id == self.first:
+            for _ in range(self.others):
+                assert self.others_answered.acquire(timeout=5), "the other orders were never answered"
+        reading = super().read(order_id, event_statuses)
+        if order_id != self.first:
+            self.others_answered.release()
+        return reading
+
+    def start(self, readings):
+        self.started += [reading.order_id for reading in readings]
+        return {}
+
+
 @pytest.mark.parametrize("concurrency", [1, 4])
 def test_new_orders_are_started_in_the_order_their_events_arrived(concurrency):
-    class Recording(ScriptedChecks):
-        def start(self, readings):
-            self.started = [reading.order_id for reading in readings]
-            return {}
-
-    service = Recording()
     arrival = ["o3", "o1", "o4", "o2"]  # the batch's order: its first events' (the loop builds it so)
+    service = FirstAnsweredLast("o3", others=3 if concurrency > 1 else 0)
 
     runner(service, concurrency=concurrency).run(orders(*arrival))
 
-    assert service.started == arrival
+    assert service.started == arrival, "an answer that came first waits for the earlier orders' answers"
+    assert service.applied == arrival
+
+
+def test_an_answer_is_decided_while_a_slower_call_is_still_under_way():
+    decided_before_slow_returned = threading.Event()
+
+    class SlowOne(ScriptedChecks):
+        def read(self, order_id, event_statuses):
+            if order_id == "slow":
+                decided_before_slow_returned.wait(5)
+            return super().read(order_id, event_statuses)
+
+    service = SlowOne()
+    service.settles = True  # every reading only recorded: nothing waits for an earlier order
+
+    def on_done(order_id, handled):
+        if order_id == "quick":
+            decided_before_slow_returned.set()
+
+    outcome = runner(service, concurrency=4).run(orders("slow", "quick"), on_done=on_done)
+
+    assert decided_before_slow_returned.is_set(), "the quick order's decision waited for the slow call"
+    assert verdicts(outcome) == {"slow": Verdict.DONE, "quick": Verdict.DONE}
+
+
+def test_every_order_done_is_told_once():
+    service = ScriptedChecks({"bad": BadOrderAnswer("garbage")})
+    told = []
+
+    runner(service, concurrency=4).run(orders("a", "bad", "b", "c"), on_done=lambda order_id, h: told.append(order_id))
+
+    assert sorted(told) == ["a", "b", "c"]
 
 
 def test_readings_that_cannot_be_recorded_together_are_decided_one_by_one(caplog):
