@@ -279,6 +279,11 @@ KAFKA_SECURITY = KafkaSecurity(
 )
 CONSUMER_BATCH_SIZE = env.positive_int("CONSUMER_BATCH_SIZE", default=500)
 CONSUMER_CONCURRENCY = env.positive_int("CONSUMER_CONCURRENCY", default=16)
+# The last check of this many orders is remembered: an event produced before it began needs no other call
+# (a backlog costs one check per order). 0: every batch asks again. Kafka timestamps are trusted within
+# CONSUMER_CLOCK_SKEW seconds (how far a producer's clock may run behind ours).
+CONSUMER_RECENT_CHECKS = env.non_negative_int("CONSUMER_RECENT_CHECKS", default=100_000)
+CONSUMER_CLOCK_SKEW = env.non_negative_float("CONSUMER_CLOCK_SKEW", default=1.0)
 CONSUMER_BACKOFF_INITIAL = env.positive_float("CONSUMER_BACKOFF_INITIAL", default=1.0)
 CONSUMER_BACKOFF_MAX = env.positive_float("CONSUMER_BACKOFF_MAX", default=60.0)
 CONSUMER_MAX_ATTEMPTS = env.positive_int("CONSUMER_MAX_ATTEMPTS", default=5)

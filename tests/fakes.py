@@ -4,7 +4,7 @@ import threading
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
-from confluent_kafka import KafkaError, KafkaException
+from confluent_kafka import TIMESTAMP_CREATE_TIME, TIMESTAMP_NOT_AVAILABLE, KafkaError, KafkaException
 
 from couriers.services import EventResult, Outcome, Reading
 from gateway.orders import Order, OrderNotFound, OrderServiceError
@@ -77,8 +77,22 @@ class ScriptedChecks:
 class FakeMessage:
     """A Kafka message as confluent-kafka hands it over."""
 
-    def __init__(self, value: bytes | None, *, topic: str = "t", partition: int = 0, offset: int = 0) -> None:
+    def __init__(
+        self,
+        value: bytes | None,
+        *,
+        topic: str = "t",
+        partition: int = 0,
+        offset: int = 0,
+        timestamp_ms: int | None = None,  # None: the producer set none
+    ) -> None:
         self._value, self._topic, self._partition, self._offset = value, topic, partition, offset
+        self._timestamp_ms = timestamp_ms
+
+    def timestamp(self) -> tuple[int, int]:
+        if self._timestamp_ms is None:
+            return TIMESTAMP_NOT_AVAILABLE, -1
+        return TIMESTAMP_CREATE_TIME, self._timestamp_ms
 
     def value(self) -> bytes | None:
         return self._value

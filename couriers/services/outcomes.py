@@ -13,6 +13,7 @@ class Outcome(StrEnum):
     STALE = "stale"
     NOT_FOUND = "not_found"
     UNKNOWN_STATUS = "unknown_status"
+    ALREADY_CHECKED = "already_checked"  # a check that began after the event was produced decided already
 
 
 @dataclass(frozen=True)

@@ -35,9 +35,10 @@ class EventLog:
         if not isinstance(record, dict) or "time" not in record:
             return
         moment = datetime.fromisoformat(record["time"]).timestamp()
-        if "event_status" in record:
+        if "event_statuses" in record:
             # Logged after the order's transaction committed; a redelivered event keeps its first time.
-            self.committed_at.setdefault((record["partition"], record["offset"]), moment)
+            for partition, offset in record["events"]:
+                self.committed_at.setdefault((partition, offset), moment)
         elif self.assigned_at is None and str(record.get("message", "")).startswith("assigned partitions"):
             self.assigned_at = moment
 

@@ -72,9 +72,9 @@ def decision_delays(logs: str, produced_at: dict[tuple[int, int], float], skip: 
             record = json.loads(line)
         except ValueError:
             continue  # librdkafka's own lines
-        if "event_status" in record and record["order_id"] not in skip:
+        if "event_statuses" in record and record["order_id"] not in skip:
             decided = datetime.fromisoformat(record["time"]).timestamp()
-            delays.append(decided - produced_at[(record["partition"], record["offset"])])
+            delays += [decided - produced_at[(partition, offset)] for partition, offset in record["events"]]
     return delays
 
 

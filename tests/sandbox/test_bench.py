@@ -33,6 +33,7 @@ FIGURES = {
         "events",
         "seconds",
         "events_per_second",
+        "orders_per_second",
         "order_checks",
         "order_checks_per_second",
         "order_checks_per_order",
@@ -67,6 +68,7 @@ CONSUMER_PHASES = (
     "consumer_default_at_latency",
     "consumer_one_at_a_time_at_latency",
     "backlog",
+    "backlog_uneven",
 )
 FIGURES.update(dict.fromkeys(CONSUMER_PHASES, FIGURES["consumer_default"]))
 
@@ -114,15 +116,15 @@ def test_latency_joins_delivery_reports_to_the_consumers_log_lines():
     log = EventLog()
     log.read_line("Traceback (most recent call last):")  # not JSON: ignored
     log.read_line(json.dumps({"time": iso(start), "message": "assigned partitions [0]"}))
-    for offset in range(100):  # event `offset` committed `offset` + 1 ms after it was produced
-        committed = {"time": iso(start + 1 + (offset + 1) / 1000), "event_status": "created"}
-        log.read_line(json.dumps({**committed, "partition": 0, "offset": offset}))
+    for offset in range(0, 100, 2):  # events `offset`, `offset` + 1 of one order committed `offset` + 2 ms after
+        committed = {"time": iso(start + 1 + (offset + 2) / 1000), "event_statuses": ["created", "created"]}
+        log.read_line(json.dumps({**committed, "events": [[0, offset], [0, offset + 1]]}))
     produced = [Produced(0, offset, start + 1) for offset in range(100)]
 
     figures = latency(produced, log.committed_at)
 
     assert log.assigned_at == start
-    assert (figures.events, round(figures.p50_ms), round(figures.p99_ms), round(figures.max_ms)) == (100, 50, 99, 100)
+    assert (figures.events, round(figures.p50_ms), round(figures.p99_ms), round(figures.max_ms)) == (100, 50, 100, 100)
 
 
 @pytest.mark.e2e
@@ -165,9 +167,11 @@ def test_a_short_bench_reports_every_figure_and_processes_every_event(tmp_path):
     assert report["consumer_one_at_a_time"]["events"] >= 150
     assert report["consumer_default_at_latency"]["events"] == 1500
     assert report["backlog"]["events"] == 1500
+    assert report["backlog_uneven"]["events"] == 1500
     assert report["checks"] == {"all_events_processed": True, "all_orders_assigned": True}
     assert "consumer, default, 10 ms" in output
     assert "backlog, default, 10 ms" in output
+    assert "backlog, uneven, default, 10 ms" in output
     assert "latency at" in output
     assert "memory: RSS" in output
     assert not database_exists(bench_db), "the bench database was not dropped"

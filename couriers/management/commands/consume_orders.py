@@ -100,6 +100,8 @@ class Command(BaseCommand):
                 liveness_file=settings.CONSUMER_LIVENESS_FILE,
                 close_timeout=settings.CONSUMER_CLOSE_TIMEOUT,
                 heartbeat=watchdog.beat,
+                recent_checks=settings.CONSUMER_RECENT_CHECKS,
+                clock_skew=settings.CONSUMER_CLOCK_SKEW,
             ),
         )
         sweeper = self._sweeper(options["reconcile_every"], client)

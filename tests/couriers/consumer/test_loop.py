@@ -221,3 +221,26 @@ def test_a_parked_order_left_out_by_the_batchs_time_budget_is_due_again_at_once_
     assert service.read_calls == ["poison"]
     assert ("seek", 0, 0) in consumer.calls, "the new event is read again later"
     assert [p.attempts for p in loop.parked.take().values()] == [1], "due again at once, no attempt counted"
+
+
+def test_events_produced_before_a_decided_check_of_their_order_ask_no_more(caplog):
+    service = ScriptedChecks()
+    loop, consumer, _ = make_loop(service)
+    long_ago = round((timezone.now() - timedelta(minutes=5)).timestamp() * 1000)
+    now = round(timezone.now().timestamp() * 1000)
+
+    loop.process_batch([FakeMessage(event("a"), offset=0, timestamp_ms=long_ago)])
+    caplog.clear()
+    loop.process_batch(
+        [
+            FakeMessage(event("a", "cooking"), offset=1, timestamp_ms=long_ago),  # before the check: answered
+            FakeMessage(event("b"), offset=2, timestamp_ms=long_ago),  # never checked
+            FakeMessage(event("a"), offset=3, timestamp_ms=long_ago),
+        ]
+    )
+    loop.process_batch([FakeMessage(event("a", "pending"), offset=4, timestamp_ms=now + 60_000)])  # after it
+
+    assert service.read_calls == ["a", "b", "a"]
+    assert consumer.stored == {0: 5}
+    [line] = [r for r in caplog.records if getattr(r, "outcome", None) == "already_checked"]
+    assert (line.order_id, line.event_statuses, line.events) == ("a", ["cooking", "created"], [[0, 1], [0, 3]])
