@@ -17,6 +17,7 @@ class ConsumerFigures:
     events: int  # distinct events committed
     seconds: float  # from partition assignment to the last event's commit
     events_per_second: float
+    orders_per_second: float  # the stream's orders, each brought to its courier, over `seconds`
     order_checks: int  # GETs to service-order, each followed by one transaction
     order_checks_per_second: float
     order_checks_per_order: float  # 1.0: every order checked once, whatever its number of events
@@ -89,6 +90,7 @@ class Report:
     consumer_default_at_latency: ConsumerFigures | None  # None without --order-latency-ms
     consumer_one_at_a_time_at_latency: ConsumerFigures | None
     backlog: ConsumerFigures | None  # the outage's backlog, at the order latency; None without --backlog
+    backlog_uneven: ConsumerFigures | None  # the same, on partitions of unequal size
     raw_kafka_read: RateFigures
     work_ceiling: RateFigures
     latency: LatencyFigures | None  # None with --skip-latency
@@ -103,7 +105,7 @@ class Report:
                 default.events_per_second, self.consumer_one_at_a_time.events_per_second
             ),
             "default_vs_work_ceiling_orders_per_second": _ratio(
-                default.order_checks_per_second, self.work_ceiling.per_second
+                default.orders_per_second, self.work_ceiling.per_second
             ),
             "default_vs_raw_read_events_per_second": _ratio(default.events_per_second, self.raw_kafka_read.per_second),
             **self._latency_ratios,
@@ -148,6 +150,7 @@ def table(report: Report) -> str:
         (f"consumer, default, {latency}", report.consumer_default_at_latency),
         (f"consumer, one at a time, {latency}", report.consumer_one_at_a_time_at_latency),
         (f"backlog, default, {latency}", report.backlog),
+        (f"backlog, uneven, default, {latency}", report.backlog_uneven),
     ]
     rows = [
         (
@@ -176,7 +179,7 @@ def table(report: Report) -> str:
     ratios = report.ratios
     lines.append(
         f"ratios: default / one at a time = {ratios['default_vs_one_at_a_time_events_per_second']:.1f}x (events/s); "
-        f"default / work ceiling = {ratios['default_vs_work_ceiling_orders_per_second']:.2f} (order checks/s); "
+        f"default / work ceiling = {ratios['default_vs_work_ceiling_orders_per_second']:.2f} (orders/s); "
         f"default / bare read = {ratios['default_vs_raw_read_events_per_second']:.3f} (events/s)"
     )
     if "default_at_latency_vs_default_events_per_second" in ratios:

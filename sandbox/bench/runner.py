@@ -111,7 +111,7 @@ class Bench:
             )
             one_at_a_time = self._one_at_a_time(short_topic, short_orders, "0 ms")
             latency_ms = config.order_latency_ms
-            default_at_latency = one_at_a_time_at_latency = backlog = None
+            default_at_latency = one_at_a_time_at_latency = backlog = backlog_uneven = None
             self.simulator.set_latency(latency_ms / 1000)
             if latency_ms:
                 default_at_latency = self._consumer_phase(
@@ -119,7 +119,7 @@ class Bench:
                 )
                 one_at_a_time_at_latency = self._one_at_a_time(short_topic, short_orders, f"{latency_ms:g} ms")
             if config.backlog:
-                backlog = self._backlog()
+                backlog, backlog_uneven = self._backlog(), self._backlog(uneven=True)
             self.simulator.set_latency(0)
             self.say("bare Kafka read of the same topic")
             raw = raw_read(self.bootstrap, topic, config.events)
@@ -138,6 +138,7 @@ class Bench:
             consumer_default_at_latency=default_at_latency,
             consumer_one_at_a_time_at_latency=one_at_a_time_at_latency,
             backlog=backlog,
+            backlog_uneven=backlog_uneven,
             raw_kafka_read=_rate(raw),
             work_ceiling=_rate(ceiling),
             latency=paced,
@@ -228,17 +229,18 @@ class Bench:
         name = f"consumer, one at a time, {latency}"
         return self._consumer_phase(name, topic, self.config.one_at_a_time_events, orders, ONE_AT_A_TIME)
 
-    def _backlog(self) -> ConsumerFigures:
+    def _backlog(self, *, uneven: bool = False) -> ConsumerFigures:
         """An outage's backlog: the main stream's events in the order of time, on every partition, all
-        produced before the consumer starts."""
+        produced before the consumer starts. `uneven`: partition p gets p + 1 shares of the events, so that
+        the consumer reads some partitions' hours while others' minutes (each order's events on several)."""
         config = self.config
         topic = self._new_topic("bench.backlog")
         payloads = backlog_stream_make(self.order_ids, config.events, config.seed + 4)
-        self.say(f"backlog: producing {len(payloads)} events in the order of time to {topic}")
-        StreamProducer(self.bootstrap).send_scattered(
-            topic, payloads, partition_count(self.bootstrap, topic), config.seed + 4
-        )
-        name = f"backlog, default, {config.order_latency_ms:g} ms"
+        self.say(f"backlog{', uneven' if uneven else ''}: producing {len(payloads)} events in the order of time")
+        partitions = partition_count(self.bootstrap, topic)
+        weights = [p + 1 for p in range(partitions)] if uneven else None
+        StreamProducer(self.bootstrap).send_scattered(topic, payloads, partitions, config.seed + 4, weights)
+        name = f"backlog{', uneven' if uneven else ''}, default, {config.order_latency_ms:g} ms"
         return self._consumer_phase(name, topic, config.events, self.order_ids)
 
     def _orders_for(self, events: int) -> int:
@@ -275,6 +277,7 @@ class Bench:
             events=throughput.count,
             seconds=throughput.seconds,
             events_per_second=throughput.per_second,
+            orders_per_second=len(order_ids) / throughput.seconds,
             order_checks=checks,
             order_checks_per_second=checks / throughput.seconds,
             order_checks_per_order=checks / len(order_ids),

@@ -75,12 +75,15 @@ class StreamProducer:
             self._send(topic, payload)
         self._flush()
 
-    def send_scattered(self, topic: str, payloads: Sequence[bytes], partitions: int, seed: int) -> None:
-        """Each event to a partition drawn at random: events minutes apart in real life are not batched
-        to one partition, as a burst without keys is by librdkafka's sticky partitioner."""
+    def send_scattered(
+        self, topic: str, payloads: Sequence[bytes], partitions: int, seed: int, weights: Sequence[int] | None = None
+    ) -> None:
+        """Each event to a partition drawn at random (by `weights`, else evenly): events minutes apart in real
+        life are not batched to one partition, as a burst without keys is by librdkafka's sticky partitioner."""
         rng = random.Random(seed)
-        for payload in payloads:
-            self._send(topic, payload, rng.randrange(partitions))
+        chosen = rng.choices(range(partitions), weights=weights, k=len(payloads))
+        for payload, partition in zip(payloads, chosen, strict=True):
+            self._send(topic, payload, partition)
         self._flush()
 
     def send_paced(self, topic: str, payloads: Sequence[bytes], rate: float) -> None:
