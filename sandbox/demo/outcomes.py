@@ -12,6 +12,7 @@ OUTCOMES: dict[str, tuple[str, str]] = {
     "stale": ("stale", "an end not confirmed yet: checked later"),
     "not_found": ("not found", "service-order does not know the order"),
     "unknown_status": ("unknown status", "a status of no known phase: left alone"),
+    "already_checked": ("already checked", "produced before a check of ours: not asked again"),
     "dead_lettered": ("dead-lettered", "malformed: to the dead-letter topic"),
 }
 ALWAYS_SHOWN = ("assigned", "queued", "completed", "cancelled", "unchanged", "stale", "not_found", "dead_lettered")
