@@ -1,4 +1,4 @@
-"""The orders of one batch: service-order asked on worker threads, the decisions made after, each result classified.
+"""The orders of one batch: service-order asked on worker threads, each answer decided as it comes, each result classified.
 
 Whole-world failures are told apart from one order's failures here:
 - service-order: a call to retry later (unreachable, 5xx after the gateway's retries, a bad answer) is
@@ -192,13 +192,14 @@ def _ignore(order_id: str, handled: Handled) -> None:
 
 
 class BatchRunner:
-    """Reads service-order for the orders of a batch on worker threads, then decides.
+    """Reads service-order for the orders of a batch on worker threads, and decides the answers as they come.
 
-    On this thread, together: the readings that only need recording (most: duplicates about orders that have
-    their courier), in one transaction per status; then the orders seen for the first time, given their
-    couriers in one transaction. Each of the others (an order waiting for a courier, one that ended, ...) is
-    decided in a transaction of its own, on the workers, each giving its connection back after it: a worker
-    holds no connection while it waits on service-order.
+    Each wave of answers (what came while the wave before was decided), on this thread, together: the
+    readings that only need recording (most: duplicates about orders that have their courier), in one
+    transaction per status; then the orders seen for the first time, given their couriers in one transaction.
+    Each of the others (an order waiting for a courier, one that ended, ...) is decided in a transaction of
+    its own, on the deciding threads, each giving its connection back after it: a thread calling
+    service-order holds no connection.
     """
 
     def __init__(
