@@ -278,7 +278,9 @@ KAFKA_SECURITY = KafkaSecurity(
     ssl_key_password=env.str("KAFKA_SSL_KEY_PASSWORD", default=""),
 )
 CONSUMER_BATCH_SIZE = env.positive_int("CONSUMER_BATCH_SIZE", default=500)
-CONSUMER_CONCURRENCY = env.positive_int("CONSUMER_CONCURRENCY", default=16)
+# Threads that wait on service-order, holding no database connection: 64 keep a 10 ms service-order from
+# slowing a consumer much (docs/benchmark.md).
+CONSUMER_CONCURRENCY = env.positive_int("CONSUMER_CONCURRENCY", default=64)
 # The last check of this many orders is remembered: an event produced before it began needs no other call
 # (a backlog costs one check per order). 0: every batch asks again. Kafka timestamps are trusted within
 # CONSUMER_CLOCK_SKEW seconds (how far a producer's clock may run behind ours).
@@ -320,7 +322,8 @@ ORDER_SERVICE_DEADLINE = env.positive_float("ORDER_SERVICE_DEADLINE", default=10
 ORDER_SERVICE_RETRIES = env.non_negative_int("ORDER_SERVICE_RETRIES", default=3)
 ORDER_SERVICE_BACKOFF_BASE = env.non_negative_float("ORDER_SERVICE_BACKOFF_BASE", default=0.2)
 ORDER_SERVICE_BACKOFF_MAX = env.non_negative_float("ORDER_SERVICE_BACKOFF_MAX", default=5.0)
-ORDER_SERVICE_POOL_SIZE = env.positive_int("ORDER_SERVICE_POOL_SIZE", default=32)
+# One keep-alive connection per calling thread: past maxsize, urllib3 opens a connection per call and drops it.
+ORDER_SERVICE_POOL_SIZE = env.positive_int("ORDER_SERVICE_POOL_SIZE", default=CONSUMER_CONCURRENCY)
 # TLS (https:// or ORDER_SERVICE_GRPC_TLS): the CA that signed service-order's certificate (default: certifi's
 # public CAs over HTTP, grpcio's over gRPC), and our client certificate and key when it asks for one (mTLS).
 ORDER_SERVICE_CA_BUNDLE = env.file_path("ORDER_SERVICE_CA_BUNDLE")

@@ -1,11 +1,12 @@
-"""The consume loop: batches in, one check of service-order per order, offsets stored only after the work.
+"""The consume loop: batches in, at most one check of service-order per order, offsets stored only after the work.
 
 At-least-once: an offset is stored only once every message before it in its partition was
 committed by the service layer (or dead-lettered). What cannot be done yet (service-order or the
 database down) rewinds its partition to the first message still to do and pauses it for a growing,
 jittered wait. One order failing on its own holds up nothing: its events are set aside in the database
 and the order is tried again on its own schedule, beside the next batches. Each job is a collaborator:
-BatchRunner (run and classify), ParkedOrders (orders set aside, their attempts), DeadLetters,
+RecentChecks (events a check of ours already answered), BatchRunner (run, decide as answers come, and
+classify), ParkedOrders (orders set aside, their attempts), DeadLetters,
 BatchProgress (what to store), PartitionPauses (backoff), Outage (one line when a dependency goes and
 comes back).
 """

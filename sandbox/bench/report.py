@@ -22,6 +22,7 @@ class ConsumerFigures:
     order_checks_per_second: float
     order_checks_per_order: float  # 1.0: every order checked once, whatever its number of events
     cpu_ms_per_check: float  # user + system from the assignment to the stop, per order check
+    cpu_us_per_event: float  # the same CPU per event: comparable whether events were collapsed or not
     peak_db_connections: int | None  # PostgreSQL: the most the consumer held at once; None on SQLite
     peak_rss_mb: float  # VmHWM just before the process was told to stop
     cpu_seconds: float  # user + system over the process's whole life, start-up included
@@ -161,6 +162,7 @@ def table(report: Report) -> str:
             "checks/s",
             "checks/order",
             "CPU ms/check",
+            "CPU us/event",
             "PG conns",
             "RSS MB",
             "CPU s",
@@ -201,6 +203,7 @@ def _consumer_row(name: str, figures: ConsumerFigures) -> tuple[str, ...]:
         f"{figures.order_checks_per_second:.0f}",
         f"{figures.order_checks_per_order:.2f}",
         f"{figures.cpu_ms_per_check:.2f}",
+        f"{figures.cpu_us_per_event:.0f}",
         "n/a" if figures.peak_db_connections is None else str(figures.peak_db_connections),
         f"{figures.peak_rss_mb:.0f}",
         f"{figures.cpu_seconds:.1f}",

@@ -282,6 +282,7 @@ class Bench:
             order_checks_per_second=checks / throughput.seconds,
             order_checks_per_order=checks / len(order_ids),
             cpu_ms_per_check=usage.working_cpu_seconds * 1000 / checks if checks else 0.0,
+            cpu_us_per_event=usage.working_cpu_seconds * 1_000_000 / throughput.count if throughput.count else 0.0,
             peak_db_connections=connections.value,
             peak_rss_mb=usage.peak_rss_mb,
             cpu_seconds=usage.cpu_seconds,

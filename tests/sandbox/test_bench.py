@@ -38,6 +38,7 @@ FIGURES = {
         "order_checks_per_second",
         "order_checks_per_order",
         "cpu_ms_per_check",
+        "cpu_us_per_event",
         "peak_db_connections",
         "peak_rss_mb",
         "cpu_seconds",
