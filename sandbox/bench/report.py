@@ -211,7 +211,7 @@ def _consumer_row(name: str, figures: ConsumerFigures) -> tuple[str, ...]:
 
 
 def _rate_row(name: str, rate: RateFigures, unit: str) -> tuple[str, ...]:
-    return (name, f"{rate.count} {unit}", f"{rate.seconds:.2f}", f"{rate.per_second:.0f} {unit}/s", *[""] * 6)
+    return (name, f"{rate.count} {unit}", f"{rate.seconds:.2f}", f"{rate.per_second:.0f} {unit}/s", *[""] * 7)
 
 
 def _latency_lines(latency: LatencyFigures | None) -> list[str]:
