@@ -19,10 +19,11 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import suppress
 from dataclasses import dataclass, field
 from enum import StrEnum
+from queue import Empty, SimpleQueue
 from typing import Protocol
 
 from django.db import DatabaseError, connection
@@ -255,11 +256,25 @@ class BatchRunner:
                 order_id: self._read(order_id, order_statuses, turn) for order_id, order_statuses in statuses.items()
             }
             return
-        calls = {self.pool.submit(self._read, order_id, s, turn): order_id for order_id, s in statuses.items()}
-        pending = set(calls)
-        while pending:
-            done, pending = wait(pending, return_when=FIRST_COMPLETED)
-            yield {calls[call]: call.result() for call in done}
+        returned: SimpleQueue[tuple[str, _Answered | Handled]] = SimpleQueue()
+
+        def read(order_id: str, order_statuses: list[str]) -> None:
+            result: _Answered | Handled = Handled(Verdict.LATER)
+            try:
+                result = self._read(order_id, order_statuses, turn)
+            finally:  # always told: the loop below waits for every order
+                returned.put((order_id, result))
+
+        for order_id, order_statuses in statuses.items():
+            self.pool.submit(read, order_id, order_statuses)
+        waiting = len(statuses)
+        while waiting:
+            wave = dict([returned.get()])  # a queue, not futures.wait(): that walks every pending call each time
+            with suppress(Empty):
+                while True:
+                    wave.update([returned.get_nowait()])
+            waiting -= len(wave)
+            yield wave
 
     def _read(self, order_id: str, statuses: list[str], turn: _Turn) -> _Answered | Handled:
         if turn.stopped():
