@@ -14,7 +14,7 @@ from collections.abc import Callable
 from functools import partial
 from types import FrameType, TracebackType
 
-from sandbox.chaos import Chaos, Outages
+from sandbox.chaos import Chaos, Outages, Poisons
 from sandbox.grpc_server import OrderGrpcServer
 from sandbox.http_server import OrderServer, RequestStats
 from sandbox.orders import LIFETIME, READS, OrderStore, SimClock
@@ -85,7 +85,8 @@ class Simulator:
         self.sink = sink or (KafkaSink(bootstrap, topic) if bootstrap else MemorySink())
         self.publisher = Publisher(self.sink, self.chaos, seed)
         self.outages = Outages()
-        self.server = OrderServer(self.store, self.outages, host=host, port=port, token=token)
+        self.poisons = Poisons()
+        self.server = OrderServer(self.store, self.outages, self.poisons, host=host, port=port, token=token)
         # gRPC beside HTTP when asked for (grpc_port 0: any free port), from the same orders.
         self.grpc = (
             None
@@ -186,7 +187,7 @@ class Simulator:
     def poison(self, order_id: str, kind: str) -> None:
         """One order's GETs always answer a malformed 200 ("malformed"), never in time ("hang"), a 500 ("error"),
         or a good answer a byte every half second ("trickle")."""
-        self.server.poison(order_id, kind)
+        self.poisons.add(order_id, kind)
 
     def set_latency(self, median_seconds: float) -> None:
         """The APIs answer after a delay of this median, with a long tail (p99 five times it); 0 for none."""
