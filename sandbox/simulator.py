@@ -91,7 +91,7 @@ class Simulator:
         self.grpc = (
             None
             if grpc_port is None
-            else OrderGrpcServer(self.store, self.outages, host=host, port=grpc_port, token=token)
+            else OrderGrpcServer(self.store, self.outages, self.poisons, host=host, port=grpc_port, token=token)
         )
         self._agenda = _Agenda()
         self._stop = threading.Event()
@@ -186,8 +186,12 @@ class Simulator:
 
     def poison(self, order_id: str, kind: str) -> None:
         """One order's GETs always answer a malformed 200 ("malformed"), never in time ("hang"), a 500 ("error"),
-        or a good answer a byte every half second ("trickle")."""
+        or a good answer a byte every half second ("trickle"); its gRPC calls the same, as gRPC can say it."""
         self.poisons.add(order_id, kind)
+
+    def asked(self, order_id: str) -> int:
+        """How many times either API was asked for this order."""
+        return self.server.asked(order_id) + (self.grpc.asked(order_id) if self.grpc else 0)
 
     def set_latency(self, median_seconds: float) -> None:
         """The APIs answer after a delay of this median, with a long tail (p99 five times it); 0 for none."""
