@@ -91,3 +91,24 @@ class Outages:
         with self._lock:
             self._windows = [window for window in self._windows if window[1] > now]
             return any(start <= now for start, _ in self._windows)
+
+
+HANG_SECONDS = 60.0  # how long a "hang" poison order keeps its caller waiting (or until the server stops)
+TRICKLE_SECONDS = 0.5  # between two bytes of a "trickle" poison order's answer: each read is quick, the whole is not
+# Per order: a 200 that is not an order; no answer in time; a 500, for good; a good answer, a byte at a time.
+POISONS = ("malformed", "hang", "error", "trickle")
+
+
+class Poisons:
+    """Orders service-order can never answer properly, each with its kind of trouble: one for both APIs."""
+
+    def __init__(self) -> None:
+        self._kinds: dict[str, str] = {}  # order id (lower case) -> one of POISONS
+
+    def add(self, order_id: str, kind: str) -> None:
+        if kind not in POISONS:
+            raise ValueError(f"unknown poison {kind!r}: one of {POISONS}")
+        self._kinds[order_id.lower()] = kind
+
+    def of(self, order_id: str) -> str | None:
+        return self._kinds.get(order_id.lower())

@@ -11,7 +11,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import unquote
 
-from sandbox.chaos import Outages
+from sandbox.chaos import HANG_SECONDS, TRICKLE_SECONDS, Outages, Poisons
 from sandbox.latency import ResponseDelay
 from sandbox.orders import OrderStore
 
@@ -22,10 +22,6 @@ UUID_PATTERN = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9
 # What a router answers for a path it has no route for (Go's net/http, most ingresses).
 NO_ROUTE = ("text/plain; charset=utf-8", b"404 page not found\n")
 IDLE_TIMEOUT = 30.0  # seconds a kept-alive connection may sit unused before its thread ends
-HANG_SECONDS = 60.0  # how long a "hang" poison order keeps its caller waiting (or until the server stops)
-TRICKLE_SECONDS = 0.5  # between two bytes of a "trickle" poison order's answer: each read is quick, the whole is not
-# Per order: a 200 that is not an order; no answer in time; a 500, for good; a good answer, a byte at a time.
-POISONS = ("malformed", "hang", "error", "trickle")
 
 
 @dataclass(frozen=True)
@@ -38,17 +34,19 @@ class _Server(ThreadingHTTPServer):
     daemon_threads = True
     request_queue_size = 256  # the default backlog of 5 refuses bursts from many pooled clients
 
-    def __init__(self, address: tuple[str, int], store: OrderStore, outages: Outages, token: str) -> None:
+    def __init__(
+        self, address: tuple[str, int], store: OrderStore, outages: Outages, poisons: Poisons, token: str
+    ) -> None:
         super().__init__(address, _Handler)
         self.store = store
         self.outages = outages
+        self.poisons = poisons
         self.token = token
         self.prefix = ORDER_PREFIX  # where the orders are served; moved to imitate a misrouted deploy
         self.delay = ResponseDelay()
         self.counts: Counter[int] = Counter()
         self.asked: Counter[str] = Counter()  # GETs by order id (lower case)
         self.counts_lock = threading.Lock()
-        self.poisoned: dict[str, str] = {}  # order id -> one of POISONS
         self.closing = threading.Event()
 
 
@@ -88,7 +86,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _poison(self) -> str | None:
         route = _route(self.path, self.server.prefix)
-        return self.server.poisoned.get(route[0].lower()) if route else None
+        return self.server.poisons.of(route[0]) if route else None
 
     def _answer(self) -> tuple[int, dict[str, Any]]:
         if self.server.outages.active():
@@ -106,7 +104,7 @@ class _Handler(BaseHTTPRequestHandler):
             return 400, {"code": "bad_request", "message": "invalid order id: not a UUID"}
         with self.server.counts_lock:
             self.server.asked[order_id.lower()] += 1
-        poison = self.server.poisoned.get(order_id.lower())
+        poison = self.server.poisons.of(order_id)
         if poison == "malformed":
             return 200, {"id": order_id, "message": "an answer without a status"}
         if poison == "error":
@@ -141,12 +139,19 @@ def _route(path: str, prefix: str) -> tuple[str, bool] | None:
 
 
 class OrderServer:
-    """The HTTP API in daemon threads: `OrderServer(store, outages).start().url`."""
+    """The HTTP API in daemon threads: `OrderServer(store, outages, poisons).start().url`."""
 
     def __init__(
-        self, store: OrderStore, outages: Outages, *, host: str = "127.0.0.1", port: int = 0, token: str = ""
+        self,
+        store: OrderStore,
+        outages: Outages,
+        poisons: Poisons,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        token: str = "",
     ) -> None:
-        self._server = _Server((host, port), store, outages, token)
+        self._server = _Server((host, port), store, outages, poisons, token)
         # A short poll interval: shutdown() waits for it.
         self._thread = threading.Thread(
             target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, name="sandbox-http", daemon=True
@@ -160,12 +165,6 @@ class OrderServer:
     def start(self) -> "OrderServer":
         self._thread.start()
         return self
-
-    def poison(self, order_id: str, kind: str) -> None:
-        """From now on, every GET of this order gets the `kind` of trouble (see POISONS)."""
-        if kind not in POISONS:
-            raise ValueError(f"unknown poison {kind!r}: one of {POISONS}")
-        self._server.poisoned[order_id.lower()] = kind
 
     def stop(self) -> None:
         self._server.closing.set()

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from functools import partial
 from types import FrameType, TracebackType
 
-from sandbox.chaos import Chaos, Outages
+from sandbox.chaos import Chaos, Outages, Poisons
 from sandbox.grpc_server import OrderGrpcServer
 from sandbox.http_server import OrderServer, RequestStats
 from sandbox.orders import LIFETIME, READS, OrderStore, SimClock
@@ -85,12 +85,13 @@ class Simulator:
         self.sink = sink or (KafkaSink(bootstrap, topic) if bootstrap else MemorySink())
         self.publisher = Publisher(self.sink, self.chaos, seed)
         self.outages = Outages()
-        self.server = OrderServer(self.store, self.outages, host=host, port=port, token=token)
+        self.poisons = Poisons()
+        self.server = OrderServer(self.store, self.outages, self.poisons, host=host, port=port, token=token)
         # gRPC beside HTTP when asked for (grpc_port 0: any free port), from the same orders.
         self.grpc = (
             None
             if grpc_port is None
-            else OrderGrpcServer(self.store, self.outages, host=host, port=grpc_port, token=token)
+            else OrderGrpcServer(self.store, self.outages, self.poisons, host=host, port=grpc_port, token=token)
         )
         self._agenda = _Agenda()
         self._stop = threading.Event()
@@ -185,8 +186,12 @@ class Simulator:
 
     def poison(self, order_id: str, kind: str) -> None:
         """One order's GETs always answer a malformed 200 ("malformed"), never in time ("hang"), a 500 ("error"),
-        or a good answer a byte every half second ("trickle")."""
-        self.server.poison(order_id, kind)
+        or a good answer a byte every half second ("trickle"); its gRPC calls the same, as gRPC can say it."""
+        self.poisons.add(order_id, kind)
+
+    def asked(self, order_id: str) -> int:
+        """How many times either API was asked for this order."""
+        return self.server.asked(order_id) + (self.grpc.asked(order_id) if self.grpc else 0)
 
     def set_latency(self, median_seconds: float) -> None:
         """The APIs answer after a delay of this median, with a long tail (p99 five times it); 0 for none."""

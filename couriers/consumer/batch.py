@@ -45,7 +45,9 @@ logger = logging.getLogger(__name__)
 
 OUTAGE_STREAK = 3  # calls failing in a row, with no answer between them, that make service-order suspect
 DECIDERS = 4  # threads deciding orders one transaction each: DB_POOL_MAX_SIZE's default connections
-PROBE_ORDER_ID = "service-courier-probe"  # asked for when no order was answered yet: not found is an answer
+# Asked for when no order was answered yet: not found is an answer. A well-formed id that no order has, so
+# both APIs look it up (gRPC answers an id it refuses with a failure like any order's, not a rejection).
+PROBE_ORDER_ID = "00000000-0000-0000-0000-000000000000"
 
 
 class Checks(Protocol):

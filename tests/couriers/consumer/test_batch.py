@@ -17,8 +17,17 @@ from couriers.consumer.batch import (
 from couriers.database import database_answers
 from couriers.models import Delivery
 from couriers.services import order_read
+from gateway.grpc_client import GrpcOrderClient
 from gateway.http import HttpOrderClient, order_path
-from gateway.orders import BadOrderAnswer, Order, OrderClient, OrderRequestRejected, OrderServiceUnavailable
+from gateway.orders import (
+    BadOrderAnswer,
+    Order,
+    OrderClient,
+    OrderNotFound,
+    OrderRequestRejected,
+    OrderServiceUnavailable,
+)
+from sandbox.simulator import Simulator
 from tests.fakes import FakeOrderClient, ScriptedChecks
 from tests.gateway.scripted_service import Answer, ScriptedService, scripted_service
 
@@ -193,6 +202,20 @@ def test_before_any_answer_the_probe_asks_for_an_order_that_does_not_exist(answe
     assert asked == [PROBE_ORDER_ID]
     assert verdicts(outcome) == {"bad": "failed" if answers else "later"}
     assert (outcome.service_down is None) == answers
+
+
+@pytest.mark.parametrize("transport", ["http", "grpc"])
+def test_the_probes_order_is_not_found_so_service_order_answers_over_either_transport(transport):
+    with Simulator(grpc_port=0) as simulator:
+        client = (
+            HttpOrderClient(base_url=simulator.url)
+            if transport == "http"
+            else GrpcOrderClient(target=simulator.grpc_target)
+        )
+
+        with pytest.raises(OrderNotFound):
+            client.get_order(PROBE_ORDER_ID)
+        assert service_answers(client, PROBE_ORDER_ID)
 
 
 def test_the_probe_decides_when_the_batch_had_no_answer():
