@@ -10,6 +10,8 @@ Whole-world failures are told apart from one order's failures here:
 - the database: an OperationalError or InterfaceError is about the order only if a fresh connection
   still answers SELECT 1; otherwise the database is down. A failure to record readings together is
   nobody's: those orders are decided one by one, where a failure is the order's.
+When OUTAGE_STREAK calls fail in a row with no answer between (poison orders first in a batch, or an
+outage), service-order is probed at once: if it answers, the batch goes on; if not, it stops starting orders.
 Once a whole-world failure is seen, orders not started yet are left for later, and nothing in the
 batch counts as an order's failure. So are the orders not started once the batch's time budget is spent:
 the calls under way end within their own deadline, so the loop polls again within max.poll.interval.ms.
@@ -113,6 +115,12 @@ class BatchOutcome:
     database_down: BaseException | None = None
 
 
+def _done_event() -> threading.Event:
+    event = threading.Event()
+    event.set()
+    return event
+
+
 @dataclass
 class _Turn:
     """What the workers of one batch learn together."""
@@ -125,6 +133,7 @@ class _Turn:
     database_down: BaseException | None = None
     deadline: float | None = None  # on `clock`: no order is started past it
     clock: Callable[[], float] = time.monotonic
+    probed: threading.Event = field(default_factory=_done_event)  # cleared while a probe says whether to go on
 
     def stopped(self) -> bool:
         return self.database_down is not None or self.streak >= OUTAGE_STREAK or self.out_of_time()
@@ -137,10 +146,15 @@ class _Turn:
             self.heard, self.streak = True, 0
             self.answered = order_id or self.answered
 
-    def fail(self, order_id: str) -> None:
+    def fail(self, order_id: str) -> bool:
+        """One more call failed; True for the one that makes the streak suspect: it asks the probe."""
         with self.lock:
             self.streak += 1
             self.failing.add(order_id)
+            if self.streak != OUTAGE_STREAK:
+                return False
+            self.probed.clear()
+            return True
 
     def suspicious(self) -> bool:
         """Whether the batch's failures may be an outage: no answer at all, or none since the last failures."""
@@ -279,13 +293,15 @@ class BatchRunner:
             yield wave
 
     def _read(self, order_id: str, statuses: list[str], turn: _Turn) -> _Answered | Handled:
+        turn.probed.wait()  # a probe under way says whether orders are still started
         if turn.stopped():
             return Handled(Verdict.LATER)
         started = time.monotonic()
         try:
             reading = self.checks.read(order_id, statuses)
         except RETRY_LATER as exc:
-            turn.fail(order_id)
+            if turn.fail(order_id):
+                self._probe(turn)
             return Handled(Verdict.SUSPECT, error=exc, seconds=time.monotonic() - started)
         except OrderRequestRejected as exc:
             turn.answer(None)  # service-order's own refusal: it is up, but this order is not one to probe
@@ -387,7 +403,7 @@ class BatchRunner:
     def _classify(self, handled: dict[str, Handled], turn: _Turn) -> BatchOutcome:
         suspects = [h for h in handled.values() if h.verdict is Verdict.SUSPECT]
         outcome = BatchOutcome(handled, database_down=turn.database_down)
-        if suspects and turn.suspicious() and not self._service_answers():
+        if suspects and turn.suspicious() and not self._service_answers(turn):
             outcome.service_down = suspects[0].error
         whole_world = outcome.service_down is not None or outcome.database_down is not None
         for order_id, h in handled.items():
@@ -396,10 +412,27 @@ class BatchRunner:
                 handled[order_id] = Handled(verdict, error=h.error, seconds=h.seconds)
         return outcome
 
-    def _service_answers(self) -> bool:
+    def _probe(self, turn: _Turn) -> None:
+        """Calls failing in a row with no answer between: poison orders, or an outage. Asked once: if
+        service-order answers, the batch goes on starting orders (else it stops, see _Turn.stopped)."""
+        try:
+            if self._service_answers(turn):
+                turn.answer(None)
+        finally:
+            turn.probed.set()
+
+    def _service_answers(self, turn: _Turn) -> bool:
         if self.service_probe is None:
             return False
-        return self.service_probe(self.known_order or PROBE_ORDER_ID)
+        return self.service_probe(self._probe_order(turn))
+
+    def _probe_order(self, turn: _Turn) -> str:
+        """An order service-order answered: in this batch, else before and not failing now; else none."""
+        if turn.answered is not None:
+            return turn.answered
+        if self.known_order is not None and self.known_order not in turn.failing:
+            return self.known_order
+        return PROBE_ORDER_ID
 
     def close(self) -> None:
         for pool in (self.pool, self.deciders):

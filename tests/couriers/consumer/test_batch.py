@@ -116,6 +116,23 @@ def test_every_call_failing_is_service_order_down_and_stops_the_batch():
     assert len(service.read_calls) == OUTAGE_STREAK, "once service-order is down, the rest is not tried"
 
 
+@pytest.mark.parametrize("concurrency", [1, 4])
+def test_poison_orders_failing_in_a_row_first_do_not_stop_a_batch_service_order_still_answers(concurrency):
+    poison = {f"poison{i}": BadOrderAnswer("garbage") for i in range(OUTAGE_STREAK)}
+    service = ScriptedChecks(poison)
+    probed = []
+    batch_runner = BatchRunner(
+        service, concurrency=concurrency, service_probe=lambda order_id: probed.append(order_id) or True
+    )
+
+    outcome = batch_runner.run(orders(*poison, "a", "b", "c"))
+
+    assert verdicts(outcome) == {**dict.fromkeys(poison, Verdict.FAILED), **dict.fromkeys("abc", Verdict.DONE)}
+    assert outcome.service_down is None
+    if concurrency == 1:
+        assert probed[0] == PROBE_ORDER_ID, "asked once the streak was suspect, before any order was answered"
+
+
 @pytest.mark.parametrize("down", [False, True])
 def test_a_batch_of_only_a_poison_order_is_its_failure_when_service_order_still_answers(down):
     service_order = ServiceOrder({"bad": BadOrderAnswer("garbage")})
