@@ -11,7 +11,7 @@ from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -76,9 +76,18 @@ def order_park(
     """Set the order's events aside. With `error`, after a failed attempt at it (counted: at the limit the order
     is given up). Without, the events only join the order while it waits; None if it no longer does (its
     earlier events were processed meanwhile): these must then be processed like any."""
+    try:
+        return _park(order_id, events, error, rules)
+    except IntegrityError:
+        # Another consumer set the order aside at the same moment (a rebalance hands its events to two): its
+        # row exists now, and the second try locks it and joins it.
+        return _park(order_id, events, error, rules)
+
+
+def _park(order_id: str, events: Sequence[ParkedEvent], error: str | None, rules: ParkingRules) -> ParkedOrder | None:
     now = timezone.now()
     with transaction.atomic():
-        row = OrderFailure.objects.select_for_update().filter(order_id=order_id).first()
+        row = _locked_row(order_id)
         if row is not None and row.given_up_at is not None and row.given_up_at < now - rules.give_up_window:
             row.delete()  # the window passed: a new round of attempts
             row = None
@@ -143,6 +152,10 @@ def orders_given_up_forget(*, order_ids: Collection[str]) -> None:
 def orders_parked_waiting() -> bool:
     """Whether some order's events are still set aside (to try again, or to dead-letter)."""
     return OrderFailure.objects.exclude(events=[]).exists()
+
+
+def _locked_row(order_id: str) -> OrderFailure | None:
+    return OrderFailure.objects.select_for_update().filter(order_id=order_id).first()
 
 
 def _current(rules: ParkingRules) -> Q:

@@ -17,6 +17,7 @@ from couriers.services import (
     orders_parked_take,
     orders_parked_waiting,
 )
+from couriers.services import parked as parked_service
 
 pytestmark = pytest.mark.django_db
 
@@ -119,3 +120,21 @@ def test_an_order_counted_before_orders_were_set_aside_takes_its_events_at_once(
 
     [taken] = orders_parked_take(limit=10, lease=LEASE)
     assert (taken.order_id, taken.attempts) == ("o", 1)
+
+
+def test_two_consumers_setting_an_order_aside_at_once_both_count(monkeypatch):
+    order_park(order_id="o", events=[event(0, 1)], error="BadOrderAnswer: garbage", rules=RULES)
+    looked_up = []
+    real_lookup = parked_service._locked_row
+
+    def raced(order_id):
+        looked_up.append(order_id)
+        # The first look finds nothing: the other consumer's row was not committed yet when it looked.
+        return None if len(looked_up) == 1 else real_lookup(order_id)
+
+    monkeypatch.setattr(parked_service, "_locked_row", raced)
+    second = order_park(order_id="o", events=[event(3, 9)], error="ReadTimeout", rules=RULES)
+
+    assert looked_up == ["o", "o"], "the insert failed on the other's row, and the second try joined it"
+    assert second.attempts == 2
+    assert {(e.partition, e.offset) for e in second.events} == {(0, 1), (3, 9)}
