@@ -24,7 +24,7 @@ from sandbox.http_server import UUID_PATTERN, RequestStats
 from sandbox.latency import ResponseDelay
 from sandbox.orders import OrderStore
 
-WORKERS = 64  # calls answered at once: a consumer's CONSUMER_CONCURRENCY, and then some
+WORKERS = 256  # calls answered at once: a few consumers at CONSUMER_CONCURRENCY (64), as the HTTP server takes them
 
 
 @dataclass(frozen=True)
