@@ -317,7 +317,7 @@ class BatchRunner:
         turn.answer(order_id)
         return _Answered(reading, time.monotonic() - started)
 
-    def _decide(self, wave: dict[str, _Answered | Handled], arrivals: "_Arrivals", turn: _Turn) -> dict[str, Handled]:
+    def _decide(self, wave: dict[str, _Answered | Handled], arrivals: _Arrivals, turn: _Turn) -> dict[str, Handled]:
         """Together first: the readings only to record, then the new orders. Then each of the rest alone.
 
         The new orders and the rest are decided in arrival order: an answer whose order came after one still

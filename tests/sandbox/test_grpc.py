@@ -21,13 +21,6 @@ def simulator() -> Iterator[Simulator]:
         yield simulator
 
 
-@pytest.fixture
-def order_id(simulator: Simulator) -> str:
-    order_id = simulator.create_order()
-    simulator.freeze()  # still "created" whatever the test's pace
-    return order_id
-
-
 class Attempts(list[str]):
     """The code each attempt of a client ended with."""
 

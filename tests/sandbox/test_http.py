@@ -36,13 +36,6 @@ def simulator() -> Iterator[Simulator]:
         yield simulator
 
 
-@pytest.fixture
-def order_id(simulator: Simulator) -> str:
-    order_id = simulator.create_order()
-    simulator.freeze()  # still "created" whatever the test's pace
-    return order_id
-
-
 def get(simulator: Simulator, order_id: str, suffix: str = "", **kwargs) -> requests.Response:
     return requests.get(ORDER_URL.format(url=simulator.url, order_id=order_id) + suffix, timeout=5, **kwargs)
 
