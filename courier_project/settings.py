@@ -366,8 +366,10 @@ DELIVERY_MINUTES = {
 }
 RECONCILE_OLDER_THAN = env.non_negative_int("RECONCILE_OLDER_THAN", default=300)
 RECONCILE_TIME_LIMIT = env.positive_float("RECONCILE_TIME_LIMIT", default=30.0)
+# Seconds between two reconcile sweeps run by each consume_orders (its --reconcile-every); 0: none.
+CONSUMER_RECONCILE_EVERY = env.non_negative_float("CONSUMER_RECONCILE_EVERY", default=30.0)
 # A disputed end (announced by an event, contradicted by every read) is accepted after this many seconds;
-# None (`never`): left for a dispatcher. See couriers/services/disputes.py.
+# None (`never`): left for a dispatcher. See couriers/services/knowledge.py.
 DISPUTE_GRACE = env.seconds_or_never("DISPUTE_GRACE", default="120")
 
 # --- The outbox: deliveries' changes published to other teams (docs/events.md) ---

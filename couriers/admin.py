@@ -178,7 +178,7 @@ class RecentDeliveryInline(admin.TabularInline):
     model = Delivery
     formset = RecentDeliveriesFormSet
     verbose_name_plural = f"latest deliveries (up to {INLINE_DELIVERIES}; all of them through the link above)"
-    fields = ["order", "status_label", "order_status", "assigned_at", "deadline_cell", "finished_at"]
+    fields = ["order_id_cell", "status_label", "order_status", "assigned_at", "deadline_cell", "finished_at"]
     readonly_fields = fields
     ordering = ["-id"]
     extra = 0
@@ -199,7 +199,7 @@ class RecentDeliveryInline(admin.TabularInline):
         return False
 
     @admin.display(description="order id")
-    def order(self, delivery: Delivery) -> SafeString:
+    def order_id_cell(self, delivery: Delivery) -> SafeString:
         return _order_id(delivery.order_id)
 
     @admin.display(description="status")
@@ -462,8 +462,8 @@ class DeliveryAdmin(admin.ModelAdmin):
     list, or on a delivery's page after a confirmation)."""
 
     # Fits a 1366 px screen beside the filters: short order ids, the courier's name, overdue in the deadline.
-    list_display = ["order", "courier_name", "status_label", "queue", "order_status", "deadline_cell"]
-    list_select_related = ["courier"]
+    list_display = ["order_id_cell", "courier_name", "status_label", "queue", "order_status", "deadline_cell"]
+    list_select_related = ["courier", "order"]
     list_filter = [("status", StatusFilter), OverdueFilter, DisputedFilter]
     search_fields = ["order_id"]
     list_per_page = 50
@@ -477,6 +477,7 @@ class DeliveryAdmin(admin.ModelAdmin):
         "order_checked_at",
         "end_announced",
         "end_announced_at",
+        "verdict",
         "assigned_at",
         "deadline",
         "finished_at",
@@ -555,8 +556,31 @@ class DeliveryAdmin(admin.ModelAdmin):
         return request.user.has_perm("couriers.dispatch_delivery")
 
     @admin.display(description="order id", ordering="order_id")
-    def order(self, delivery: Delivery) -> SafeString:
+    def order_id_cell(self, delivery: Delivery) -> SafeString:
         return _order_id(delivery.order_id)
+
+    # What we know of the order (couriers.models.OrderKnowledge), beside what we do about it.
+    @admin.display(description="order status", ordering="order__read_status")
+    def order_status(self, delivery: Delivery) -> str:
+        return delivery.order.read_status
+
+    @admin.display(description="order checked at")
+    def order_checked_at(self, delivery: Delivery) -> str:
+        return _when(delivery.order.read_at)
+
+    @admin.display(description="end announced")
+    def end_announced(self, delivery: Delivery) -> str:
+        return delivery.order.end_announced or "—"
+
+    @admin.display(description="end announced at")
+    def end_announced_at(self, delivery: Delivery) -> str:
+        known = delivery.order
+        return _when(known.end_announced_at) if known.end_announced_at else "—"
+
+    @admin.display(description="dispatcher's verdict on an announced end")
+    def verdict(self, delivery: Delivery) -> str:
+        known = delivery.order
+        return f"{known.verdict} at {_when(known.verdict_at)}" if known.verdict else "—"
 
     @admin.display(description="courier", ordering="courier__name")
     def courier_name(self, delivery: Delivery) -> SafeString | str:
@@ -567,7 +591,7 @@ class DeliveryAdmin(admin.ModelAdmin):
     @admin.display(description="status", ordering="status")
     def status_label(self, delivery: Delivery) -> SafeString:
         if delivery.disputed:
-            title = f"an event said {delivery.end_announced} at {_when(delivery.end_announced_at)}"
+            title = f"an event said {delivery.order.end_announced} at {_when(delivery.order.end_announced_at)}"
             return format_html(
                 '{} <span title="{}">{}</span>', _status_label(delivery.status), title, _disputed_label()
             )

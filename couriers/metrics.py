@@ -22,6 +22,9 @@ CONSUMER_LAG = Gauge("courier_consumer_lag", "Messages behind the end of the par
 RECONCILED = Counter(
     "courier_reconcile_checks_total", "Deliveries checked by the reconcile sweep, by outcome", ["outcome"]
 )
+RECONCILE_FAILURES = Counter(
+    "courier_reconcile_failures_total", "Orders the reconcile sweep could not check while service-order answered"
+)
 GAVE_UP = Counter(
     "courier_orders_given_up_total", "Orders whose events were dead-lettered after CONSUMER_MAX_ATTEMPTS failures"
 )

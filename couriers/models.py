@@ -4,6 +4,8 @@ from django.core.validators import RegexValidator
 from django.db import models
 from django.db.models import Q
 
+from couriers.phases import NOT_FOUND, Phase, read_phase
+
 E164 = RegexValidator(r"^\+[0-9]{10,15}$", "Enter a phone number in E.164 form: + and 10 to 15 digits.")
 
 
@@ -47,6 +49,65 @@ class Courier(models.Model):
         return f"{self.name} ({self.phone})"
 
 
+class OrderKnowledge(models.Model):
+    """What we know of one order: the news about it, kept apart from what we did about it (its delivery).
+
+    Every decision about an order reads this row, whatever path brought the news (a batch, the sweep, a
+    dispatcher, a replay) and in whatever order it came: service-order's latest answer, an end an event
+    announced that the answers contradict (a dispute, services/knowledge.py), and a dispatcher's verdict on
+    it. An order service-order never had is known here (its 404) and has no delivery.
+    """
+
+    NOT_FOUND = NOT_FOUND  # read_status when service-order answered 404
+
+    class Verdict(models.TextChoices):
+        ACCEPTED = "accepted"
+        REJECTED = "rejected"
+
+    order_id = models.CharField(max_length=255, unique=True)
+    read_status = models.CharField(
+        max_length=32, help_text="service-order's latest answer: the order's status, or not_found."
+    )
+    read_at = models.DateTimeField(help_text="When we asked for that answer: an older answer never replaces it.")
+    end_announced = models.CharField(
+        max_length=32, blank=True, help_text="An end an event announced while service-order read the order active."
+    )
+    end_announced_at = models.DateTimeField(
+        null=True, blank=True, help_text="When we first saw that event: the dispute's grace counts from here."
+    )
+    verdict = models.CharField(
+        max_length=16, blank=True, choices=Verdict.choices, help_text="A dispatcher's decision on the announced end."
+    )
+    verdict_at = models.DateTimeField(
+        null=True, blank=True, help_text="Only an end event produced after this reopens a rejected dispute."
+    )
+    swept_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the reconcile sweep last took the order up (checked or tried)."
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name_plural = "order knowledge"
+        indexes = [models.Index(fields=["end_announced_at"], condition=~Q(end_announced=""), name="order_disputes")]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(end_announced="") | Q(end_announced_at__isnull=False), name="order_end_announced_has_time"
+            ),
+            models.CheckConstraint(
+                condition=Q(verdict="") | Q(verdict_at__isnull=False), name="order_verdict_has_time"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"order {self.order_id} (read {self.read_status})"
+
+    @property
+    def disputed(self) -> bool:
+        """An announced end stands against the latest answer, which reads the order active."""
+        return bool(self.end_announced) and read_phase(self.read_status) is Phase.ACTIVE
+
+
 class Delivery(models.Model):
     class Status(models.TextChoices):
         AWAITING_COURIER = "awaiting_courier"
@@ -56,22 +117,15 @@ class Delivery(models.Model):
 
     OPEN = (Status.AWAITING_COURIER, Status.ASSIGNED)
 
-    order_id = models.CharField(max_length=255, unique=True)
+    # The attribute `order_id` is the order's id: the knowledge row is keyed by it, and exists first.
+    order = models.OneToOneField(
+        OrderKnowledge, to_field="order_id", db_column="order_id", on_delete=models.PROTECT, related_name="delivery"
+    )
     courier = models.ForeignKey(Courier, null=True, blank=True, on_delete=models.PROTECT, related_name="deliveries")
     status = models.CharField(max_length=16, choices=Status.choices)
-    order_status = models.CharField(max_length=32, help_text="The order's status at service-order, last time we asked.")
-    order_checked_at = models.DateTimeField(help_text="When we last asked service-order about the order.")
     assigned_at = models.DateTimeField(null=True, blank=True)
     deadline = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
-    # A dispute: an event announced the order's end while service-order read it active. Kept once the
-    # delivery finishes (its history); an open delivery with it set is disputed (see services/disputes.py).
-    end_announced = models.CharField(
-        max_length=32, blank=True, help_text="The end an event announced while service-order read the order active."
-    )
-    end_announced_at = models.DateTimeField(
-        null=True, blank=True, help_text="When we first saw that event: the dispute's grace counts from here."
-    )
     # One more at each change other teams hear of (couriers.services.outbox): a consumer drops an older event.
     version = models.PositiveIntegerField(default=0, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -85,8 +139,6 @@ class Delivery(models.Model):
         indexes = [
             models.Index(fields=["status", "created_at"]),
             models.Index(fields=["status", "deadline"]),
-            models.Index(fields=["status", "order_checked_at"]),
-            models.Index(fields=["status", "end_announced_at"]),
         ]
         constraints = [
             models.UniqueConstraint(
@@ -103,10 +155,6 @@ class Delivery(models.Model):
                 condition=Q(status__in=["awaiting_courier", "assigned", "completed", "cancelled"]),
                 name="delivery_status_valid",
             ),
-            models.CheckConstraint(
-                condition=Q(end_announced="") | Q(end_announced_at__isnull=False),
-                name="delivery_end_announced_has_time",
-            ),
         ]
 
     def __str__(self) -> str:
@@ -114,8 +162,13 @@ class Delivery(models.Model):
 
     @property
     def disputed(self) -> bool:
-        """Open, though an event announced the order's end: service-order's reads and events disagree."""
-        return self.status in self.OPEN and self.end_announced_at is not None
+        """Open, though an event announced the order's end that service-order's reads contradict."""
+        return self.status in self.OPEN and self.order.disputed
+
+    @property
+    def order_status(self) -> str:
+        """service-order's latest answer about the order (its knowledge)."""
+        return self.order.read_status
 
 
 class OrderFailure(models.Model):

@@ -10,6 +10,9 @@ class Phase(StrEnum):
     UNKNOWN = "unknown"
 
 
+ENDS = (Phase.DONE, Phase.CANCELLED)  # the order is over: no courier needed
+
+
 _PHASES = {
     **dict.fromkeys(("created", "pending", "confirmed", "cooking", "delivering", "updated"), Phase.ACTIVE),
     **dict.fromkeys(("completed", "delivered"), Phase.DONE),
@@ -20,3 +23,11 @@ _PHASES = {
 
 def phase_of(status: str) -> Phase:
     return _PHASES.get(status.strip().lower(), Phase.UNKNOWN)
+
+
+NOT_FOUND = "not_found"  # what we record of an order when service-order answers 404
+
+
+def read_phase(read_status: str) -> Phase:
+    """The phase of a recorded answer: a 404 ends the order like a deletion (service-order answers those so)."""
+    return Phase.CANCELLED if read_status == NOT_FOUND else phase_of(read_status)

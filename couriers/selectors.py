@@ -52,23 +52,28 @@ def _overdue(now: datetime) -> Q:
     return Q(status=Delivery.Status.ASSIGNED, deadline__lt=now)
 
 
+def queued() -> Q:
+    """The waiting deliveries that may take a courier: a disputed one waits for its dispute to be settled."""
+    return Q(status=Delivery.Status.AWAITING_COURIER, order__end_announced="")
+
+
 def _queue_position() -> Case:
     """1 for the next order to get a courier: the queue is served by arrival (created_at, then id)."""
     ahead_or_same = Delivery.objects.filter(
+        queued(),
         Q(created_at__lt=OuterRef("created_at")) | Q(created_at=OuterRef("created_at"), pk__lte=OuterRef("pk")),
-        status=Delivery.Status.AWAITING_COURIER,
     )
     count = ahead_or_same.order_by().annotate(n=Func(F("pk"), function="COUNT")).values("n")[:1]
-    return Case(
-        When(status=Delivery.Status.AWAITING_COURIER, then=Subquery(count)), default=None, output_field=IntegerField()
-    )
+    return Case(When(queued(), then=Subquery(count)), default=None, output_field=IntegerField())
 
 
 def delivery_list(*, now: datetime | None = None) -> QuerySet[Delivery]:
     """Deliveries with their courier joined, `is_overdue` (assigned and past the deadline) and
     `queue_position` (waiting orders only)."""
     overdue = ExpressionWrapper(_overdue(now or timezone.now()), output_field=BooleanField())
-    return Delivery.objects.select_related("courier").annotate(is_overdue=overdue, queue_position=_queue_position())
+    return Delivery.objects.select_related("courier", "order").annotate(
+        is_overdue=overdue, queue_position=_queue_position()
+    )
 
 
 def delivery_overdue(
@@ -80,11 +85,12 @@ def delivery_overdue(
 
 
 def _disputed() -> Q:
-    return Q(status__in=Delivery.OPEN, end_announced_at__isnull=False)
+    # Open, and the order's announced end stands: an ended answer would have ended the delivery.
+    return Q(status__in=Delivery.OPEN) & ~Q(order__end_announced="")
 
 
 def delivery_disputed(queryset: QuerySet[Delivery], *, disputed: bool = True) -> QuerySet[Delivery]:
-    """Narrow `queryset` to the disputed deliveries (services/disputes.py), or with disputed=False to the others."""
+    """Narrow `queryset` to the disputed deliveries (services/knowledge.py), or with disputed=False to the others."""
     return queryset.filter(_disputed()) if disputed else queryset.exclude(_disputed())
 
 
@@ -96,20 +102,22 @@ def delivery_get_for_order(*, order_id: str) -> Delivery:
 
 
 def waiting_count() -> int:
-    """Orders waiting for a courier."""
-    return Delivery.objects.filter(status=Delivery.Status.AWAITING_COURIER).count()
+    """Orders waiting for a courier (in the queue: the disputed ones are counted apart)."""
+    return Delivery.objects.filter(queued()).count()
 
 
-def delivery_due_for_check(*, older_than: timedelta, limit: int) -> list[tuple[int, str, datetime]]:
-    """(id, order_id, order_checked_at) of the open deliveries not checked at service-order for
-    `older_than`, and of every overdue one: least recently checked first, at most `limit`."""
+def delivery_due_for_check(*, older_than: timedelta, limit: int | None) -> list[str]:
+    """Order ids of the open deliveries whose order's answer is older than `older_than` (and not taken up by
+    the sweep since), and of every overdue one: least recently swept first, then least recently answered."""
     now = timezone.now()
-    due = Q(order_checked_at__lt=now - older_than) | _overdue(now)
-    return list(
-        Delivery.objects.filter(due, status__in=Delivery.OPEN)
-        .order_by("order_checked_at", "id")
-        .values_list("pk", "order_id", "order_checked_at")[:limit]
+    stale = Q(order__read_at__lt=now - older_than) & (
+        Q(order__swept_at__isnull=True) | Q(order__swept_at__lt=now - older_than)
     )
+    due = Delivery.objects.filter(stale | _overdue(now), status__in=Delivery.OPEN).order_by(
+        F("order__swept_at").asc(nulls_first=True), "order__read_at", "id"
+    )
+    order_ids = due.values_list("order_id", flat=True)
+    return list(order_ids if limit is None else order_ids[:limit])
 
 
 @dataclass(frozen=True)

@@ -48,3 +48,19 @@ class BadOrderAnswer(OrderServiceError):
 
 # Failures that say nothing about the order: the event must be retried later, never dropped.
 RETRY_LATER = (OrderServiceUnavailable, BadOrderAnswer)
+
+
+# Asked for when no order was answered yet: not found is an answer. A well-formed id that no order has, so
+# both APIs look it up (gRPC answers an id it refuses with a failure like any order's, not a rejection).
+PROBE_ORDER_ID = "00000000-0000-0000-0000-000000000000"
+
+
+def service_answers(client: OrderClient, order_id: str) -> bool:
+    """The probe of service-order: does it answer for an order it answered for before?"""
+    try:
+        client.get_order(order_id)
+    except RETRY_LATER:
+        return False
+    except OrderServiceError:
+        return True  # an answer all the same: not found, rejected
+    return True

@@ -49,7 +49,7 @@ class ScriptedChecks:
         self.applied: list[str] = []
         self.lock = threading.Lock()
 
-    def read(self, order_id: str, event_statuses: Sequence[str]) -> Reading:
+    def read(self, order_id: str, event_statuses: Sequence[str], produced_at: datetime | None = None) -> Reading:
         with self.lock:
             self.read_calls.append(order_id)
         self._raise(order_id, service_order=True)

@@ -117,9 +117,14 @@ ORDER_STATUS_HELP = (
 
 
 class DeliverySerializer(serializers.ModelSerializer):
+    order_id = serializers.CharField(read_only=True, help_text="service-order's id of the order.")
     courier = DeliveryCourierSerializer(read_only=True, allow_null=True, help_text="null while none is assigned.")
     status = serializers.ChoiceField(choices=Delivery.Status.choices, read_only=True, help_text=DELIVERY_STATUS_HELP)
-    order_status = serializers.CharField(read_only=True, help_text=ORDER_STATUS_HELP)
+    # What we know of the order (its knowledge), beside what we do about it.
+    order_status = serializers.CharField(source="order.read_status", read_only=True, help_text=ORDER_STATUS_HELP)
+    order_checked_at = serializers.DateTimeField(
+        source="order.read_at", read_only=True, help_text="When we last asked service-order about the order."
+    )
     assigned_at = serializers.DateTimeField(
         read_only=True, allow_null=True, help_text="When the current courier got it; null while none is assigned."
     )
@@ -140,10 +145,16 @@ class DeliverySerializer(serializers.ModelSerializer):
         "contradict: it ends by the rule once DISPUTE_GRACE has passed since `end_announced_at`, or by a dispatcher.",
     )
     end_announced = serializers.CharField(
-        read_only=True, help_text="The end an event announced while service-order read the order active; empty if none."
+        source="order.end_announced",
+        read_only=True,
+        help_text="The end an event announced while service-order read the order active; empty if none (or "
+        "rejected by a dispatcher).",
     )
     end_announced_at = serializers.DateTimeField(
-        read_only=True, allow_null=True, help_text="When that event was first seen; null if none."
+        source="order.end_announced_at",
+        read_only=True,
+        allow_null=True,
+        help_text="When that event was first seen; null if none.",
     )
 
     class Meta:

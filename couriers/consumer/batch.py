@@ -24,6 +24,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import suppress
 from dataclasses import dataclass, field
+from datetime import datetime
 from enum import StrEnum
 from queue import Empty, SimpleQueue
 from typing import Protocol
@@ -41,22 +42,20 @@ from couriers.services import (
     order_readings_record_settled,
     order_readings_start,
 )
-from gateway.orders import RETRY_LATER, OrderClient, OrderRequestRejected, OrderServiceError
+from gateway.orders import PROBE_ORDER_ID, RETRY_LATER, OrderClient, OrderRequestRejected
 
 logger = logging.getLogger(__name__)
 
 OUTAGE_STREAK = 3  # calls failing in a row, with no answer between them, that make service-order suspect
 DECIDERS = 4  # threads deciding orders one transaction each: DB_POOL_MAX_SIZE's default connections
-# Asked for when no order was answered yet: not found is an answer. A well-formed id that no order has, so
-# both APIs look it up (gRPC answers an id it refuses with a failure like any order's, not a rejection).
-PROBE_ORDER_ID = "00000000-0000-0000-0000-000000000000"
 
 
 class Checks(Protocol):
     """The service calls of a batch: reading service-order, then deciding in the database."""
 
-    def read(self, order_id: str, event_statuses: Sequence[str]) -> Reading:
-        """service-order's answer for one order; no database (called on worker threads)."""
+    def read(self, order_id: str, event_statuses: Sequence[str], produced_at: datetime | None = None) -> Reading:
+        """service-order's answer for one order; no database (called on worker threads). `produced_at`: when
+        the newest of its events was produced, if known."""
         ...
 
     def record_settled(self, readings: Sequence[Reading]) -> dict[str, EventResult]:
@@ -78,8 +77,8 @@ class ServiceChecks:
 
     client: OrderClient
 
-    def read(self, order_id: str, event_statuses: Sequence[str]) -> Reading:
-        return order_read(order_id=order_id, event_statuses=event_statuses, client=self.client)
+    def read(self, order_id: str, event_statuses: Sequence[str], produced_at: datetime | None = None) -> Reading:
+        return order_read(order_id=order_id, event_statuses=event_statuses, client=self.client, produced_at=produced_at)
 
     def record_settled(self, readings: Sequence[Reading]) -> dict[str, EventResult]:
         return order_readings_record_settled(readings=readings)
@@ -161,17 +160,6 @@ class _Turn:
         return not self.heard or self.streak > 0
 
 
-def service_answers(client: OrderClient, order_id: str) -> bool:
-    """The probe of service-order: does it answer for an order it answered for before?"""
-    try:
-        client.get_order(order_id)
-    except RETRY_LATER:
-        return False
-    except OrderServiceError:
-        return True  # an answer all the same: not found, rejected
-    return True
-
-
 @dataclass(frozen=True)
 class _Answered:
     reading: Reading
@@ -241,8 +229,14 @@ class BatchRunner:
         )
         self.known_order: str | None = None  # the last order service-order answered for: the probe's
 
-    def run(self, statuses: dict[str, list[str]], on_done: Callable[[str, Handled], object] = _ignore) -> BatchOutcome:
-        """Handle each order's events (order id -> statuses); one call to service-order per order.
+    def run(
+        self,
+        statuses: dict[str, list[str]],
+        on_done: Callable[[str, Handled], object] = _ignore,
+        produced: dict[str, datetime] | None = None,
+    ) -> BatchOutcome:
+        """Handle each order's events (order id -> statuses); one call to service-order per order. `produced`:
+        when each order's newest event was produced, where known.
 
         Answers are decided as they come, in waves (what arrived while the wave before was decided), not
         once the slowest call returns; `on_done(order_id, handled)` is told of each order done, as it is.
@@ -251,7 +245,7 @@ class BatchRunner:
         connection_release()  # none held while the workers wait on service-order
         arrivals = _Arrivals(list(statuses))
         handled: dict[str, Handled] = {}
-        for wave in self._answers(statuses, turn):
+        for wave in self._answers(statuses, produced or {}, turn):
             decided = self._decide(wave, arrivals, turn)
             for order_id, h in decided.items():
                 if h.verdict is Verdict.DONE:
@@ -265,11 +259,14 @@ class BatchRunner:
             logger.warning("batch cut at its time budget (%ss): %s orders left for later", self.budget, left)
         return self._classify({order_id: handled[order_id] for order_id in statuses}, turn)
 
-    def _answers(self, statuses: dict[str, list[str]], turn: _Turn) -> Iterator[dict[str, _Answered | Handled]]:
+    def _answers(
+        self, statuses: dict[str, list[str]], produced: dict[str, datetime], turn: _Turn
+    ) -> Iterator[dict[str, _Answered | Handled]]:
         """The calls' results in waves: each is what returned while the one before was being decided."""
         if self.pool is None:
             yield {
-                order_id: self._read(order_id, order_statuses, turn) for order_id, order_statuses in statuses.items()
+                order_id: self._read(order_id, order_statuses, produced.get(order_id), turn)
+                for order_id, order_statuses in statuses.items()
             }
             return
         returned: SimpleQueue[tuple[str, _Answered | Handled]] = SimpleQueue()
@@ -277,7 +274,7 @@ class BatchRunner:
         def read(order_id: str, order_statuses: list[str]) -> None:
             result: _Answered | Handled = Handled(Verdict.LATER)
             try:
-                result = self._read(order_id, order_statuses, turn)
+                result = self._read(order_id, order_statuses, produced.get(order_id), turn)
             finally:  # always told: the loop below waits for every order
                 returned.put((order_id, result))
 
@@ -292,13 +289,15 @@ class BatchRunner:
             waiting -= len(wave)
             yield wave
 
-    def _read(self, order_id: str, statuses: list[str], turn: _Turn) -> _Answered | Handled:
+    def _read(
+        self, order_id: str, statuses: list[str], produced_at: datetime | None, turn: _Turn
+    ) -> _Answered | Handled:
         turn.probed.wait()  # a probe under way says whether orders are still started
         if turn.stopped():
             return Handled(Verdict.LATER)
         started = time.monotonic()
         try:
-            reading = self.checks.read(order_id, statuses)
+            reading = self.checks.read(order_id, statuses, produced_at)
         except RETRY_LATER as exc:
             if turn.fail(order_id):
                 self._probe(turn)

@@ -16,9 +16,10 @@ import threading
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from functools import partial
 
-from confluent_kafka import Consumer, KafkaException, Message, TopicPartition
+from confluent_kafka import TIMESTAMP_NOT_AVAILABLE, Consumer, KafkaException, Message, TopicPartition
 from django.db import close_old_connections, connection
 
 from couriers import metrics
@@ -131,7 +132,9 @@ class OrderEventConsumer:
         self._leave_answered(by_order)
         due = dict(due or {})
         letters += self.parked.set_aside(by_order, due)
-        outcome = self.runner.run(_statuses(by_order, due), on_done=partial(self._decided, by_order))
+        outcome = self.runner.run(
+            _statuses(by_order, due), on_done=partial(self._decided, by_order), produced=_produced(by_order)
+        )
         self._note_outages(outcome)
         letters += self._settle(by_order, due, outcome, progress)
         for origin in self.dead_letters.send(letters):
@@ -306,6 +309,16 @@ def _statuses(by_order: OrderMessages, due: dict[str, ParkedOrder]) -> dict[str,
     for order_id, parked in due.items():
         statuses.setdefault(order_id, []).extend(event.status for event in parked.events)
     return statuses
+
+
+def _produced(by_order: OrderMessages) -> dict[str, datetime]:
+    """When each order's newest event was produced, by Kafka's timestamp (orders with none left out)."""
+    produced = {}
+    for order_id, pairs in by_order.items():
+        stamps = [ms for kind, ms in (message.timestamp() for message, _ in pairs) if kind != TIMESTAMP_NOT_AVAILABLE]
+        if stamps:
+            produced[order_id] = datetime.fromtimestamp(max(stamps) / 1000, UTC)
+    return produced
 
 
 def _log_order(order_events: list[tuple[Message, OrderEvent]], result: EventResult, seconds: float) -> None:

@@ -19,6 +19,7 @@ from couriers import metrics
 from couriers.consumer.backoff import Backoff
 from couriers.consumer.dead_letters import ATTEMPTS, LAST_ERROR, DeadLetters, Letter
 from couriers.consumer.events import OrderEvent
+from couriers.phases import ENDS, phase_of
 from couriers.services import (
     ParkedEvent,
     ParkedOrder,
@@ -117,11 +118,22 @@ class ParkedOrders:
         for order_id, given_up in parked.items():
             pairs = by_order[order_id]
             if given_up:
-                letters += [Letter(message, GIVEN_UP_BEFORE) for message, _ in pairs]
-            elif not self._join(order_id, pairs):
-                continue
-            del by_order[order_id]
+                letters += self._given_up(by_order, order_id)
+            elif self._join(order_id, pairs):
+                del by_order[order_id]
         return letters
+
+    @staticmethod
+    def _given_up(by_order: OrderMessages, order_id: str) -> list[Letter]:
+        """A given-up order's events go to the DLQ at once, but for its ends: read all the same, they can only
+        free a courier (a failure of theirs is dead-lettered without a new round of attempts)."""
+        ends = [(message, event) for message, event in by_order[order_id] if phase_of(event.status) in ENDS]
+        others = [message for message, event in by_order[order_id] if phase_of(event.status) not in ENDS]
+        if ends:
+            by_order[order_id] = ends
+        else:
+            del by_order[order_id]
+        return [Letter(message, GIVEN_UP_BEFORE) for message in others]
 
     def failed(self, order_id: str, pairs: list[tuple[Message, OrderEvent]], error: BaseException | None) -> bool:
         """One failed attempt: the order's events set aside, given up at the limit. False if they could not be

@@ -6,8 +6,9 @@ produced saw the order as it was after that event, or later: the event is answer
 
 What the rule trusts is Kafka's timestamp of the event, never its content, and it trusts it with a margin
 for clocks (`clock_skew`): a producer's clock running behind ours by more than that could hide a change. The
-one claim of an event a reading weighs is an end (disputes): an end the check was not told of, about an order
-it found active, is checked again.
+one claim of an event a decision weighs is an end (disputes, services/knowledge.py): an end event is answered
+only by a check that found the order ended already; any other goes to a check of its own, so that its end
+is merged into what we know of the order, whatever a check remembered here was told.
 """
 
 from collections import OrderedDict
@@ -15,10 +16,8 @@ from collections import OrderedDict
 from confluent_kafka import TIMESTAMP_NOT_AVAILABLE, Message
 
 from couriers.consumer.events import OrderEvent
-from couriers.phases import Phase, phase_of
+from couriers.phases import ENDS, phase_of
 from couriers.services import Reading
-
-ENDS = (Phase.DONE, Phase.CANCELLED)
 
 
 class RecentChecks:
@@ -51,5 +50,5 @@ class RecentChecks:
         kind, timestamp = message.timestamp()
         if kind == TIMESTAMP_NOT_AVAILABLE or check.asked_at.timestamp() < timestamp / 1000 + self.clock_skew:
             return False  # the check may have begun before the event was produced
-        # An end the check did not weigh, about an order it found active, may open a dispute.
-        return phase_of(event.status) not in ENDS or check.phase in ENDS or event.status in check.event_statuses
+        # An end about an order the check did not find ended is news for the order's knowledge.
+        return phase_of(event.status) not in ENDS or check.phase in ENDS

@@ -20,3 +20,4 @@ def _bounded(cast: Callable[[str], float], minimum: float, inclusive: bool, what
 positive_int = _bounded(int, 0, False, "a whole number above 0")
 non_negative_int = _bounded(int, 0, True, "a whole number, 0 or more")
 positive_float = _bounded(float, 0, False, "a number above 0")
+non_negative_float = _bounded(float, 0, True, "a number, 0 or more")

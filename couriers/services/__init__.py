@@ -4,10 +4,11 @@ Rule of the house: never trust an event's status. Ask service-order (through an 
 and make the delivery match the order's actual phase, in one transaction with row locks.
 
 One module per job, so that each rule has one obvious place:
+- knowledge: what we know of an order (answers, announced ends, verdicts) and the decision it makes;
 - readings: order events, service-order asked and its answer applied (alone or a batch's at once);
-- deliveries: one order's delivery made to match one reading;
+- deliveries: one order's delivery made to match its knowledge;
 - queue: couriers chosen, released, and the waiting queue served first come;
-- disputes: ends announced by events that service-order's reads contradict, settled by a rule;
+- disputes: ends announced by events that service-order's reads contradict, found for the sweep, judged by hand;
 - parked: orders that fail on their own, set aside with their events and counted (the consumer's);
 - outbox: the delivery events other teams hear of, written in each decision's transaction, and the relay's rows;
 - reconcile: the sweep that checks open deliveries again;
@@ -16,7 +17,7 @@ One module per job, so that each rule has one obvious place:
 Callers import from here; the modules import each other directly.
 """
 
-from couriers.services.deliveries import delivery_order_vanished, delivery_sync
+from couriers.services.deliveries import order_decide
 from couriers.services.dispatch import delivery_assign, delivery_cancel, delivery_unassign
 from couriers.services.disputes import delivery_dispute_settle
 from couriers.services.fleet import (
@@ -68,9 +69,8 @@ __all__ = [
     "delivery_assign",
     "delivery_cancel",
     "delivery_dispute_settle",
-    "delivery_order_vanished",
-    "delivery_sync",
     "delivery_unassign",
+    "order_decide",
     "order_event_handle",
     "order_events_handle",
     "order_park",

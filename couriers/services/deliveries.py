@@ -1,98 +1,82 @@
-"""One order's delivery made to match one reading of the order, in one transaction with row locks."""
+"""One order's delivery made to match what we know of the order, in one transaction with row locks."""
 
 import logging
-from datetime import datetime
 
 from django.db import transaction
 from django.utils import timezone
 
-from couriers.models import Delivery
-from couriers.phases import Phase, phase_of
-from couriers.services.outbox import EventType, event_record
+from couriers.models import Delivery, OrderKnowledge
+from couriers.phases import Phase
+from couriers.services.knowledge import Decision, Reading, Target, grace, knowledge_locked, target
+from couriers.services.outbox import Cause, EventType, caused_by, event_record
 from couriers.services.outcomes import Outcome
 from couriers.services.queue import assign, match_after_commit, pick_courier, release, wait_for_courier
 
 logger = logging.getLogger(__name__)
 
 
-def delivery_sync(
-    *, order_id: str, order_status: str, asked_at: datetime, reopen: bool = False, shortcut: bool = True
-) -> Outcome:
-    """Make the order's delivery match its actual status at service-order.
+def order_decide(*, reading: Reading, reopen: bool = False) -> Outcome:
+    """Merge one reading into the order's knowledge and make its delivery what the knowledge asks.
 
-    A finished delivery is never reopened by an event: the order's terminal statuses are terminal,
-    so an active status read after one was read earlier, by a slower worker. Only an operator
-    (reopen=True) brings a cancelled delivery back. `shortcut`: first try recording the reading alone, for
-    a delivery it cannot change (False when that was just tried).
+    One transaction, its locks in the house order: the knowledge, the delivery, a courier. A finished
+    delivery is never reopened by a reading: the order's terminal statuses are terminal, so an active status
+    read after one was read earlier, by a slower worker. Only an operator (reopen=True) brings a cancelled
+    delivery back.
     """
-    phase = phase_of(order_status)
-    if phase is Phase.UNKNOWN:
-        logger.warning("order %s has unknown status %r: left as it is", order_id, order_status)
-        return Outcome.UNKNOWN_STATUS
-    if shortcut and not reopen and _record_observation_if_settled(order_id, phase, order_status, asked_at):
-        return Outcome.UNCHANGED
     with transaction.atomic():
-        delivery, created = _locked_delivery(order_id, phase, order_status, asked_at)
-        if not created and asked_at < delivery.order_checked_at and not reopen:
-            return _old_news(delivery)
-        if not created:  # a new delivery was made with this reading
-            _record_observation(delivery, order_status, asked_at)
-        if phase is Phase.ACTIVE:
-            return ensure_courier(delivery, created=created, reopen=reopen)
-        if created:  # first news of the order is its end: a tombstone, nothing to release
-            _record_new(delivery, EventType.COMPLETED if phase is Phase.DONE else EventType.CANCELLED)
-            return Outcome.UNCHANGED
-        return finish(delivery, phase)
+        known, opened = knowledge_locked(reading)
+        delivery = Delivery.objects.select_for_update().filter(order=known).first()
+        if delivery is not None:
+            delivery.order = known  # the row just locked, not a second read of it
+        decision = target(known, timezone.now())
+        if decision.target is Target.AS_IS:
+            logger.warning("order %s has unknown status %r: left as it is", known.order_id, known.read_status)
+            return Outcome.UNKNOWN_STATUS
+        if decision.target is Target.COURIER:
+            return _with_courier(known, delivery, reopen=reopen)
+        if decision.target is Target.DISPUTED:
+            return _disputed(known, delivery, opened=opened)
+        return _ended(known, delivery, decision)
 
 
-NOT_FOUND_STATUS = "not_found"  # the order_status of a delivery whose first news was service-order's 404
+def _with_courier(known: OrderKnowledge, delivery: Delivery | None, *, reopen: bool) -> Outcome:
+    if delivery is None:
+        delivery = Delivery.objects.create(order=known, status=Delivery.Status.AWAITING_COURIER)
+        return ensure_courier(delivery, created=True, reopen=reopen)
+    return ensure_courier(delivery, created=False, reopen=reopen)
 
 
-def delivery_order_vanished(*, order_id: str, asked_at: datetime) -> Outcome:
-    """service-order does not know the order: cancel our delivery if it was deleted. With none yet, the reading
-    is recorded like any other, as a tombstone (cancelled, no courier), so that an older reading of the order
-    as active, committed later by another worker, cannot give it a courier."""
-    with transaction.atomic():
-        delivery, created = Delivery.objects.select_for_update().get_or_create(
-            order_id=order_id,
-            defaults={
-                "status": Delivery.Status.CANCELLED,
-                "order_status": NOT_FOUND_STATUS,
-                "order_checked_at": asked_at,
-                "finished_at": asked_at,
-            },
+def _disputed(known: OrderKnowledge, delivery: Delivery | None, *, opened: bool) -> Outcome:
+    """An end stands against an active answer: the order keeps (or gets) a delivery, and no new courier."""
+    if opened:
+        logger.warning(
+            "dispute opened: an event says order %s is %s, service-order reads %s",
+            known.order_id,
+            known.end_announced,
+            known.read_status,
+            extra={"order_id": known.order_id},
         )
-        if created:
-            logger.info("order %s not found at service-order: recorded, nothing to cancel", order_id)
+    if delivery is None:
+        delivery = Delivery.objects.create(order=known, status=Delivery.Status.AWAITING_COURIER)
+        _record_new(delivery, EventType.DISPUTED)
+    elif opened and delivery.status in Delivery.OPEN:
+        event_record(delivery, EventType.DISPUTED)
+        delivery.save(update_fields=["version", "updated_at"])
+    return Outcome.STALE
+
+
+def _ended(known: OrderKnowledge, delivery: Delivery | None, decision: Decision) -> Outcome:
+    phase = Phase.DONE if decision.target is Target.DONE else Phase.CANCELLED
+    if delivery is None:
+        # Nothing of ours to end: an order first known ended, or one service-order never had (no delivery).
+        if known.read_status == OrderKnowledge.NOT_FOUND:
+            logger.info("order %s not found at service-order: recorded, nothing to cancel", known.order_id)
             return Outcome.NOT_FOUND
-        if asked_at < delivery.order_checked_at:
-            return _old_news(delivery)
-        _record_observation(delivery, "deleted", asked_at)
-        return finish(delivery, Phase.CANCELLED)
-
-
-def _old_news(delivery: Delivery) -> Outcome:
-    """A reading older than the delivery's last one (another worker's, which decided): it changes nothing."""
-    logger.debug("order %s: a reading older than the last one recorded, ignored", delivery.order_id)
-    return Outcome.UNCHANGED
-
-
-def _locked_delivery(order_id: str, phase: Phase, order_status: str, asked_at: datetime) -> tuple[Delivery, bool]:
-    initial = {
-        Phase.ACTIVE: Delivery.Status.AWAITING_COURIER,
-        Phase.DONE: Delivery.Status.COMPLETED,
-        Phase.CANCELLED: Delivery.Status.CANCELLED,
-    }[phase]
-    # get_or_create inserts in a savepoint and re-reads (locked) if a concurrent worker inserted first.
-    return Delivery.objects.select_for_update().get_or_create(
-        order_id=order_id,
-        defaults={
-            "status": initial,
-            "order_status": order_status,
-            "order_checked_at": asked_at,
-            "finished_at": None if phase is Phase.ACTIVE else asked_at,
-        },
-    )
+        return Outcome.UNCHANGED
+    if not decision.by_grace:
+        return finish(delivery, phase)
+    with caused_by(Cause.RULE):
+        return finish(delivery, phase, settled_by=f"the rule (grace {grace()})")
 
 
 # The delivery statuses that a reading of each phase leaves as they are (see ensure_courier and finish).
@@ -103,26 +87,9 @@ SETTLED_BY = {
 }
 
 
-def _record_observation_if_settled(order_id: str, phase: Phase, order_status: str, asked_at: datetime) -> bool:
-    """Whether the order's delivery is one this reading cannot change, the reading recorded if so.
-
-    Most events are duplicates about an order that already has its courier: for them one conditional
-    UPDATE replaces a transaction of a locking SELECT and an UPDATE. False sends the caller the long way:
-    no delivery yet, one waiting for a courier, or a newer reading already recorded.
-    """
-    settled = Delivery.objects.filter(order_id=order_id, status__in=SETTLED_BY[phase], order_checked_at__lte=asked_at)
-    return bool(settled.update(order_status=order_status, order_checked_at=asked_at, updated_at=timezone.now()))
-
-
-def _record_observation(delivery: Delivery, order_status: str, asked_at: datetime) -> None:
-    # Concurrent workers may commit out of order: keep the newest reading.
-    if asked_at >= delivery.order_checked_at:
-        delivery.order_status = order_status
-        delivery.order_checked_at = asked_at
-        delivery.save(update_fields=["order_status", "order_checked_at", "updated_at"])
-
-
 def ensure_courier(delivery: Delivery, *, created: bool, reopen: bool) -> Outcome:
+    """A courier for an open delivery if one is free, else its place in the queue. A disputed delivery waits
+    (an operator may still give it one: reopen)."""
     if delivery.status == Delivery.Status.ASSIGNED:
         return Outcome.UNCHANGED
     if delivery.status == Delivery.Status.COMPLETED:
@@ -130,7 +97,7 @@ def ensure_courier(delivery: Delivery, *, created: bool, reopen: bool) -> Outcom
     if delivery.status == Delivery.Status.CANCELLED and not reopen:
         return Outcome.UNCHANGED
     now = timezone.now()
-    courier = pick_courier(now)
+    courier = None if delivery.disputed and not reopen else pick_courier(now)
     if courier is not None:
         assign(delivery, courier, now)
         return Outcome.ASSIGNED
@@ -150,7 +117,7 @@ def finish(delivery: Delivery, phase: Phase, *, settled_by: str = "a later read"
         logger.warning(
             "dispute over order %s (%s announced) settled by %s: the delivery is %s",
             delivery.order_id,
-            delivery.end_announced,
+            delivery.order.end_announced,
             settled_by,
             "completed" if phase is Phase.DONE else "cancelled",
             extra={"order_id": delivery.order_id},

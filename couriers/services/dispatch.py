@@ -6,8 +6,9 @@ from django.utils import timezone
 from couriers.errors import Conflict, NotFound
 from couriers.models import Courier, Delivery
 from couriers.phases import Phase, phase_of
-from couriers.services.deliveries import delivery_sync, ensure_courier, finish
+from couriers.services.deliveries import ensure_courier, finish, order_decide
 from couriers.services.fleet import locked_courier
+from couriers.services.knowledge import Reading
 from couriers.services.outbox import Cause, caused_by
 from couriers.services.queue import wait_for_courier
 from gateway.orders import OrderClient, OrderNotFound, OrderRequestRejected
@@ -24,8 +25,8 @@ def delivery_assign(*, order_id: str, client: OrderClient) -> Delivery:
         raise NotFound(f"order {order_id} does not exist at service-order", code="order_not_found") from exc
     if phase_of(order.status) is not Phase.ACTIVE:
         raise Conflict(f"order {order_id} is {order.status}: only active orders get a courier", code="order_not_active")
-    delivery_sync(order_id=order_id, order_status=order.status, asked_at=asked_at, reopen=True)
-    return Delivery.objects.select_related("courier").get(order_id=order_id)
+    order_decide(reading=Reading(order_id, (), order.status, asked_at), reopen=True)
+    return Delivery.objects.select_related("courier", "order").get(order_id=order_id)
 
 
 @caused_by(Cause.DISPATCHER)

@@ -32,6 +32,8 @@ class EventType(StrEnum):
     UNASSIGNED = "unassigned"  # a dispatcher took the courier off: the order waits again, in its place
     COMPLETED = "completed"
     CANCELLED = "cancelled"
+    DISPUTED = "disputed"  # an event announced the order's end, service-order reads it active: no new courier
+    SETTLED = "settled"  # a dispatcher rejected the announced end: the delivery goes on, and may take a courier
 
 
 class Cause(StrEnum):
@@ -39,6 +41,7 @@ class Cause(StrEnum):
     SWEEP = "sweep"  # the same, asked by the reconcile sweep
     DISPATCHER = "dispatcher"  # an operator, through the API or the admin
     MATCHING = "matching"  # the matching step that pairs a free courier with the oldest waiting order
+    RULE = "rule"  # a disputed end accepted once it stood for DISPUTE_GRACE
 
 
 _cause: ContextVar[Cause] = ContextVar("outbox_cause", default=Cause.READING)
@@ -72,8 +75,6 @@ def events_record_started(deliveries: Iterable[Delivery]) -> None:
 _START_TYPES = {
     Delivery.Status.ASSIGNED: EventType.ASSIGNED,
     Delivery.Status.AWAITING_COURIER: EventType.QUEUED,
-    Delivery.Status.COMPLETED: EventType.COMPLETED,
-    Delivery.Status.CANCELLED: EventType.CANCELLED,
 }
 
 
@@ -102,7 +103,7 @@ def _payload(delivery: Delivery, event_type: EventType, event_id: uuid.UUID, now
         "delivery": {
             "status": delivery.status,
             "courier": None if courier is None else {"id": courier.pk, "transport_type": courier.transport_type},
-            "order_status": delivery.order_status,
+            "order_status": delivery.order.read_status,
             "assigned_at": _iso(delivery.assigned_at),
             "deadline": _iso(delivery.deadline),
             "finished_at": _iso(delivery.finished_at),

@@ -9,6 +9,7 @@ from django.db.models import Case, Exists, F, OuterRef, Value, When
 from django.utils import timezone
 
 from couriers.models import Courier, Delivery
+from couriers.selectors import queued
 from couriers.services.outbox import Cause, EventType, caused_by, event_record
 
 logger = logging.getLogger(__name__)
@@ -92,8 +93,8 @@ def hand_oldest_waiting_order(courier: Courier, now: datetime) -> Delivery | Non
 
 def _oldest_waiting(*, skip_locked: bool) -> Delivery | None:
     return (
-        Delivery.objects.select_for_update(skip_locked=skip_locked)
-        .filter(status=Delivery.Status.AWAITING_COURIER)
+        Delivery.objects.select_for_update(skip_locked=skip_locked, of=("self",))
+        .filter(queued())
         .order_by("created_at", "id")
         .first()
     )
@@ -141,4 +142,4 @@ def deliveries_match_waiting() -> int:
 def _some_courier_idles_while_an_order_waits() -> bool:
     holds_delivery = Delivery.objects.filter(courier=OuterRef("pk"), status=Delivery.Status.ASSIGNED)
     idle = Courier.objects.filter(status=Courier.Status.AVAILABLE).exclude(Exists(holds_delivery))
-    return Delivery.objects.filter(status=Delivery.Status.AWAITING_COURIER).exists() and idle.exists()
+    return Delivery.objects.filter(queued()).exists() and idle.exists()

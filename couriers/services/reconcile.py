@@ -1,24 +1,47 @@
-"""The reconcile sweep: open deliveries checked again against service-order, overdue ones reported."""
+"""The reconcile sweep: open deliveries checked again against service-order, overdue ones reported.
+
+One order that cannot be read (service-order fails for it alone) is set aside like the consumer does it:
+service-order is probed, and if it answers, the failure is counted and the sweep goes on; the order goes to
+the back of the next run (its `swept_at`), so it never stands at the head of every run. Only when the probe
+fails too is it an outage, and the sweep stops.
+"""
 
 import logging
 from collections import Counter
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import timedelta
 
 from django.utils import timezone
 
 from couriers import metrics
 from couriers.database import connection_release
-from couriers.models import Delivery
+from couriers.models import Delivery, OrderKnowledge
 from couriers.order_ids import InvalidOrderId
 from couriers.selectors import delivery_due_for_check, delivery_overdue
 from couriers.services.disputes import disputes_expired
 from couriers.services.outbox import Cause, caused_by
 from couriers.services.outcomes import Outcome
 from couriers.services.readings import order_read, order_reading_apply
-from gateway.orders import RETRY_LATER, OrderClient, OrderRequestRejected
+from gateway.orders import PROBE_ORDER_ID, RETRY_LATER, OrderClient, OrderRequestRejected, service_answers
 
 logger = logging.getLogger(__name__)
+
+
+class _Outage(Exception):
+    """service-order answers neither this order nor the probe: the sweep stops here."""
+
+
+@dataclass
+class _Run:
+    client: OrderClient
+    stop_when: Callable[[], bool] | None
+    outcomes: Counter[Outcome] = field(default_factory=Counter)
+    claimed: list[str] = field(default_factory=list)  # order ids
+    answered: str | None = None  # an order service-order answered for in this run: the probe's
+
+    def stopped(self) -> bool:
+        return self.stop_when is not None and self.stop_when()
 
 
 def deliveries_reconcile(
@@ -28,79 +51,74 @@ def deliveries_reconcile(
     limit: int | None = 500,
     stop_when: Callable[[], bool] | None = None,
 ) -> Counter[Outcome]:
-    """Check open deliveries not checked for `older_than`, and every overdue one, against service-order.
+    """Settle the disputes whose grace ran out; check open deliveries not checked for `older_than`, and every
+    overdue one, against service-order.
 
-    Each delivery is claimed first with a conditional UPDATE, so copies of the sweep running at once
-    (one per consumer) share the work instead of repeating it. Stops early if service-order is down,
-    or once `stop_when()` is true (asked before each check: a time limit, a process stopping); what is
-    left stays due for the next run.
+    Each order is claimed first with a conditional UPDATE, so copies of the sweep running at once (one per
+    consumer) share the work instead of repeating it. Stops early if service-order is down, or once
+    `stop_when()` is true (asked before each check: a time limit, a process stopping); what is left stays due
+    for the next run.
     """
-    outcomes: Counter[Outcome] = Counter()
-    claimed: list[int] = []
+    run = _Run(client, stop_when)
     try:
-        _settle_expired_disputes(client=client, stop_when=stop_when, outcomes=outcomes)
-        _check_due(
-            older_than=older_than, limit=limit, client=client, stop_when=stop_when, outcomes=outcomes, claimed=claimed
-        )
-    except RETRY_LATER:
+        _sweep(disputes_expired(), run)
+        _sweep(delivery_due_for_check(older_than=older_than, limit=limit), run)
+    except _Outage:
         logger.warning("reconcile stopped: service-order unavailable")
-    _report_overdue(claimed)
-    return outcomes
+    _report_overdue(run.claimed)
+    return run.outcomes
 
 
-def _settle_expired_disputes(
-    *, client: OrderClient, stop_when: Callable[[], bool] | None, outcomes: Counter[Outcome]
-) -> None:
-    """Disputes whose grace ran out, settled without waiting for another event: service-order is asked once
-    more with the announced end as the order's event, so a read that now agrees (or a 404) decides first."""
-    for order_id, end in disputes_expired():
-        if stop_when is not None and stop_when():
+def _sweep(order_ids: list[str], run: _Run) -> None:
+    for order_id in order_ids:
+        if run.stopped():
             return
-        _check(order_id=order_id, event_statuses=[end], client=client, outcomes=outcomes)
-
-
-def _check_due(
-    *,
-    older_than: timedelta,
-    limit: int | None,
-    client: OrderClient,
-    stop_when: Callable[[], bool] | None,
-    outcomes: Counter[Outcome],
-    claimed: list[int],
-) -> None:
-    for delivery_id, order_id, checked_at in delivery_due_for_check(older_than=older_than, limit=limit):
-        if stop_when is not None and stop_when():
-            return
+        swept_before = OrderKnowledge.objects.filter(order_id=order_id).values_list("swept_at", flat=True).first()
         claimed_at = timezone.now()
-        if not Delivery.objects.filter(pk=delivery_id, order_checked_at=checked_at).update(order_checked_at=claimed_at):
+        if not OrderKnowledge.objects.filter(order_id=order_id, swept_at=swept_before).update(swept_at=claimed_at):
             continue  # another copy took it
-        claimed.append(delivery_id)
+        run.claimed.append(order_id)
         try:
-            _check(order_id=order_id, event_statuses=[], client=client, outcomes=outcomes)
-        except RETRY_LATER:
-            # Unclaimed: still due at the next run.
-            Delivery.objects.filter(pk=delivery_id, order_checked_at=claimed_at).update(order_checked_at=checked_at)
+            _check(order_id, run)
+        except _Outage:
+            # Unclaimed: in its place for the next run.
+            OrderKnowledge.objects.filter(order_id=order_id, swept_at=claimed_at).update(swept_at=swept_before)
             raise
 
 
-def _check(*, order_id: str, event_statuses: list[str], client: OrderClient, outcomes: Counter[Outcome]) -> None:
-    """One order asked again and decided. Raises RETRY_LATER when service-order cannot be asked."""
+def _check(order_id: str, run: _Run) -> None:
+    """One order asked again and decided; its failure alone is counted and passed over."""
     connection_release()  # none held while service-order is asked
     try:
-        reading = order_read(order_id=order_id, event_statuses=event_statuses, client=client)
+        reading = order_read(order_id=order_id, event_statuses=[], client=run.client)
     except (OrderRequestRejected, InvalidOrderId) as exc:
-        # This order's id is refused; a claim stands, so it waits `older_than` before the next try.
-        logger.warning("reconcile skipped order %s: %s", order_id, exc, extra={"order_id": order_id})
+        _failed(order_id, exc)  # this order's id is refused: it waits `older_than` before the next try
         return
+    except RETRY_LATER as exc:
+        if not service_answers(run.client, run.answered or PROBE_ORDER_ID):
+            raise _Outage from exc
+        _failed(order_id, exc)
+        return
+    run.answered = order_id
     with caused_by(Cause.SWEEP):
         result = order_reading_apply(reading=reading)
-    outcomes[result.outcome] += 1
+    run.outcomes[result.outcome] += 1
     metrics.RECONCILED.labels(str(result.outcome)).inc()
 
 
-def _report_overdue(claimed: list[int]) -> None:
+def _failed(order_id: str, error: Exception) -> None:
+    metrics.RECONCILE_FAILURES.inc()
+    logger.warning(
+        "reconcile could not check order %s, passed over until its next turn: %s",
+        order_id,
+        error,
+        extra={"order_id": order_id},
+    )
+
+
+def _report_overdue(claimed: list[str]) -> None:
     """Each overdue delivery is due at every run, and claimed by one copy of the sweep: logged by that one."""
-    overdue = delivery_overdue(Delivery.objects.filter(pk__in=claimed)).values_list(
+    overdue = delivery_overdue(Delivery.objects.filter(order_id__in=claimed)).values_list(
         "order_id", "courier_id", "deadline"
     )
     for order_id, courier_id, deadline in overdue:

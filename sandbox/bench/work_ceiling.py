@@ -57,7 +57,7 @@ def _assign(session: requests.Session, service_url: str, order_id: str) -> None:
     from django.db import transaction
     from django.utils import timezone
 
-    from couriers.models import Courier, Delivery
+    from couriers.models import Courier, Delivery, OrderKnowledge
 
     response = session.get(service_url + ORDER_PATH.format(order_id), timeout=5)
     response.raise_for_status()
@@ -68,14 +68,8 @@ def _assign(session: requests.Session, service_url: str, order_id: str) -> None:
         if courier_id is None:
             raise RuntimeError("no free courier: the bench seeds one per order")
         Courier.objects.filter(pk=courier_id).update(status=Courier.Status.BUSY, updated_at=now)
-        Delivery.objects.create(
-            order_id=order_id,
-            courier_id=courier_id,
-            status=Delivery.Status.ASSIGNED,
-            order_status=response.json()["status"],
-            order_checked_at=now,
-            assigned_at=now,
-        )
+        known = OrderKnowledge.objects.create(order_id=order_id, read_status=response.json()["status"], read_at=now)
+        Delivery.objects.create(order=known, courier_id=courier_id, status=Delivery.Status.ASSIGNED, assigned_at=now)
 
 
 def _worker(

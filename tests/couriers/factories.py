@@ -5,7 +5,7 @@ from datetime import datetime, timedelta
 
 from django.utils import timezone
 
-from couriers.models import Courier, Delivery
+from couriers.models import Courier, Delivery, OrderKnowledge
 
 _numbers = itertools.count(1)
 
@@ -38,13 +38,22 @@ def create_delivery(
     if assigned and courier is not None:
         Courier.objects.filter(pk=courier.pk).update(status=Courier.Status.BUSY)
         courier.refresh_from_db()
+    known = OrderKnowledge.objects.create(
+        order_id=order_id or f"order-{next(_numbers)}", read_status=order_status, read_at=now
+    )
     return Delivery.objects.create(
-        order_id=order_id or f"order-{next(_numbers)}",
+        order=known,
         courier=courier,
         status=status,
-        order_status=order_status,
-        order_checked_at=now,
         assigned_at=now if courier else None,
         deadline=(deadline or now + timedelta(minutes=15)) if courier else None,
         finished_at=None if status in Delivery.OPEN else now,
     )
+
+
+def announce_end(delivery: Delivery, end: str = "completed", *, at: datetime | None = None) -> None:
+    """An event announced the order's end (`at`: first seen then) while service-order reads it active."""
+    OrderKnowledge.objects.filter(order_id=delivery.order_id).update(
+        end_announced=end, end_announced_at=at or timezone.now()
+    )
+    delivery.order.refresh_from_db()

@@ -3,12 +3,11 @@ permission (staff status alone grants none)."""
 
 import pytest
 from django.contrib.auth.models import Permission, User
-from django.utils import timezone
 from rest_framework.test import APIClient
 
 from couriers.api.permissions import DISPATCHERS_GROUP, READERS_GROUP
 from couriers.models import Courier, Delivery
-from tests.couriers.factories import create_courier, create_delivery
+from tests.couriers.factories import announce_end, create_courier, create_delivery
 from tests.fakes import FakeOrderClient
 from tests.groups import migrated_group
 
@@ -20,7 +19,7 @@ def paths() -> dict[str, str]:
     spare = create_courier(name="Spare")  # no history: it can be deleted
     delivery = create_delivery(order_id="A-1", courier=create_courier(name="On the road"))
     disputed = create_delivery(order_id="B-1", courier=create_courier(name="Disputed"))
-    Delivery.objects.filter(pk=disputed.pk).update(end_announced="completed", end_announced_at=timezone.now())
+    announce_end(disputed)
     return {
         "root": "/api/v1/",
         "couriers": "/api/v1/couriers/",

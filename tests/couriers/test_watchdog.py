@@ -58,7 +58,7 @@ def test_a_hanging_call_is_caught_by_the_watchdog_thread(kafka_broker, topic, ca
     exits = []
 
     class HangingChecks(ScriptedChecks):
-        def read(self, order_id, event_statuses):
+        def read(self, order_id, event_statuses, produced_at=None):
             released.wait(60)  # a call to service-order that never ends
             raise RuntimeError("released by the test")
 

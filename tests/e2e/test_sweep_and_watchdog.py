@@ -15,7 +15,7 @@ import pytest
 from django.utils import timezone
 
 from couriers.consumer.watchdog import STALLED_EXIT_CODE
-from couriers.models import Delivery
+from couriers.models import Delivery, OrderKnowledge
 from tests.e2e.conftest import wait_until
 from tests.kafka_helpers import produce
 
@@ -85,10 +85,10 @@ def slow_orders() -> Iterator[SlowOrderService]:
 def open_deliveries(count: int, prefix: str) -> None:
     """Deliveries waiting for a courier, last checked an hour ago: all due for the sweep."""
     checked = timezone.now() - timedelta(hours=1)
-    Delivery.objects.bulk_create(
-        Delivery(order_id=f"{prefix}-{n}", status="awaiting_courier", order_status="cooking", order_checked_at=checked)
-        for n in range(count)
+    known = OrderKnowledge.objects.bulk_create(
+        OrderKnowledge(order_id=f"{prefix}-{n}", read_status="cooking", read_at=checked) for n in range(count)
     )
+    Delivery.objects.bulk_create(Delivery(order=order, status="awaiting_courier") for order in known)
 
 
 def test_events_keep_flowing_while_a_long_sweep_runs_against_a_slow_service_order(

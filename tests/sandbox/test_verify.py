@@ -5,7 +5,7 @@ import itertools
 import pytest
 from django.utils import timezone
 
-from couriers.models import Courier, Delivery
+from couriers.models import Courier, Delivery, OrderKnowledge
 from sandbox.verify import NEVER_EXISTED, Mismatch, verify
 
 pytestmark = pytest.mark.django_db
@@ -18,9 +18,8 @@ def courier(status: str = Courier.Status.AVAILABLE) -> Courier:
 
 
 def delivery(order_id: str, status: str, courier: Courier | None = None) -> Delivery:
-    return Delivery.objects.create(
-        order_id=order_id, status=status, courier=courier, order_status="x", order_checked_at=timezone.now()
-    )
+    known = OrderKnowledge.objects.create(order_id=order_id, read_status="x", read_at=timezone.now())
+    return Delivery.objects.create(order=known, status=status, courier=courier)
 
 
 def test_every_phase_in_its_right_state_is_consistent():

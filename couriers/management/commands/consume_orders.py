@@ -11,7 +11,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from couriers.consumer.backoff import Backoff
-from couriers.consumer.batch import ServiceChecks, service_answers
+from couriers.consumer.batch import ServiceChecks
 from couriers.consumer.dead_letters import DeadLetters
 from couriers.consumer.kafka import Cluster, KafkaUnavailable, client_config, consumer_config, producer_config
 from couriers.consumer.loop import ConsumerOptions, OrderEventConsumer
@@ -19,12 +19,12 @@ from couriers.consumer.metrics_server import start_metrics_server
 from couriers.consumer.sweeper import Sweeper
 from couriers.consumer.watchdog import Watchdog
 from couriers.database import limit_session_waits
-from couriers.management.arguments import positive_float, positive_int
+from couriers.management.arguments import non_negative_float, positive_float, positive_int
 from couriers.management.commands.relay_outbox import build_relay
 from couriers.relay.relay import RelayThread
 from couriers.services import deliveries_reconcile
 from gateway.client import default_order_client
-from gateway.orders import OrderClient
+from gateway.orders import OrderClient, service_answers
 
 logger = logging.getLogger(__name__)
 KAFKA_CHECK_TIMEOUT = 10.0
@@ -59,9 +59,11 @@ class Command(BaseCommand):
         )
         parser.add_argument(
             "--reconcile-every",
-            type=positive_float,
+            type=non_negative_float,
+            default=settings.CONSUMER_RECONCILE_EVERY,
             metavar="SECONDS",
-            help="run the reconcile sweep (see reconcile_deliveries) this often, on a thread of its own",
+            help="run the reconcile sweep (see reconcile_deliveries) this often, on a thread of its own; it settles "
+            "disputed ends once their grace is over (default %(default)s, CONSUMER_RECONCILE_EVERY; 0: no sweep)",
         )
         parser.add_argument(
             "--relay",
@@ -129,8 +131,8 @@ class Command(BaseCommand):
         logger.info("consume_orders stopped")
 
     @staticmethod
-    def _sweeper(every: float | None, client: OrderClient) -> Sweeper | None:
-        if every is None:
+    def _sweeper(every: float, client: OrderClient) -> Sweeper | None:
+        if not every:
             return None
         sweep = partial(
             deliveries_reconcile, older_than=timedelta(seconds=settings.RECONCILE_OLDER_THAN), client=client

@@ -6,26 +6,21 @@ from collections.abc import Iterator
 import pytest
 from django.db import IntegrityError, OperationalError, connection
 
-from couriers.consumer.batch import (
-    OUTAGE_STREAK,
-    PROBE_ORDER_ID,
-    BatchRunner,
-    ServiceChecks,
-    Verdict,
-    service_answers,
-)
+from couriers.consumer.batch import OUTAGE_STREAK, BatchRunner, ServiceChecks, Verdict
 from couriers.database import database_answers
 from couriers.models import Delivery
 from couriers.services import order_read
 from gateway.grpc_client import GrpcOrderClient
 from gateway.http import HttpOrderClient, order_path
 from gateway.orders import (
+    PROBE_ORDER_ID,
     BadOrderAnswer,
     Order,
     OrderClient,
     OrderNotFound,
     OrderRequestRejected,
     OrderServiceUnavailable,
+    service_answers,
 )
 from sandbox.simulator import Simulator
 from tests.fakes import FakeOrderClient, ScriptedChecks
@@ -69,9 +64,9 @@ class ReadingChecks(ScriptedChecks):
         super().__init__()
         self.client = client
 
-    def read(self, order_id, event_statuses):
+    def read(self, order_id, event_statuses, produced_at=None):
         self.read_calls.append(order_id)
-        return order_read(order_id=order_id, event_statuses=event_statuses, client=self.client)
+        return order_read(order_id=order_id, event_statuses=event_statuses, client=self.client, produced_at=produced_at)
 
 
 def probed_runner(client: ServiceOrder, **options) -> BatchRunner:
@@ -304,11 +299,11 @@ class FirstAnsweredLast(ScriptedChecks):
         self.others = others
         self.started: list[str] = []
 
-    def read(self, order_id, event_statuses):
+    def read(self, order_id, event_statuses, produced_at=None):
         if order_id == self.first:
             for _ in range(self.others):
                 assert self.others_answered.acquire(timeout=5), "the other orders were never answered"
-        reading = super().read(order_id, event_statuses)
+        reading = super().read(order_id, event_statuses, produced_at)
         if order_id != self.first:
             self.others_answered.release()
         return reading
@@ -333,10 +328,10 @@ def test_an_answer_is_decided_while_a_slower_call_is_still_under_way():
     decided_before_slow_returned = threading.Event()
 
     class SlowOne(ScriptedChecks):
-        def read(self, order_id, event_statuses):
+        def read(self, order_id, event_statuses, produced_at=None):
             if order_id == "slow":
                 decided_before_slow_returned.wait(5)
-            return super().read(order_id, event_statuses)
+            return super().read(order_id, event_statuses, produced_at)
 
     service = SlowOne()
     service.settles = True  # every reading only recorded: nothing waits for an earlier order
@@ -490,9 +485,9 @@ class SlowChecks(ScriptedChecks):
     def clock(self) -> float:
         return self.now
 
-    def read(self, order_id, event_statuses):
+    def read(self, order_id, event_statuses, produced_at=None):
         self.now += 10.0
-        return super().read(order_id, event_statuses)
+        return super().read(order_id, event_statuses, produced_at)
 
 
 def test_orders_not_started_within_the_batchs_budget_are_left_for_later_and_counted_against_none(caplog):
