@@ -4,7 +4,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
-# The longest status the courier service stores (couriers.Delivery.order_status).
+# The longest status the courier service stores (couriers.OrderKnowledge.read_status).
 STATUS_MAX_LENGTH = 32
 
 

@@ -9,7 +9,7 @@ from hypothesis import HealthCheck, given
 from hypothesis import settings as examples
 from hypothesis import strategies as st
 
-from couriers.models import Delivery
+from couriers.models import OrderKnowledge
 from couriers.order_ids import InvalidOrderId
 from gateway.http import HttpOrderClient, order_path
 from gateway.orders import (
@@ -314,7 +314,7 @@ def test_the_longest_status_the_column_holds_is_accepted(service, client):
     service.answer(Answer(body={"id": OID, "status": "s" * STATUS_MAX_LENGTH}))
 
     assert client().get_order(OID).status == "s" * STATUS_MAX_LENGTH
-    assert Delivery._meta.get_field("order_status").max_length == STATUS_MAX_LENGTH
+    assert OrderKnowledge._meta.get_field("read_status").max_length == STATUS_MAX_LENGTH
 
 
 # --- path encoding -----------------------------------------------------------------------------
