@@ -16,8 +16,8 @@ from typing import Any
 import grpc
 from django.conf import settings
 
-from couriers.order_ids import InvalidOrderId, order_id_error
 from gateway.answers import checked_status, excerpt
+from gateway.order_ids import InvalidOrderId, order_id_error
 from gateway.orders import BadOrderAnswer, Order, OrderNotFound, OrderServiceUnavailable
 from gateway.proto.orders_v1_pb2 import GetOrderByIdRequest, GetOrderByIdResponse
 from gateway.proto.orders_v1_pb2_grpc import OrdersServiceStub

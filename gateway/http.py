@@ -17,9 +17,9 @@ import urllib3
 from django.conf import settings
 from urllib3.exceptions import HTTPError, MaxRetryError, ReadTimeoutError
 
-from couriers.order_ids import InvalidOrderId, order_id_error
 from gateway.answers import excerpt, parse_order, service_order_error
 from gateway.config import order_service_config_error
+from gateway.order_ids import InvalidOrderId, order_id_error
 from gateway.orders import (
     BadOrderAnswer,
     Order,
@@ -40,7 +40,7 @@ CHUNK_BYTES = 64 * 1024
 
 
 def order_path(template: str, order_id: str) -> str:
-    """The path for one order. Ids that passed couriers.order_ids's rule need no encoding; any other is
+    """The path for one order. Ids that passed gateway.order_ids's rule need no encoding; any other is
     refused here, before a request (InvalidOrderId: a bug upstream, never service-order's answer)."""
     if (error := order_id_error(order_id)) is not None:
         raise InvalidOrderId(f"order id {order_id!r} refused: {error}")

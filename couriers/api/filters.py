@@ -14,8 +14,8 @@ from rest_framework.views import APIView
 from couriers.api.choices import ChoiceFilter
 from couriers.api.permissions import may_see_phones
 from couriers.models import Courier, Delivery
-from couriers.order_ids import validate_order_id
 from couriers.selectors import delivery_disputed, delivery_overdue
+from gateway.order_ids import validate_order_id
 
 BIGINT_MAX = 2**63 - 1
 

@@ -11,9 +11,9 @@ from couriers.api.choices import ChoiceField
 from couriers.api.errors import ERROR_CODES
 from couriers.api.permissions import may_see_phones
 from couriers.models import E164, Courier, Delivery
-from couriers.order_ids import ALPHABET as ORDER_ID_ALPHABET
-from couriers.order_ids import MAX_LENGTH as MAX_ORDER_ID_LENGTH
-from couriers.order_ids import validate_order_id
+from gateway.order_ids import ALPHABET as ORDER_ID_ALPHABET
+from gateway.order_ids import MAX_LENGTH as MAX_ORDER_ID_LENGTH
+from gateway.order_ids import validate_order_id
 
 CLIENT_STATUSES = [Courier.Status.AVAILABLE, Courier.Status.PAUSED]  # busy is the dispatcher's
 

@@ -7,7 +7,7 @@ from couriers.api import views
 
 class OrderIdConverter:
     """Any non-empty path segment(s), slashes and control characters too: the view applies the rule of
-    order ids (couriers.order_ids), so that a malformed id gets the same 400 here as in a body."""
+    order ids (gateway.order_ids), so that a malformed id gets the same 400 here as in a body."""
 
     regex = r"[\s\S]+"
 

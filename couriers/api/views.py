@@ -53,8 +53,8 @@ from couriers.api.serializers import (
 from couriers.api.throttling import SearchRateThrottle, ThrottleUnauthenticatedFirst
 from couriers.errors import NotFound as DomainNotFound
 from couriers.models import Courier, Delivery
-from couriers.order_ids import validate_order_id
 from gateway.client import default_order_client
+from gateway.order_ids import validate_order_id
 
 
 class ApiPolicy(StrictQueryParameters, ThrottleUnauthenticatedFirst):

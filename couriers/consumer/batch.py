@@ -33,7 +33,6 @@ from django.db import DatabaseError, connection
 
 from couriers import metrics
 from couriers.database import UNREACHABLE, connection_release, database_answers
-from couriers.order_ids import InvalidOrderId
 from couriers.services import (
     EventResult,
     Reading,
@@ -42,6 +41,7 @@ from couriers.services import (
     order_readings_record_settled,
     order_readings_start,
 )
+from gateway.order_ids import InvalidOrderId
 from gateway.orders import PROBE_ORDER_ID, RETRY_LATER, OrderClient, OrderRequestRejected
 
 logger = logging.getLogger(__name__)

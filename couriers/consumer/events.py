@@ -5,7 +5,7 @@ from dataclasses import dataclass
 
 from django.core.exceptions import ValidationError
 
-from couriers.order_ids import validate_order_id
+from gateway.order_ids import validate_order_id
 
 MAX_STATUS_LENGTH = 64
 

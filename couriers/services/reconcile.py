@@ -17,12 +17,12 @@ from django.utils import timezone
 from couriers import metrics
 from couriers.database import connection_release
 from couriers.models import Delivery, OrderKnowledge
-from couriers.order_ids import InvalidOrderId
 from couriers.selectors import delivery_due_for_check, delivery_overdue
 from couriers.services.disputes import disputes_expired
 from couriers.services.outbox import Cause, caused_by
 from couriers.services.outcomes import Outcome
 from couriers.services.readings import order_read, order_reading_apply
+from gateway.order_ids import InvalidOrderId
 from gateway.orders import PROBE_ORDER_ID, RETRY_LATER, OrderClient, OrderRequestRejected, service_answers
 
 logger = logging.getLogger(__name__)

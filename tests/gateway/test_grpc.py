@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from couriers.order_ids import InvalidOrderId
 from gateway.grpc_client import GrpcOrderClient, order_from_response
+from gateway.order_ids import InvalidOrderId
 from gateway.orders import (
     RETRY_LATER,
     STATUS_MAX_LENGTH,

@@ -10,8 +10,8 @@ from hypothesis import settings as examples
 from hypothesis import strategies as st
 
 from couriers.models import OrderKnowledge
-from couriers.order_ids import InvalidOrderId
 from gateway.http import HttpOrderClient, order_path
+from gateway.order_ids import InvalidOrderId
 from gateway.orders import (
     RETRY_LATER,
     STATUS_MAX_LENGTH,
@@ -339,7 +339,7 @@ HOSTILE_IDS = [
 
 @pytest.mark.parametrize("order_id", HOSTILE_IDS)
 def test_an_id_outside_the_rule_is_refused_without_a_call(service, client, sleep, order_id):
-    # The same rule as events' and the API's (couriers.order_ids): such an id never came in, so it is a bug
+    # The same rule as events' and the API's (gateway.order_ids): such an id never came in, so it is a bug
     # upstream, never an answer from service-order (not an OrderServiceError).
     with pytest.raises(InvalidOrderId):
         client().get_order(order_id)

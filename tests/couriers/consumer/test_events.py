@@ -8,7 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from couriers.consumer.events import MalformedEvent, OrderEvent, parse_event
-from couriers.order_ids import MAX_LENGTH
+from gateway.order_ids import MAX_LENGTH
 
 ORDER_ID_CHARACTERS = string.ascii_letters + string.digits + "-_"
 

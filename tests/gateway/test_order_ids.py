@@ -10,8 +10,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from couriers.consumer.events import MalformedEvent, parse_event
-from couriers.order_ids import MAX_LENGTH, order_id_error, validate_order_id
 from gateway.http import order_path
+from gateway.order_ids import MAX_LENGTH, order_id_error, validate_order_id
 
 ALPHABET = string.ascii_letters + string.digits + "-_"
 GOOD = ["6f1c0c9e-4a3b-4c1e-9a57-2b8f5d1e7a10", "A-1", "01ARZ3NDEKTSV4RRFFQ69G5FAV", "V1St_GXR8-Z5jdHi6B", "x" * 255]
