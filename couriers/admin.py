@@ -134,11 +134,12 @@ def _fleet_summary() -> SafeString:
     overdue_style = f"color:{OVERDUE_COLOUR}" if counts.overdue else ""
     disputed_style = f"color:{OVERDUE_COLOUR}" if counts.disputed else ""
     return format_html(
-        'Couriers: {}. <a href="{}?status__exact={}">Orders waiting for a courier: {}</a>. '
+        'Couriers: {}. <a href="{}?status__exact={}&amp;{}=no">Orders waiting for a courier: {}</a>. '
         '<a href="{}?{}=yes" style="{}">Overdue: {}</a>. <a href="{}?{}=yes" style="{}">Disputed: {}</a>.',
         couriers,
         deliveries_url,
         Delivery.Status.AWAITING_COURIER,
+        DisputedFilter.parameter_name,  # the queue: the disputed ones are counted apart
         counts.waiting,
         deliveries_url,
         OverdueFilter.parameter_name,
@@ -465,7 +466,7 @@ class DeliveryAdmin(admin.ModelAdmin):
     list_display = ["order_id_cell", "courier_name", "status_label", "queue", "order_status", "deadline_cell"]
     list_select_related = ["courier", "order"]
     list_filter = [("status", StatusFilter), OverdueFilter, DisputedFilter]
-    search_fields = ["order_id"]
+    search_fields = ["order__order_id"]
     list_per_page = 50
     fields = [
         "order_id",

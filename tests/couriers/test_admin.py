@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from couriers.errors import Conflict
 from couriers.models import Courier, Delivery
-from tests.couriers.factories import create_courier, create_delivery
+from tests.couriers.factories import announce_end, create_courier, create_delivery
 
 pytestmark = pytest.mark.django_db
 
@@ -116,7 +116,7 @@ def test_the_summary_counts_link_to_the_lists_they_count(admin_client: Client, p
         "0 available": f"{COURIERS}?status__exact=available",
         "3 busy": f"{COURIERS}?status__exact=busy",
         "1 paused": f"{COURIERS}?status__exact=paused",
-        "Orders waiting for a courier: 1": f"{DELIVERIES}?status__exact=awaiting_courier",
+        "Orders waiting for a courier: 1": f"{DELIVERIES}?status__exact=awaiting_courier&disputed=no",
         "Overdue: 1": f"{DELIVERIES}?overdue=yes",
         "Disputed: 1": f"{DELIVERIES}?disputed=yes",
     }
@@ -129,8 +129,7 @@ def test_the_summary_counts_link_to_the_lists_they_count(admin_client: Client, p
 def create_disputed(**fields) -> Delivery:
     """A delivery whose order an event announced completed, service-order still reading it active."""
     delivery = create_delivery(**fields)
-    Delivery.objects.filter(pk=delivery.pk).update(end_announced="completed", end_announced_at=timezone.now())
-    delivery.refresh_from_db()
+    announce_end(delivery)
     return delivery
 
 
@@ -162,6 +161,53 @@ def test_the_dispute_actions_settle_many_at_once(admin_client: Client) -> None:
     assert f"Order {plain.order_id}: delivery of order {plain.order_id} is not disputed" in texts(accepted)
     assert "Ended 2 disputed delivery(ies) as announced; their couriers are free." in texts(accepted)
     assert "Rejected the announced end of 1 delivery(ies): they go on." in texts(rejected)
+
+
+def readonly(html: str, field: str) -> str:
+    """The value a delivery's page shows for `field`."""
+    return re.search(rf'field-{field}".*?<div class="readonly">(.*?)</div>', html, re.S)[1]
+
+
+def test_a_delivery_page_shows_the_dispute_and_the_dispatchers_verdict(admin_client: Client) -> None:
+    delivery = create_disputed(courier=create_courier())
+
+    before = admin_client.get(change_url(delivery)).content.decode()
+    act(admin_client, DELIVERIES, "reject_announced_end", delivery)
+    after = admin_client.get(change_url(delivery)).content.decode()
+
+    assert (readonly(before, "end_announced"), readonly(before, "verdict")) == ("completed", "—")
+    assert readonly(before, "order_status") == "cooking"
+    assert (readonly(after, "end_announced"), readonly(after, "end_announced_at")) == ("—", "—")
+    assert readonly(after, "verdict").startswith("rejected at ")
+
+
+def test_a_disputed_waiting_order_has_no_place_in_the_queue(admin_client: Client) -> None:
+    create_disputed(order_id="disputed")
+    create_delivery(order_id="next")
+
+    html = admin_client.get(DELIVERIES).content.decode()
+
+    assert "<b>1</b>" in cell(html, "queue", 0)  # newest first: "next" is served first
+    assert cell(html, "queue", 1) == "—"
+    assert "Orders waiting for a courier: 1" in html
+
+
+def test_the_waiting_count_links_to_the_queue_it_counts(admin_client: Client) -> None:
+    create_disputed(order_id="disputed")
+    waiting = create_delivery(order_id="waiting")
+
+    links = summary_links(admin_client.get(DELIVERIES).content.decode())
+
+    assert list(admin_client.get(links["Orders waiting for a courier: 1"]).context["cl"].result_list) == [waiting]
+
+
+def test_the_deliveries_list_finds_an_order_by_its_id(admin_client: Client) -> None:
+    wanted = create_delivery(order_id="A-17")
+    create_delivery(order_id="B-2")
+
+    response = admin_client.get(DELIVERIES, {"q": "a-1"})
+
+    assert list(response.context["cl"].result_list) == [wanted]
 
 
 def test_the_summary_stays_out_of_the_window_title(admin_client: Client) -> None:
@@ -208,10 +254,10 @@ def test_the_deliveries_list_fits_overdue_into_the_deadline_and_shortens_long_id
     assert "<b>1</b>" in cell(html, "queue", 2)
     assert cell(html, "queue", 0) == "—"
     assert ">on time</span>" in done
-    assert f'title="{uuid}"' in cell(html, "order", 0)
-    assert ">b644f2ae…</span>" in cell(html, "order", 0)
-    assert uuid not in re.sub(r'title="[^"]*"', "", cell(html, "order", 0))
-    assert ">in-time</span>" in cell(html, "order", 1)
+    assert f'title="{uuid}"' in cell(html, "order_id_cell", 0)
+    assert ">b644f2ae…</span>" in cell(html, "order_id_cell", 0)
+    assert uuid not in re.sub(r'title="[^"]*"', "", cell(html, "order_id_cell", 0))
+    assert ">in-time</span>" in cell(html, "order_id_cell", 1)
     assert ">Bob</span>" in cell(html, "courier_name", 0)
 
 

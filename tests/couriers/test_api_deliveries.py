@@ -8,11 +8,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from rest_framework.test import APIClient
 
-from couriers.models import Courier, Delivery
+from couriers.models import Courier, Delivery, OrderKnowledge, OutboxEvent
 from couriers.services import deliveries_match_waiting
 from gateway.http import HttpOrderClient
 from gateway.orders import BadOrderAnswer, OrderRequestRejected, OrderServiceUnavailable
-from tests.couriers.factories import create_courier, create_delivery
+from tests.couriers.factories import announce_end, create_courier, create_delivery
 from tests.fakes import FakeOrderClient
 from tests.gateway.scripted_service import Answer, scripted_service
 
@@ -260,7 +260,7 @@ MALFORMED_ORDER_IDS = [
     ("a%0D%0Ab", "a\r\nb"),
     ("%20%20", "  "),
     ("x" * 256, "x" * 256),
-    # Outside the alphabet (couriers.order_ids): what WSGI decodes would steer the request to service-order.
+    # Outside the alphabet (gateway.order_ids): what WSGI decodes would steer the request to service-order.
     ("123%2Fitems", "123/items"),
     ("%2E%2E%2F%2E%2E%2Finternal%2Fadmin", "../../internal/admin"),
     ("..", ".."),
@@ -556,7 +556,7 @@ def test_cancel_of_a_waiting_order_cancels_it(dispatcher: APIClient) -> None:
 
 def create_disputed(order_id: str, courier: Courier | None = None) -> Delivery:
     delivery = create_delivery(order_id=order_id, courier=courier)
-    Delivery.objects.filter(pk=delivery.pk).update(end_announced="completed", end_announced_at=timezone.now())
+    announce_end(delivery)
     return delivery
 
 
@@ -573,6 +573,19 @@ def test_a_disputed_delivery_says_so_and_is_filtered(reader: APIClient) -> None:
     assert reader.get(LIST, {"disputed": "maybe"}).status_code == 400
 
 
+def test_a_disputed_waiting_delivery_has_no_place_in_the_queue(reader: APIClient) -> None:
+    # It takes no courier until the dispute is settled: the order behind it is the next served.
+    disputed = create_disputed("A-1")
+    behind = create_delivery(order_id="B-1")
+
+    rows = {row["id"]: row for row in reader.get(LIST).json()["results"]}
+
+    assert (rows[disputed.pk]["status"], rows[disputed.pk]["disputed"]) == ("awaiting_courier", True)
+    assert rows[disputed.pk]["queue_position"] is None
+    assert rows[behind.pk]["queue_position"] == 1
+    assert ids(reader.get(LIST, {"ordering": "queue_position"})) == [behind.pk, disputed.pk]
+
+
 def test_settle_dispute_accepts_the_announced_end(dispatcher: APIClient) -> None:
     courier = create_courier()
     create_disputed("A-1", courier)
@@ -583,6 +596,9 @@ def test_settle_dispute_accepts_the_announced_end(dispatcher: APIClient) -> None
     assert (response.json()["status"], response.json()["disputed"]) == ("completed", False)
     courier.refresh_from_db()
     assert courier.status == Courier.Status.AVAILABLE
+    assert OrderKnowledge.objects.get(order_id="A-1").verdict == OrderKnowledge.Verdict.ACCEPTED
+    last = OutboxEvent.objects.get(order_id="A-1")
+    assert (last.type, last.payload["cause"]) == ("completed", "dispatcher")
 
 
 def test_settle_dispute_rejects_it(dispatcher: APIClient) -> None:
@@ -591,6 +607,29 @@ def test_settle_dispute_rejects_it(dispatcher: APIClient) -> None:
     body = dispatcher.post(SETTLE, {"order_id": "A-1", "accept": False}, format="json").json()
 
     assert (body["status"], body["disputed"], body["end_announced"]) == ("assigned", False, "")
+    assert body["end_announced_at"] is None
+    assert OrderKnowledge.objects.get(order_id="A-1").verdict == OrderKnowledge.Verdict.REJECTED
+    settled = OutboxEvent.objects.get(order_id="A-1")
+    assert (settled.type, settled.version, settled.payload["cause"]) == ("settled", 1, "dispatcher")
+    assert dispatcher.get(order_url("A-1")).json()["disputed"] is False
+
+
+def test_a_rejected_dispute_puts_a_waiting_order_back_in_the_queue(
+    dispatcher: APIClient, django_capture_on_commit_callbacks
+) -> None:
+    create_disputed("A-1")
+    courier = create_courier()  # free all along: the dispute alone kept it from the order
+
+    with django_capture_on_commit_callbacks(execute=True):
+        body = dispatcher.post(SETTLE, {"order_id": "A-1", "accept": False}, format="json").json()
+
+    assert (body["disputed"], body["queue_position"]) == (False, 1)
+    delivery = Delivery.objects.get(order_id="A-1")
+    assert (delivery.status, delivery.courier_id) == (Delivery.Status.ASSIGNED, courier.pk)
+    assert list(OutboxEvent.objects.filter(order_id="A-1").values_list("type", "version")) == [
+        ("settled", 1),
+        ("assigned", 2),
+    ]
 
 
 @pytest.mark.parametrize(

@@ -22,6 +22,9 @@ def test_metrics_show_the_fleet(client, orders, make_courier):
     for order_id in "abc":
         order_event_handle(order_id=order_id, event_status="created", client=orders)
     order_event_handle(order_id="a", event_status="completed", client=orders)  # service-order still says cooking
+    orders.set("d", "cooking")
+    # First news of d is its end, contradicted: it waits disputed, outside the queue the waiting count counts.
+    order_event_handle(order_id="d", event_status="completed", client=orders)
 
     response = client.get("/metrics")
 
@@ -32,7 +35,7 @@ def test_metrics_show_the_fleet(client, orders, make_courier):
     assert 'courier_couriers{status="available"} 0.0' in body
     assert "courier_deliveries_waiting 1.0" in body
     assert "courier_deliveries_overdue 0.0" in body
-    assert "courier_deliveries_disputed 1.0" in body
+    assert "courier_deliveries_disputed 2.0" in body
 
 
 def test_metrics_show_the_outbox_waiting_and_its_oldest_age(client, orders, make_courier):

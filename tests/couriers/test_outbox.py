@@ -9,7 +9,7 @@ from django.db import transaction
 from django.utils import timezone
 from jsonschema import Draft202012Validator
 
-from couriers.models import Delivery, OutboxEvent
+from couriers.models import Delivery, OrderKnowledge, OutboxEvent
 from couriers.services import (
     Reading,
     courier_make_available,
@@ -17,6 +17,7 @@ from couriers.services import (
     deliveries_reconcile,
     delivery_assign,
     delivery_cancel,
+    delivery_dispute_settle,
     delivery_unassign,
     order_event_handle,
     order_readings_start,
@@ -66,10 +67,13 @@ class TestEventsOfEachPath:
         assert events("o1") == [(1, "assigned", "reading"), (2, "cancelled", "reading")]
         assert_last_event_is_the_delivery("o2")
 
-    def test_first_news_is_the_end_a_tombstone_has_its_event(self, orders):
+    def test_first_news_is_the_end_no_delivery_no_event(self, orders):
+        # No courier was ever needed: the order is only known (OrderKnowledge), and nobody hears of it.
         handle(orders, "o1", "delivered")
-        assert events("o1") == [(1, "completed", "reading")]
-        assert_last_event_is_the_delivery("o1")
+        order_event_handle(order_id="o2", event_status="created", client=orders)  # service-order never had it
+        assert not Delivery.objects.exists()
+        assert not OutboxEvent.objects.exists()
+        assert OrderKnowledge.objects.get(order_id="o2").read_status == OrderKnowledge.NOT_FOUND
 
     def test_a_dispatcher_takes_the_courier_off_and_cancels(self, orders, make_courier):
         make_courier()
@@ -84,13 +88,41 @@ class TestEventsOfEachPath:
         assert_last_event_is_the_delivery("o1")
 
     def test_a_dispatcher_reopens_a_cancelled_order(self, orders, make_courier):
+        handle(orders, "o1", "created")
         handle(orders, "o1", "canceled")
         orders.set("o1", "cooking")
         delivery_assign(order_id="o1", client=orders)
-        assert events("o1") == [(1, "cancelled", "reading"), (2, "queued", "dispatcher")]
+        assert events("o1") == [(1, "queued", "reading"), (2, "cancelled", "reading"), (3, "queued", "dispatcher")]
         paused = make_courier(status="paused")
         courier_make_available(courier_id=paused.pk)
-        assert events("o1")[-1] == (3, "assigned", "dispatcher")
+        assert events("o1")[-1] == (4, "assigned", "dispatcher")
+        assert_last_event_is_the_delivery("o1")
+
+    def test_a_dispute_opened_then_rejected_by_a_dispatcher(self, orders, make_courier):
+        make_courier()
+        handle(orders, "o1", "created")
+        order_event_handle(order_id="o1", event_status="delivered", client=orders)  # service-order reads created
+        order_event_handle(order_id="o1", event_status="delivered", client=orders)  # the same news: no event
+        delivery_dispute_settle(order_id="o1", accept=False)
+        assert events("o1") == [(1, "assigned", "reading"), (2, "disputed", "reading"), (3, "settled", "dispatcher")]
+        assert_last_event_is_the_delivery("o1")
+
+    def test_a_dispute_accepted_by_a_dispatcher(self, orders, make_courier):
+        make_courier()
+        handle(orders, "o1", "created")
+        order_event_handle(order_id="o1", event_status="canceled", client=orders)
+        delivery_dispute_settle(order_id="o1", accept=True)
+        assert events("o1") == [(1, "assigned", "reading"), (2, "disputed", "reading"), (3, "cancelled", "dispatcher")]
+        assert_last_event_is_the_delivery("o1")
+
+    def test_a_dispute_settled_by_the_rule_in_the_sweep(self, orders, settings):
+        settings.DISPUTE_GRACE = 60
+        orders.set("o1", "cooking")
+        # First news of the order is its end, which service-order contradicts: a delivery created disputed.
+        order_event_handle(order_id="o1", event_status="delivered", client=orders)
+        OrderKnowledge.objects.filter(order_id="o1").update(end_announced_at=timezone.now() - timedelta(minutes=2))
+        deliveries_reconcile(older_than=timedelta(0), client=orders)
+        assert events("o1") == [(1, "disputed", "reading"), (2, "completed", "rule")]
         assert_last_event_is_the_delivery("o1")
 
     def test_the_matching_step(self, orders):
@@ -168,15 +200,33 @@ class TestSchema:
         for example in self.SCHEMA["examples"]:
             self.validator().validate(example)
 
-    def test_every_event_of_every_path_follows_the_schema(self, orders, make_courier):
+    def test_every_event_of_every_path_follows_the_schema(self, orders, make_courier, settings):
+        settings.DISPUTE_GRACE = 60
         make_courier()
         handle(orders, "o1", "created")
         handle(orders, "o2", "created")
         delivery_unassign(order_id="o1")
+        handle(orders, "o3", "created")
         handle(orders, "o3", "delivered")
         delivery_cancel(order_id="o2")
+        handle(orders, "o4", "created")
+        order_event_handle(order_id="o4", event_status="delivered", client=orders)  # disputed
+        delivery_dispute_settle(order_id="o4", accept=False)  # settled
+        orders.set("o5", "cooking")
+        order_event_handle(order_id="o5", event_status="delivered", client=orders)  # created disputed
+        OrderKnowledge.objects.filter(order_id="o5").update(end_announced_at=timezone.now() - timedelta(minutes=2))
+        deliveries_reconcile(older_than=timedelta(0), client=orders)  # the rule ends it
         payloads = list(OutboxEvent.objects.values_list("payload", flat=True))
-        assert {p["type"] for p in payloads} == {"assigned", "queued", "unassigned", "completed", "cancelled"}
+        assert {p["type"] for p in payloads} == {
+            "assigned",
+            "queued",
+            "unassigned",
+            "completed",
+            "cancelled",
+            "disputed",
+            "settled",
+        }
+        assert {p["cause"] for p in payloads} == {"reading", "dispatcher", "rule"}
         for payload in payloads:
             self.validator().validate(payload)
 

@@ -290,14 +290,12 @@ def test_readings_recorded_together_are_done_without_a_decision_each():
     assert service.applied == []
 
 
-class FirstAnsweredLast(ScriptedChecks):
-    """The batch's first order is answered only after every other one; records the orders started."""
+class FirstAnsweredLast(ServiceChecks):
+    """The real service calls, but the batch's first order is answered only after every other one."""
 
-    def __init__(self, first: str, others: int) -> None:
-        super().__init__()
-        self.first, self.others_answered = first, threading.Semaphore(0)
-        self.others = others
-        self.started: list[str] = []
+    def __init__(self, client: OrderClient, first: str, others: int) -> None:
+        super().__init__(client)
+        self.first, self.others, self.others_answered = first, others, threading.Semaphore(0)
 
     def read(self, order_id, event_statuses, produced_at=None):
         if order_id == self.first:
@@ -308,20 +306,23 @@ class FirstAnsweredLast(ScriptedChecks):
             self.others_answered.release()
         return reading
 
-    def start(self, readings):
-        self.started += [reading.order_id for reading in readings]
-        return {}
 
-
+@pytest.mark.django_db
 @pytest.mark.parametrize("concurrency", [1, 4])
-def test_new_orders_are_started_in_the_order_their_events_arrived(concurrency):
+def test_couriers_go_to_new_orders_in_the_order_their_events_arrived(concurrency, make_courier):
     arrival = ["o3", "o1", "o4", "o2"]  # the batch's order: its first events' (the loop builds it so)
-    service = FirstAnsweredLast("o3", others=3 if concurrency > 1 else 0)
+    service_order = ServiceOrder()
+    checks = FirstAnsweredLast(service_order, "o3", others=3 if concurrency > 1 else 0)
+    make_courier("A")
+    make_courier("B")
 
-    runner(service, concurrency=concurrency).run(orders(*arrival))
+    outcome = BatchRunner(checks, concurrency=concurrency).run(orders(*arrival))
 
-    assert service.started == arrival, "an answer that came first waits for the earlier orders' answers"
-    assert service.applied == arrival
+    assert set(verdicts(outcome).values()) == {Verdict.DONE}
+    assigned = Delivery.objects.filter(status=Delivery.Status.ASSIGNED).values_list("order_id", flat=True)
+    assert sorted(assigned) == ["o1", "o3"], "the first two to arrive, though o3 was answered last"
+    queue = Delivery.objects.filter(status=Delivery.Status.AWAITING_COURIER).order_by("created_at", "id")
+    assert list(queue.values_list("order_id", flat=True)) == ["o4", "o2"], "the rest wait in arrival order"
 
 
 def test_an_answer_is_decided_while_a_slower_call_is_still_under_way():
