@@ -87,7 +87,7 @@ class ServiceChecks:
         return order_readings_start(readings=readings)
 
     def apply(self, reading: Reading) -> EventResult:
-        return order_reading_apply(reading=reading, settled_checked=True)
+        return order_reading_apply(reading=reading)
 
 
 class Verdict(StrEnum):

@@ -100,7 +100,7 @@ def test_batches_starting_overlapping_new_orders_at_once_book_each_courier_once(
             results = order_readings_start(readings=readings)
             for reading in readings:
                 if reading.order_id not in results:  # created by another batch meanwhile: decided alone
-                    order_reading_apply(reading=reading, settled_checked=True)
+                    order_reading_apply(reading=reading)
         finally:
             connection.close()
 
@@ -143,7 +143,7 @@ def test_a_start_that_collides_with_another_batchs_falls_back_to_deciding_each_o
                 b_committed.set()
             for reading in readings:
                 if reading.order_id not in started[name]:
-                    order_reading_apply(reading=reading, settled_checked=True)
+                    order_reading_apply(reading=reading)
         finally:
             a_checked.set()  # whatever failed, the other batch is not left waiting
             b_committed.set()

@@ -13,6 +13,7 @@ import pytest
 from django.conf import settings
 from django.db import connection
 
+from couriers.models import Delivery, OrderKnowledge
 from sandbox.chaos import Chaos
 from sandbox.simulator import Simulator
 from tests.brokers import ON_BOTH, Broker
@@ -144,6 +145,14 @@ def consumers(consumer_env: dict[str, str], tmp_path: Path) -> Iterator[Consumer
     running = Consumers(consumer_env, tmp_path)
     yield running
     running.stop_all()
+    assert_no_delivery_for_ids_never_had()
+
+
+def assert_no_delivery_for_ids_never_had() -> None:
+    """Every end-to-end run: an id service-order answered 404 to has no delivery, unless it had one before
+    (a deleted order: its start, then its cancellation, so at least two versions)."""
+    ghosts = Delivery.objects.filter(order__read_status=OrderKnowledge.NOT_FOUND, version__lt=2)
+    assert not ghosts.exists(), f"deliveries for ids service-order never had: {list(ghosts[:5])}"
 
 
 def wait_until(condition: Callable[[], bool], timeout: float, what: str) -> None:
