@@ -3,6 +3,7 @@
 import logging
 
 from django.db import transaction
+from django.db.models import F
 from django.utils import timezone
 
 from couriers.errors import Conflict, NotFound
@@ -25,7 +26,9 @@ def disputes_expired(*, limit: int = 500) -> list[str]:
         return []
     expired = delivery_disputed(Delivery.objects.filter(order__end_announced_at__lte=timezone.now() - span))
     return list(
-        expired.order_by("order__swept_at", "order__end_announced_at", "id").values_list("order_id", flat=True)[:limit]
+        expired.order_by(F("order__swept_at").asc(nulls_first=True), "order__end_announced_at", "id").values_list(
+            "order_id", flat=True
+        )[:limit]
     )
 
 

@@ -73,6 +73,8 @@ def _sweep(order_ids: list[str], run: _Run) -> None:
     for order_id in order_ids:
         if run.stopped():
             return
+        if order_id in run.claimed:
+            continue  # an expired dispute is also due for its check: one check a run
         swept_before = OrderKnowledge.objects.filter(order_id=order_id).values_list("swept_at", flat=True).first()
         claimed_at = timezone.now()
         if not OrderKnowledge.objects.filter(order_id=order_id, swept_at=swept_before).update(swept_at=claimed_at):

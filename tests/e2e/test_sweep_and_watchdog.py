@@ -115,7 +115,7 @@ def test_events_keep_flowing_while_a_long_sweep_runs_against_a_slow_service_orde
             kafka_broker, pipeline_topic, [{"order_id": f"live-{wave}-{n}", "status": "created"} for n in range(10)]
         )
         wait_until(
-            lambda wave=wave: Delivery.objects.filter(order_id__startswith=f"live-{wave}-").count() == 10,
+            lambda wave=wave: Delivery.objects.filter(order__order_id__startswith=f"live-{wave}-").count() == 10,
             60,
             f"wave {wave} processed",
         )
