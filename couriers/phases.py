@@ -31,3 +31,7 @@ NOT_FOUND = "not_found"  # what we record of an order when service-order answers
 def read_phase(read_status: str) -> Phase:
     """The phase of a recorded answer: a 404 ends the order like a deletion (service-order answers those so)."""
     return Phase.CANCELLED if read_status == NOT_FOUND else phase_of(read_status)
+
+
+# The recorded answers of an order that is over (as service-order spells them), for queries on them.
+ENDED_READS = (*(status for status, phase in _PHASES.items() if phase in ENDS), NOT_FOUND)

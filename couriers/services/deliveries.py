@@ -24,7 +24,7 @@ def order_decide(*, reading: Reading, reopen: bool = False) -> Outcome:
     delivery back.
     """
     with transaction.atomic():
-        known, opened = knowledge_locked(reading)
+        known, opened = knowledge_locked(reading, reopen=reopen)
         delivery = Delivery.objects.select_for_update().filter(order=known).first()
         if delivery is not None:
             delivery.order = known  # the row just locked, not a second read of it

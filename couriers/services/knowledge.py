@@ -59,17 +59,18 @@ def grace() -> timedelta | None:
     return None if settings.DISPUTE_GRACE is None else timedelta(seconds=settings.DISPUTE_GRACE)
 
 
-def knowledge_locked(reading: Reading) -> tuple[OrderKnowledge, bool]:
+def knowledge_locked(reading: Reading, *, reopen: bool = False) -> tuple[OrderKnowledge, bool]:
     """The order's knowledge row, locked, with `reading` merged in; and whether a dispute opened with it.
 
     Created from the reading if the order is new to us. The caller holds a transaction, and takes the row's
     lock before any of the order's delivery and courier (every path does, so none waits in the other order).
+    `reopen`: an operator's reading, which may bring an ended order back.
     """
     known, created = OrderKnowledge.objects.select_for_update().get_or_create(
         order_id=reading.order_id, defaults={"read_status": reading.read_status, "read_at": reading.asked_at}
     )
     fields = []
-    if not created and reading.asked_at > known.read_at:  # an older answer, committed late, never wins
+    if not created and _replaces(reading, known, reopen=reopen):
         known.read_status, known.read_at = reading.read_status, reading.asked_at
         fields += ["read_status", "read_at"]
     opened = _hear_end(known, reading)
@@ -78,6 +79,15 @@ def knowledge_locked(reading: Reading) -> tuple[OrderKnowledge, bool]:
     if fields:
         known.save(update_fields=[*fields, "updated_at"])
     return known, opened
+
+
+def _replaces(reading: Reading, known: OrderKnowledge, *, reopen: bool) -> bool:
+    """Whether the reading's answer is the one to keep. An older answer, committed late, never wins. An ended
+    order stays ended: its statuses are terminal at service-order, so an active answer after one is a read
+    by its 10-minute rule (`delivering` for good), not news; only an operator brings the order back."""
+    if reading.asked_at <= known.read_at:
+        return False
+    return reopen or reading.phase in ENDS or read_phase(known.read_status) not in ENDS
 
 
 def _hear_end(known: OrderKnowledge, reading: Reading) -> bool:

@@ -17,7 +17,7 @@ from django.db.models import Case, F, Q, Value, When
 from django.utils import timezone
 
 from couriers.models import Courier, Delivery, OrderKnowledge
-from couriers.phases import Phase
+from couriers.phases import ENDED_READS, Phase
 from couriers.services.deliveries import SETTLED_BY, order_decide
 from couriers.services.knowledge import Reading
 from couriers.services.outbox import events_record_started
@@ -94,7 +94,9 @@ def _record_settled(readings: list[Reading]) -> list[str]:
     asked_at = min(reading.asked_at for reading in readings)
     phase = readings[0].phase
     leaves_as_is = Q(delivery__status__in=SETTLED_BY[phase])
-    if phase is not Phase.ACTIVE:
+    if phase is Phase.ACTIVE:
+        leaves_as_is &= ~Q(read_status__in=ENDED_READS)  # an ended order stays ended (knowledge._replaces)
+    else:
         leaves_as_is |= Q(delivery__isnull=True)  # an end with no delivery of ours: nothing to end
     settled = OrderKnowledge.objects.filter(
         leaves_as_is, order_id__in=[reading.order_id for reading in readings], end_announced="", read_at__lte=asked_at

@@ -70,12 +70,14 @@ def deliveries_reconcile(
 
 
 def _sweep(order_ids: list[str], run: _Run) -> None:
+    # When each was swept last as listed: a copy that took one meanwhile has moved it, and the claim fails.
+    listed = dict(OrderKnowledge.objects.filter(order_id__in=order_ids).values_list("order_id", "swept_at"))
     for order_id in order_ids:
         if run.stopped():
             return
         if order_id in run.claimed:
             continue  # an expired dispute is also due for its check: one check a run
-        swept_before = OrderKnowledge.objects.filter(order_id=order_id).values_list("swept_at", flat=True).first()
+        swept_before = listed[order_id]
         claimed_at = timezone.now()
         if not OrderKnowledge.objects.filter(order_id=order_id, swept_at=swept_before).update(swept_at=claimed_at):
             continue  # another copy took it

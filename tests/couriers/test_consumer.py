@@ -10,7 +10,7 @@ from couriers.consumer.batch import ServiceChecks
 from couriers.consumer.dead_letters import ORIGINAL_OFFSET, ORIGINAL_TOPIC, REASON, DeadLetters
 from couriers.consumer.kafka import consumer_config, producer_config
 from couriers.consumer.loop import ConsumerOptions, OrderEventConsumer
-from couriers.models import Delivery
+from couriers.models import Delivery, OrderFailure, OrderKnowledge
 from gateway.orders import OrderServiceUnavailable
 from tests.fakes import FakeOrderClient
 from tests.kafka_helpers import committed_lag, produce, read_all
@@ -61,9 +61,16 @@ def test_events_become_deliveries_and_offsets_are_committed(kafka_broker, topic,
 
     run_consumer(kafka_broker, topic, orders, group=group, concurrency=concurrency)
 
-    state = dict(Delivery.objects.values_list("order_id", "status"))
-    # zz: service-order's not-found, recorded (a tombstone: no courier), so that no older reading can assign it.
-    assert state == {"a": "assigned", "b": "assigned", "c": "completed", "d": "cancelled", "zz": "cancelled"}
+    assert dict(Delivery.objects.values_list("order_id", "status")) == {"a": "assigned", "b": "assigned"}
+    # c, d: first known ended; zz: service-order's not-found. Known, so that no older reading can assign them.
+    assert dict(OrderKnowledge.objects.values_list("order_id", "read_status")) == {
+        "a": "cooking",
+        "b": "pending",
+        "c": "completed",
+        "d": "canceled",
+        "zz": OrderKnowledge.NOT_FOUND,
+    }
+    assert not OrderFailure.objects.exists(), "every order decided, none set aside"
     assert committed_lag(kafka_broker, topic, group) == 0
 
 
@@ -71,7 +78,7 @@ def test_malformed_events_go_to_the_dead_letter_topic_with_the_reason(kafka_brok
     make_courier()
     orders.set("a", "cooking")
     garbage = [b"not json", b"[1, 2]", b'{"status": "created"}', b'{"order_id": "a", "status": ""}', b"x" * 2000]
-    # Ids outside the alphabet (couriers.order_ids), which would steer the request to service-order.
+    # Ids outside the alphabet (gateway.order_ids), which would steer the request to service-order.
     garbage += [b'{"order_id": "123/items", "status": "created"}', b'{"order_id": "..", "status": "created"}']
     produce(kafka_broker, topic, [*garbage, {"order_id": "a", "status": "created"}])
     group = f"g-{uuid4().hex}"

@@ -8,11 +8,12 @@ from django.core.management import call_command
 from django.db import connection
 from django.utils import timezone
 
-from couriers.models import Courier, Delivery
+from couriers import metrics
+from couriers.models import Courier, Delivery, OrderKnowledge
 from couriers.selectors import delivery_due_for_check
 from couriers.services import Outcome, deliveries_reconcile, order_event_handle
 from gateway.http import HttpOrderClient
-from gateway.orders import OrderRequestRejected, OrderServiceUnavailable
+from gateway.orders import PROBE_ORDER_ID, OrderRequestRejected, OrderServiceUnavailable
 from tests.fakes import FakeOrderClient
 from tests.gateway.scripted_service import Answer, scripted_service
 
@@ -20,7 +21,26 @@ pytestmark = pytest.mark.django_db
 
 
 def age_checks(seconds: int) -> None:
-    Delivery.objects.update(order_checked_at=timezone.now() - timedelta(seconds=seconds))
+    OrderKnowledge.objects.update(read_at=timezone.now() - timedelta(seconds=seconds))
+
+
+def failures() -> float:
+    return metrics.RECONCILE_FAILURES._value.get()
+
+
+def start(orders: FakeOrderClient, *order_ids: str) -> None:
+    """Deliveries for these orders, cooking, in this order."""
+    for order_id in order_ids:
+        orders.set(order_id, "cooking")
+        order_event_handle(order_id=order_id, event_status="created", client=orders)
+
+
+class DownOrders(FakeOrderClient):
+    """service-order in an outage: every call fails, the probe's too."""
+
+    def get_order(self, order_id: str):
+        self.calls.append(order_id)
+        raise OrderServiceUnavailable("connection refused")
 
 
 def test_lost_final_events_are_repaired(orders, make_courier):
@@ -121,46 +141,91 @@ def test_a_sweep_told_to_stop_leaves_the_rest_due(orders, make_courier):
     assert len(delivery_due_for_check(older_than=timedelta(seconds=300), limit=10)) == 3
 
 
-def test_an_outage_stops_the_sweep_and_keeps_it_due(orders, make_courier):
+def test_one_order_failing_while_service_order_answers_is_passed_over_and_goes_to_the_back(orders, make_courier):
     make_courier()
-    orders.set("a", "cooking")
-    order_event_handle(order_id="a", event_status="created", client=orders)
+    start(orders, "a", "b", "c", "d")
     age_checks(600)
-    before = Delivery.objects.get(order_id="a").order_checked_at
-    orders.fail("a", OrderServiceUnavailable("down"))
+    orders.fail("a", OrderServiceUnavailable("503 for this order alone"))
+    orders.set("b", "completed")
+    orders.set("c", "canceled")
+    orders.calls.clear()
+    failed_before = failures()
 
-    assert deliveries_reconcile(older_than=timedelta(seconds=300), client=orders) == {}
-    assert Delivery.objects.get(order_id="a").order_checked_at == before
+    # `a` stands at the head of the run; `d` is left for the next run by the limit.
+    outcomes = deliveries_reconcile(older_than=timedelta(seconds=300), client=orders, limit=3)
 
-
-def test_a_claimed_delivery_is_not_checked_twice(orders, make_courier, monkeypatch):
-    make_courier()
-    orders.set("a", "cooking")
-    order_event_handle(order_id="a", event_status="created", client=orders)
-    age_checks(600)
-    # This copy of the sweep listed the delivery; another copy claimed it before this one could.
-    due = delivery_due_for_check(older_than=timedelta(seconds=300), limit=10)
-    Delivery.objects.update(order_checked_at=timezone.now())
-    monkeypatch.setattr("couriers.services.reconcile.delivery_due_for_check", lambda **_: due)
+    assert orders.calls == ["a", PROBE_ORDER_ID, "b", "c"], "probed, answered: the sweep went on"
+    assert outcomes == {Outcome.COMPLETED: 1, Outcome.CANCELLED: 1}
+    assert failures() == failed_before + 1
+    assert dict(Delivery.objects.values_list("order_id", "status")) == {
+        "a": "assigned",
+        "b": "completed",
+        "c": "cancelled",
+        "d": "awaiting_courier",
+    }
+    # Next run: `a` answers again, behind the order never swept (every open one is due at 0).
+    del orders.errors["a"]
     orders.calls.clear()
 
-    assert deliveries_reconcile(older_than=timedelta(seconds=300), client=orders) == {}
-    assert orders.calls == []
+    deliveries_reconcile(older_than=timedelta(0), client=orders)
+
+    assert orders.calls == ["d", "a"]
 
 
-def test_an_overdue_delivery_is_reported_by_the_copy_that_claimed_it_only(orders, make_courier, monkeypatch, caplog):
+def test_an_outage_stops_the_sweep_and_leaves_the_orders_due(make_courier, caplog):
     make_courier()
-    orders.set("a", "delivering")
-    order_event_handle(order_id="a", event_status="created", client=orders)
+    start(FakeOrderClient(), "a", "b")
+    age_checks(600)
+    orders = DownOrders()
+    failed_before = failures()
+
+    assert deliveries_reconcile(older_than=timedelta(seconds=300), client=orders) == {}
+
+    assert orders.calls == ["a", PROBE_ORDER_ID], "stopped at the probe's failure: `b` never asked"
+    assert failures() == failed_before, "an outage is no order's failure"
+    assert "reconcile stopped: service-order unavailable" in caplog.text
+    assert list(OrderKnowledge.objects.values_list("swept_at", flat=True)) == [None, None], "unclaimed"
+    assert delivery_due_for_check(older_than=timedelta(seconds=300), limit=10) == ["a", "b"]
+
+
+class AnotherCopyClaims(FakeOrderClient):
+    """While this copy of the sweep asks for an order, another copy claims one this copy listed (`claims`)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.claims: dict[str, str] = {}  # order asked -> order another copy claims meanwhile
+
+    def get_order(self, order_id: str):
+        if taken := self.claims.get(order_id):
+            OrderKnowledge.objects.filter(order_id=taken).update(swept_at=timezone.now())
+        return super().get_order(order_id)
+
+
+def test_a_delivery_claimed_by_another_copy_meanwhile_is_not_checked_twice(make_courier):
+    make_courier()
+    orders = AnotherCopyClaims()
+    start(orders, "a", "b")
+    age_checks(600)
+    orders.calls.clear()
+    orders.claims = {"a": "b"}
+
+    assert deliveries_reconcile(older_than=timedelta(seconds=300), client=orders) == {Outcome.UNCHANGED: 1}
+    assert orders.calls == ["a"]
+
+
+def test_an_overdue_delivery_is_reported_by_the_copy_that_claimed_it_only(make_courier, caplog):
+    make_courier()
+    make_courier()
+    orders = AnotherCopyClaims()
+    start(orders, "a", "b")
     Delivery.objects.update(deadline=timezone.now() - timedelta(minutes=1))
-    # This copy listed the overdue delivery; another copy claimed it first (and reports it).
-    due = delivery_due_for_check(older_than=timedelta(hours=1), limit=10)
-    Delivery.objects.update(order_checked_at=timezone.now())
-    monkeypatch.setattr("couriers.services.reconcile.delivery_due_for_check", lambda **_: due)
+    orders.calls.clear()
+    orders.claims = {"a": "b"}  # the other copy checks `b`, and reports it
 
     deliveries_reconcile(older_than=timedelta(hours=1), client=orders)
 
-    assert not [record for record in caplog.records if "overdue" in record.getMessage()]
+    assert orders.calls == ["a"]
+    assert [record.order_id for record in caplog.records if "overdue" in record.getMessage()] == ["a"]
 
 
 def test_the_command_prints_a_summary(orders, make_courier, monkeypatch, capsys):
@@ -184,8 +249,10 @@ def test_a_rejected_order_id_is_skipped_and_the_sweep_goes_on(orders, make_couri
     orders.fail("bad", OrderRequestRejected("400 from service-order"))
     orders.set("good", "completed")
     age_checks(600)
+    failed_before = failures()
 
     assert deliveries_reconcile(older_than=timedelta(seconds=300), client=orders) == {Outcome.COMPLETED: 1}
+    assert failures() == failed_before + 1
     assert Delivery.objects.get(order_id="good").status == "completed"
     assert Delivery.objects.get(order_id="bad").status in Delivery.OPEN
 

@@ -1,13 +1,13 @@
 """Selectors: what each read returns, and that lists cost no query per row."""
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 from django.utils import timezone
 
 from couriers import selectors
 from couriers.errors import NotFound
-from couriers.models import Courier, Delivery
+from couriers.models import Courier, Delivery, OrderKnowledge
 from tests.couriers.factories import create_courier, create_delivery
 
 pytestmark = pytest.mark.django_db
@@ -100,22 +100,40 @@ def test_waiting_count() -> None:
 
 def test_delivery_due_for_check_takes_stale_and_overdue_open_deliveries_oldest_first() -> None:
     now = timezone.now()
-    stale = create_delivery(order_id="stale")
-    staler = create_delivery(order_id="staler")
-    overdue = create_delivery(order_id="overdue", courier=create_courier(), deadline=now - PAST)
+    create_delivery(order_id="stale")
+    create_delivery(order_id="staler")
+    create_delivery(order_id="overdue", courier=create_courier(), deadline=now - PAST)
     create_delivery(order_id="fresh")
     create_delivery(order_id="finished", courier=create_courier(), status=Delivery.Status.COMPLETED)
-    Delivery.objects.filter(pk=stale.pk).update(order_checked_at=now - timedelta(minutes=10))
-    Delivery.objects.filter(pk=staler.pk).update(order_checked_at=now - timedelta(minutes=20))
-    Delivery.objects.filter(order_id="finished").update(order_checked_at=now - timedelta(hours=1))
+    OrderKnowledge.objects.create(order_id="no delivery", read_status="completed", read_at=now - timedelta(hours=1))
+    answered(stale=now - timedelta(minutes=10), staler=now - timedelta(minutes=20), finished=now - timedelta(hours=1))
 
     due = selectors.delivery_due_for_check(older_than=timedelta(minutes=5), limit=10)
 
-    assert [order_id for _, order_id, _ in due] == ["staler", "stale", "overdue"]
-    staler.refresh_from_db()
-    assert due[0] == (staler.pk, "staler", staler.order_checked_at)
-    assert len(selectors.delivery_due_for_check(older_than=timedelta(minutes=5), limit=2)) == 2
-    assert overdue.pk in {pk for pk, _, _ in due}
+    assert due == ["staler", "stale", "overdue"]
+    assert selectors.delivery_due_for_check(older_than=timedelta(minutes=5), limit=2) == ["staler", "stale"]
+
+
+def test_delivery_due_for_check_puts_the_least_recently_swept_first_and_skips_the_just_swept() -> None:
+    now = timezone.now()
+    for order_id in ("never swept", "swept long ago", "swept just now"):
+        create_delivery(order_id=order_id)
+    create_delivery(order_id="overdue swept just now", courier=create_courier(), deadline=now - PAST)
+    answered(**dict.fromkeys(["never swept", "swept long ago", "swept just now"], now - timedelta(hours=1)))
+    # Answered last: a sweep taking the oldest answer first would put it last.
+    answered(**{"never swept": now - timedelta(minutes=10)})
+    OrderKnowledge.objects.filter(order_id="swept long ago").update(swept_at=now - timedelta(minutes=30))
+    OrderKnowledge.objects.filter(order_id__endswith="swept just now").update(swept_at=now)
+
+    due = selectors.delivery_due_for_check(older_than=timedelta(minutes=5), limit=None)
+
+    assert due == ["never swept", "swept long ago", "overdue swept just now"], "overdue: due at every run"
+
+
+def answered(**read_at: datetime) -> None:
+    """When service-order last answered for each order (order id -> time)."""
+    for order_id, at in read_at.items():
+        OrderKnowledge.objects.filter(order_id=order_id).update(read_at=at)
 
 
 def test_fleet_counts() -> None:

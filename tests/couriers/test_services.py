@@ -7,7 +7,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from couriers.errors import Conflict, NotFound
-from couriers.models import Courier, Delivery
+from couriers.models import Courier, Delivery, OrderKnowledge, OutboxEvent
 from couriers.services import (
     Outcome,
     Reading,
@@ -37,7 +37,11 @@ def handle(orders, order_id: str, event_status: str):
 
 
 def delivery(order_id: str) -> Delivery:
-    return Delivery.objects.select_related("courier").get(order_id=order_id)
+    return Delivery.objects.select_related("courier", "order").get(order_id=order_id)
+
+
+def knowledge(order_id: str) -> OrderKnowledge:
+    return OrderKnowledge.objects.get(order_id=order_id)
 
 
 class TestActiveOrders:
@@ -191,21 +195,50 @@ class TestFinishedOrders:
         handle(orders, "o1", "completed")
         assert handle(orders, "o1", "completed").outcome == Outcome.UNCHANGED
 
-    def test_first_news_is_the_end_leaves_a_finished_record(self, orders, make_courier):
-        make_courier()
+    def test_first_news_is_the_end_is_remembered_and_makes_no_delivery(self, orders, make_courier):
+        courier = make_courier()
         orders.set("o1", "completed")
         assert handle(orders, "o1", "created").outcome == Outcome.UNCHANGED
-        assert delivery("o1").status == Delivery.Status.COMPLETED
-        assert delivery("o1").courier is None
+        assert not Delivery.objects.exists()
+        assert knowledge("o1").read_status == "completed"
+        assert Courier.objects.get(pk=courier.pk).status == Courier.Status.AVAILABLE
 
     def test_a_finished_delivery_is_never_reopened_by_an_event(self, orders, make_courier):
         make_courier()
+        orders.set("o1", "cooking")
+        handle(orders, "o1", "created")
         orders.set("o1", "canceled")
         handle(orders, "o1", "canceled")
-        orders.set("o1", "cooking")  # a slower worker's older reading
+        orders.set("o1", "cooking")  # what no order does once ended: the delivery stays finished all the same
         assert handle(orders, "o1", "cooking").outcome == Outcome.UNCHANGED
         assert delivery("o1").status == Delivery.Status.CANCELLED
         assert not Delivery.objects.filter(status=Delivery.Status.ASSIGNED).exists()
+
+    def test_an_older_active_reading_gives_no_delivery_to_an_order_first_known_ended(self, orders, make_courier):
+        make_courier()
+        orders.set("o1", "cooking")
+        [older] = read(orders, "o1")  # a slower worker's reading, committed after a newer one
+        orders.set("o1", "canceled")
+        handle(orders, "o1", "canceled")
+
+        assert order_reading_apply(reading=older).outcome == Outcome.UNCHANGED
+        assert not Delivery.objects.exists()
+        assert knowledge("o1").read_status == "canceled"
+
+    def test_an_order_first_known_ended_gets_no_courier_when_read_delivering_after_the_10_minute_mark(
+        self, orders, make_courier
+    ):
+        # The real service-order reads every order older than 10 minutes as delivering, ended ones too: a later
+        # event (a duplicate, a replay) must not give the finished order a delivery and a courier.
+        courier = make_courier()
+        orders.set("o1", "completed")
+        handle(orders, "o1", "completed")
+        orders.set("o1", "delivering")
+
+        handle(orders, "o1", "created")
+
+        assert not Delivery.objects.filter(status__in=Delivery.OPEN).exists()
+        assert Courier.objects.get(pk=courier.pk).status == Courier.Status.AVAILABLE
 
 
 class TestDistrust:
@@ -219,18 +252,25 @@ class TestDistrust:
         assert result.outcome == Outcome.STALE
         assert delivery("o1").status == Delivery.Status.ASSIGNED
 
-    def test_stale_without_a_delivery_creates_nothing(self, orders, make_courier):
-        make_courier()
+    def test_stale_without_a_delivery_starts_one_disputed_that_takes_no_courier(self, orders, make_courier):
+        courier = make_courier()
         orders.set("o1", "cooking")
         assert handle(orders, "o1", "deleted").outcome == Outcome.STALE
-        assert not Delivery.objects.exists()
+        d = delivery("o1")
+        assert (d.status, d.courier, d.disputed) == (Delivery.Status.AWAITING_COURIER, None, True)
+        assert (d.order.end_announced, d.order.read_status) == ("deleted", "cooking")
+        assert list(OutboxEvent.objects.values_list("order_id", "type")) == [("o1", "disputed")]
+        assert Courier.objects.get(pk=courier.pk).status == Courier.Status.AVAILABLE
 
-    def test_one_active_event_among_collapsed_ones_is_not_stale(self, orders, make_courier):
-        make_courier()
+    def test_an_end_among_collapsed_events_opens_a_dispute(self, orders, make_courier):
+        courier = make_courier()
         orders.set("o1", "cooking")
         result = order_events_handle(order_id="o1", event_statuses=["completed", "created"], client=orders)
-        assert result.outcome == Outcome.ASSIGNED
+        assert result.outcome == Outcome.STALE
         assert orders.calls == ["o1"]
+        assert (delivery("o1").disputed, delivery("o1").courier) == (True, None)
+        assert knowledge("o1").end_announced == "completed"
+        assert Courier.objects.get(pk=courier.pk).status == Courier.Status.AVAILABLE
 
     def test_the_event_says_active_but_the_order_is_done(self, orders, make_courier):
         make_courier()
@@ -245,15 +285,12 @@ class TestDistrust:
         assert handle(orders, "o1", "created").outcome == Outcome.UNKNOWN_STATUS
         assert not Delivery.objects.exists()
 
-    def test_unknown_order_is_recorded_and_gets_no_courier(self, orders, make_courier):
+    def test_unknown_order_is_recorded_and_gets_no_delivery(self, orders, make_courier):
         courier = make_courier()
         result = handle(orders, "ghost", "created")
         assert (result.outcome, result.order_status) == (Outcome.NOT_FOUND, None)
-        assert (delivery("ghost").status, delivery("ghost").courier, delivery("ghost").order_status) == (
-            Delivery.Status.CANCELLED,
-            None,
-            "not_found",
-        )
+        assert not Delivery.objects.exists()
+        assert knowledge("ghost").read_status == OrderKnowledge.NOT_FOUND
         assert Courier.objects.get(pk=courier.pk).status == Courier.Status.AVAILABLE
 
     def test_a_deleted_order_we_serve_is_cancelled(self, orders, make_courier):
@@ -264,7 +301,7 @@ class TestDistrust:
 
         assert handle(orders, "o1", "deleted").outcome == Outcome.CANCELLED
         d = delivery("o1")
-        assert (d.status, d.order_status) == (Delivery.Status.CANCELLED, "deleted")
+        assert (d.status, d.order_status) == (Delivery.Status.CANCELLED, OrderKnowledge.NOT_FOUND)
         courier.refresh_from_db()
         assert courier.status == Courier.Status.AVAILABLE
 
@@ -406,9 +443,17 @@ class TestManualDispatch:
 
     def test_cancel_a_finished_delivery_is_a_conflict(self, orders, make_courier):
         make_courier()
+        orders.set("o1", "cooking")
+        handle(orders, "o1", "created")
         orders.set("o1", "completed")
         handle(orders, "o1", "completed")
         with pytest.raises(Conflict):
+            delivery_cancel(order_id="o1")
+
+    def test_cancel_an_order_first_known_ended_is_not_found(self, orders):
+        orders.set("o1", "completed")
+        handle(orders, "o1", "completed")
+        with pytest.raises(NotFound):
             delivery_cancel(order_id="o1")
 
     def test_a_reopened_delivery_waiting_for_a_courier_has_no_deadline(self, orders, make_courier):
@@ -428,38 +473,64 @@ class TestManualDispatch:
         )
 
 
-class TestSettledDeliveries:
-    """An event that cannot change the delivery costs one UPDATE of the reading, with no transaction around it."""
+def recorded_newer(order_id: str) -> tuple[str, object]:
+    """Another worker's newer answer, recorded in the order's knowledge; returned as (status, time)."""
+    newer = timezone.now() + timedelta(seconds=5)
+    OrderKnowledge.objects.filter(order_id=order_id).update(read_status="delivering", read_at=newer)
+    return "delivering", newer
 
-    def test_a_duplicate_for_an_order_with_its_courier_is_one_update(
-        self, orders, make_courier, django_assert_num_queries
-    ):
+
+def read_as_recorded(order_id: str) -> tuple[str, object]:
+    known = knowledge(order_id)
+    return known.read_status, known.read_at
+
+
+class TestSettledDeliveries:
+    """An event that cannot change the delivery changes nothing but the knowledge's reading: no event, no version.
+    In a batch it costs one short transaction per status read (TestReadingsRecordedTogether)."""
+
+    def test_a_duplicate_for_an_order_with_its_courier_only_records_the_reading(self, orders, make_courier):
         make_courier()
         orders.set("o1", "pending")
         handle(orders, "o1", "created")
         orders.set("o1", "cooking")
+        before = (delivery("o1").version, OutboxEvent.objects.count())
 
-        with django_assert_num_queries(1):
-            assert handle(orders, "o1", "cooking").outcome == Outcome.UNCHANGED
+        assert handle(orders, "o1", "cooking").outcome == Outcome.UNCHANGED
         assert (delivery("o1").order_status, delivery("o1").status) == ("cooking", Delivery.Status.ASSIGNED)
+        assert (delivery("o1").version, OutboxEvent.objects.count()) == before
 
-    def test_a_duplicate_of_the_end_is_one_update(self, orders, make_courier, django_assert_num_queries):
+    def test_a_duplicate_of_the_end_is_one_transaction_in_a_batch(
+        self, orders, make_courier, django_assert_num_queries
+    ):
         make_courier()
+        orders.set("o1", "cooking")
+        handle(orders, "o1", "created")
         orders.set("o1", "completed")
         handle(orders, "o1", "completed")
+        orders.set("o2", "completed")
+        handle(orders, "o2", "completed")  # first known ended: no delivery to leave as is
+        duplicates = read(orders, "o1", "o2", events=())
 
-        with django_assert_num_queries(1):
-            assert handle(orders, "o1", "completed").outcome == Outcome.UNCHANGED
+        # A SELECT ... FOR UPDATE and an UPDATE, in a savepoint (a transaction outside tests).
+        with django_assert_num_queries(4):
+            results = order_readings_record_settled(readings=duplicates)
+
+        assert {order_id: result.outcome for order_id, result in results.items()} == {
+            "o1": Outcome.UNCHANGED,
+            "o2": Outcome.UNCHANGED,
+        }
+        assert read_as_recorded("o2") == ("completed", duplicates[0].asked_at)  # the group's earliest
+        assert list(Delivery.objects.values_list("order_id", "status")) == [("o1", Delivery.Status.COMPLETED)]
 
     def test_an_older_reading_does_not_overwrite_a_newer_one(self, orders, make_courier):
         make_courier()
         orders.set("o1", "cooking")
         handle(orders, "o1", "created")
-        newer = timezone.now() + timedelta(seconds=5)
-        Delivery.objects.filter(order_id="o1").update(order_status="delivering", order_checked_at=newer)
+        newer = recorded_newer("o1")
 
         assert handle(orders, "o1", "cooking").outcome == Outcome.UNCHANGED
-        assert (delivery("o1").order_status, delivery("o1").order_checked_at) == ("delivering", newer)
+        assert read_as_recorded("o1") == newer
 
     def test_a_waiting_order_still_looks_for_a_courier(self, orders, make_courier):
         orders.set("o1", "cooking")
@@ -515,11 +586,12 @@ class TestAnOlderReadingNeverUndoesANewerOne:
 
         if together:  # the batch's steps, as the consumer runs them
             assert order_readings_start(readings=[older]) == {}
-            order_readings_record_settled(readings=[older])
-        order_reading_apply(reading=older, settled_checked=together)
+            assert order_readings_record_settled(readings=[older]) == {}
+        assert order_reading_apply(reading=older).outcome == Outcome.NOT_FOUND
 
-        assert (delivery("o1").status, delivery("o1").courier) == (Delivery.Status.CANCELLED, None)
-        assert delivery("o1").order_status == "not_found"
+        assert not Delivery.objects.exists()
+        assert knowledge("o1").read_status == OrderKnowledge.NOT_FOUND
+        assert set(Courier.objects.values_list("status", flat=True)) == {Courier.Status.AVAILABLE}
 
     @pytest.mark.parametrize("ended", ["completed", "canceled"])
     def test_an_older_end_leaves_a_newer_assignment(self, orders, make_courier, ended):
@@ -551,7 +623,7 @@ class TestReadingsRecordedTogether:
             ["o0", "o1", "o2"], Outcome.UNCHANGED
         )
         assert [delivery(f"o{i}").order_status for i in range(3)] == ["cooking", "delivering", "cooking"]
-        assert all(delivery(f"o{i}").order_checked_at == min(r.asked_at for r in readings[::2]) for i in (0, 2))
+        assert all(knowledge(f"o{i}").read_at == min(r.asked_at for r in readings[::2]) for i in (0, 2))
 
     def test_what_a_reading_could_change_is_left_to_decide_alone(self, orders):
         orders.set("new", "cooking")
@@ -559,7 +631,7 @@ class TestReadingsRecordedTogether:
 
         assert order_readings_record_settled(readings=readings) == {}
 
-        results = {r.order_id: order_reading_apply(reading=r, settled_checked=True).outcome for r in readings}
+        results = {r.order_id: order_reading_apply(reading=r).outcome for r in readings}
         assert results == {
             "waiting": Outcome.UNCHANGED,  # still no courier
             "new": Outcome.QUEUED,
@@ -573,12 +645,11 @@ class TestReadingsRecordedTogether:
         orders.set("o1", "cooking")
         handle(orders, "o1", "created")
         [reading] = read(orders, "o1")
-        newer = timezone.now() + timedelta(seconds=5)
-        Delivery.objects.filter(order_id="o1").update(order_status="delivering", order_checked_at=newer)
+        newer = recorded_newer("o1")
 
         assert order_readings_record_settled(readings=[reading]) == {}
-        assert order_reading_apply(reading=reading, settled_checked=True).outcome == Outcome.UNCHANGED
-        assert (delivery("o1").order_status, delivery("o1").order_checked_at) == ("delivering", newer)
+        assert order_reading_apply(reading=reading).outcome == Outcome.UNCHANGED
+        assert read_as_recorded("o1") == newer
 
 
 class TestNewOrdersStartedTogether:

@@ -11,7 +11,7 @@ from django.db import OperationalError
 from django.utils import timezone
 
 from couriers.consumer.sweeper import Sweeper
-from couriers.models import Delivery
+from couriers.models import Delivery, OrderKnowledge
 from couriers.services import deliveries_reconcile, order_event_handle
 from tests.db_outage import database_down
 
@@ -104,7 +104,7 @@ def test_the_real_sweep_pauses_during_a_real_outage_and_catches_up_after(orders,
     orders.set("a", "cooking")
     order_event_handle(order_id="a", event_status="created", client=orders)
     orders.set("a", "completed")  # the completion event was lost
-    Delivery.objects.update(order_checked_at=timezone.now() - timedelta(hours=1))
+    OrderKnowledge.objects.update(read_at=timezone.now() - timedelta(hours=1))
     thread = sweeper(partial(deliveries_reconcile, older_than=timedelta(minutes=5), client=orders))
 
     with caplog.at_level(logging.INFO):

@@ -3,26 +3,36 @@
 import dataclasses
 import json
 import logging
+from collections.abc import Callable
 from datetime import timedelta
+from functools import partial
 
 import pytest
 from django.db import OperationalError
 from django.utils import timezone
 
 from couriers.consumer.backoff import Backoff
+from couriers.consumer.batch import Checks, ServiceChecks
 from couriers.consumer.dead_letters import ATTEMPTS, LAST_ERROR, ORIGINAL_OFFSET, REASON, DeadLetters
 from couriers.consumer.loop import ConsumerOptions, OrderEventConsumer
 from couriers.consumer.parked import GIVEN_UP_BEFORE
-from couriers.models import OrderFailure
-from gateway.orders import BadOrderAnswer, OrderServiceUnavailable
-from tests.fakes import FakeConsumer, FakeMessage, FakeProducer, ScriptedChecks
+from couriers.models import Courier, Delivery, OrderFailure, OrderKnowledge
+from gateway.orders import BadOrderAnswer, OrderServiceUnavailable, service_answers
+from tests.couriers.factories import create_courier, create_delivery
+from tests.fakes import FakeConsumer, FakeMessage, FakeOrderClient, FakeProducer, ScriptedChecks
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 MAX_ATTEMPTS = 3
 
 
-def make_loop(service: ScriptedChecks) -> tuple[OrderEventConsumer, FakeConsumer, FakeProducer]:
+def make_loop(
+    service: Checks, service_probe: Callable[[str], bool] | None = None
+) -> tuple[OrderEventConsumer, FakeConsumer, FakeProducer]:
+    """The loop around `service`; a ScriptedChecks' probe answers unless it is down or fails the order."""
+    if service_probe is None:
+        assert isinstance(service, ScriptedChecks)
+        service_probe = lambda order_id: service.down is None and order_id not in service.errors  # noqa: E731
     consumer, producer = FakeConsumer(), FakeProducer()
     options = ConsumerOptions(
         topic="t", max_event_bytes=1024, batch_size=10, concurrency=1, backoff=Backoff(1, 1), max_attempts=MAX_ATTEMPTS
@@ -32,9 +42,14 @@ def make_loop(service: ScriptedChecks) -> tuple[OrderEventConsumer, FakeConsumer
         dead_letters=DeadLetters(producer, "t.dlq"),
         checks=service,
         options=options,
-        service_probe=lambda order_id: service.down is None and order_id not in service.errors,
+        service_probe=service_probe,
     )
     return loop, consumer, producer
+
+
+def service_loop(orders: FakeOrderClient) -> tuple[OrderEventConsumer, FakeConsumer, FakeProducer]:
+    """The loop deciding with the real services, service-order being `orders`, probed as in production."""
+    return make_loop(ServiceChecks(orders), partial(service_answers, orders))
 
 
 def event(order_id: str, status: str = "created") -> bytes:
@@ -100,20 +115,31 @@ def test_the_events_of_a_parked_order_join_it_without_an_attempt_wherever_they_c
     assert producer.sent == []
 
 
-def test_the_later_events_of_a_given_up_order_are_dead_lettered_at_once():
-    service = ScriptedChecks()
-    service.errors["poison"] = BadOrderAnswer("garbage")
-    loop, _, producer = make_loop(service)
+def test_a_given_up_orders_later_events_are_dead_lettered_at_once_but_its_end_is_read(orders):
+    courier = create_courier()
+    create_delivery(order_id="poison", courier=courier)
+    orders.fail("poison", BadOrderAnswer("garbage"))
+    loop, _, producer = service_loop(orders)
     loop.parked.rules = dataclasses.replace(loop.parked.rules, max_attempts=1)
     loop.process_batch(batch("poison"))
     assert len(producer.sent) == 1
+    del orders.errors["poison"]
+    orders.set("poison", "completed")
+    orders.calls.clear()
 
-    loop.process_batch([FakeMessage(event("poison", "cancelled"), partition=2, offset=5)])
+    loop.process_batch(
+        [
+            FakeMessage(event("poison", "cooking"), partition=2, offset=5),
+            FakeMessage(event("poison", "completed"), partition=2, offset=6),
+        ]
+    )
 
-    assert service.read_calls == ["poison"]
-    value, headers = producer.sent[-1]
-    assert json.loads(value)["status"] == "cancelled"
+    assert orders.calls == ["poison"], "one check, for the end only"
+    [(value, headers)] = producer.sent[1:]
+    assert json.loads(value)["status"] == "cooking"
     assert headers[REASON] == GIVEN_UP_BEFORE.encode()
+    assert Delivery.objects.get(order_id="poison").status == Delivery.Status.COMPLETED
+    assert Courier.objects.get(pk=courier.pk).status == Courier.Status.AVAILABLE, "the end freed the courier"
 
 
 def test_after_the_window_a_given_up_order_gets_a_new_round():
@@ -125,7 +151,8 @@ def test_after_the_window_a_given_up_order_gets_a_new_round():
     OrderFailure.objects.update(given_up_at=timezone.now() - loop.parked.rules.give_up_window - timedelta(seconds=1))
     service.errors.clear()
 
-    loop.process_batch([FakeMessage(event("poison", "cancelled"), offset=5)])
+    # Not an end (those are read even within the window): only the window's end gives it a new attempt.
+    loop.process_batch([FakeMessage(event("poison", "cooking"), offset=5)])
 
     assert service.read_calls == ["poison", "poison"]
     assert len(producer.sent) == 1
@@ -244,3 +271,24 @@ def test_events_produced_before_a_decided_check_of_their_order_ask_no_more(caplo
     assert consumer.stored == {0: 5}
     [line] = [r for r in caplog.records if getattr(r, "outcome", None) == "already_checked"]
     assert (line.order_id, line.event_statuses, line.events) == ("a", ["cooking", "created"], [[0, 1], [0, 3]])
+
+
+def test_an_end_in_a_later_batch_of_a_backlog_is_not_collapsed_into_the_check_that_read_the_order_active(
+    make_courier,
+):
+    # service-order after its 10-minute mark: every order reads delivering, completed ones too. Both events
+    # were produced before the first check: collapsing the end into it would lose the only sign of it.
+    orders = FakeOrderClient()
+    orders.set("o1", "delivering")
+    loop, consumer, _ = service_loop(orders)
+    long_ago = round((timezone.now() - timedelta(minutes=30)).timestamp() * 1000)
+
+    loop.process_batch([FakeMessage(event("o1", "created"), offset=0, timestamp_ms=long_ago)])
+    loop.process_batch([FakeMessage(event("o1", "completed"), offset=1, timestamp_ms=long_ago + 1)])
+
+    assert orders.calls == ["o1", "o1"], "the end went to a check of its own"
+    assert consumer.stored == {0: 2}
+    assert OrderKnowledge.objects.get(order_id="o1").end_announced == "completed"
+    make_courier()  # handed the oldest waiting order, unless it is disputed
+    delivery = Delivery.objects.select_related("order").get(order_id="o1")
+    assert (delivery.disputed, delivery.status, delivery.courier) == (True, Delivery.Status.AWAITING_COURIER, None)
