@@ -9,7 +9,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from couriers.api.permissions import DISPATCHERS_GROUP, READERS_GROUP
-from couriers.models import Courier, Delivery, OutboxEvent
+from couriers.models import Courier, Delivery, OrderKnowledge, OutboxEvent
 from couriers.services import courier_create
 from tokens.services import token_create, tokens_revoke
 
@@ -87,6 +87,8 @@ def clear_deliveries() -> Cleared:
     """Forget earlier runs, so that the report and the check are about this one."""
     with transaction.atomic():
         deleted, _ = Delivery.objects.all().delete()
+        # And what we knew of their orders (answers, disputes): a run with the same seed has the same ids.
+        OrderKnowledge.objects.all().delete()
         OutboxEvent.objects.all().delete()  # their events: this run's broker and stream are new
         # Their deliveries are gone, and no service frees a courier without one: reset them here,
         # with the day's load, so that dispatch spreads this run's orders as on a fresh day.

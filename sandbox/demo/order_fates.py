@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from couriers.models import Delivery
+from couriers.selectors import delivery_disputed
 
 QUEUED = "queued"
 
@@ -22,9 +23,9 @@ class OrderFates:
     directly: int  # a courier was free when the order was first acted on
     from_queue: int  # waited, then took a courier freed by another order
     waited: int  # queued at least once
-    still_waiting: int
+    still_waiting: int  # in the queue: a disputed delivery is not, it counts in the disputes
     ended_waiting: int  # completed or cancelled at service-order before a courier came
-    on_the_way: int  # assigned now
+    on_the_way: int  # assigned now, not disputed
     completed: int
     cancelled: int
     no_delivery: int  # had ended before the consumer first asked about it: nothing to do
@@ -55,6 +56,7 @@ def order_fates(truth: Mapping[str, str], foreign_ids: Iterable[str], queued: se
             by_status[status].add(order_id)
             if courier_id is not None:
                 had_courier.add(order_id)
+    disputed = set(delivery_disputed(Delivery.objects.all()).values_list("order_id", flat=True).iterator())
     waited = queued & truth.keys()
     finished = by_status[Delivery.Status.COMPLETED] | by_status[Delivery.Status.CANCELLED]
     return OrderFates(
@@ -62,9 +64,9 @@ def order_fates(truth: Mapping[str, str], foreign_ids: Iterable[str], queued: se
         directly=len(had_courier - waited),
         from_queue=len(had_courier & waited),
         waited=len(waited),
-        still_waiting=len(by_status[Delivery.Status.AWAITING_COURIER]),
+        still_waiting=len(by_status[Delivery.Status.AWAITING_COURIER] - disputed),
         ended_waiting=len((waited & finished) - had_courier),
-        on_the_way=len(by_status[Delivery.Status.ASSIGNED]),
+        on_the_way=len(by_status[Delivery.Status.ASSIGNED] - disputed),
         completed=len(by_status[Delivery.Status.COMPLETED]),
         cancelled=len(by_status[Delivery.Status.CANCELLED]),
         no_delivery=len(truth) - sum(len(ids) for ids in by_status.values()),

@@ -9,7 +9,7 @@ OUTCOMES: dict[str, tuple[str, str]] = {
     "completed": ("completed", "delivered: the courier is free again"),
     "cancelled": ("cancelled", "cancelled or deleted: the courier is free"),
     "unchanged": ("unchanged", "a duplicate, or news already acted on"),
-    "stale": ("stale", "an end not confirmed yet: checked later"),
+    "stale": ("stale", "an end service-order's reads contradict: disputed"),
     "not_found": ("not found", "service-order does not know the order"),
     "unknown_status": ("unknown status", "a status of no known phase: left alone"),
     "already_checked": ("already checked", "produced before a check of ours: not asked again"),

@@ -23,6 +23,7 @@ class Watcher:
         self.metrics_port = metrics_port
         self.orders = orders
         self.outcomes: Counter[str] = Counter()  # the last scrape that answered
+        self.sweep: Counter[str] = Counter()  # the sweep's checks by outcome: the ends it settled, no event
         self._samples: deque[tuple[float, int]] = deque(maxlen=RATE_WINDOW)
 
     def finished(self) -> tuple[int, int]:
@@ -34,6 +35,9 @@ class Watcher:
         scraped = consumer_metrics.outcomes(self.metrics_port)
         if scraped is not None:
             self.outcomes = scraped
+            self.sweep = (
+                consumer_metrics.outcomes(self.metrics_port, sample=consumer_metrics.SWEEP_SAMPLE) or self.sweep
+            )
         return scraped is not None
 
     def snapshot(self, stage: str) -> Snapshot:

@@ -18,7 +18,9 @@ from sandbox.publisher import MemorySink
 from sandbox.simulator import Simulator
 
 START_TIMEOUT = 90.0  # for the consumer's first group join and the web server's start
-SWEEP_EVERY = 1.0  # seconds between the consumer's reconcile sweeps: a disputed end is settled soon after its grace
+# Seconds between the consumer's reconcile sweeps (CONSUMER_RECONCILE_EVERY; it sweeps by default, every 30 s):
+# at the demo's time scale a disputed end is settled soon after its grace.
+SWEEP_EVERY = 1.0
 SQLITE_CONCURRENCY = 4  # SQLite lets one writer in at a time: more threads only queue for its lock
 
 Say = Callable[[str, str], None]
@@ -46,7 +48,10 @@ def start_world(options: DemoOptions, port: int | None, stack: ExitStack, folder
     )
     # Registered before it starts: stop() on a simulator that never started only closes its socket.
     stack.callback(_stop_simulator, simulator)
-    env = _child_env(bootstrap, simulator.url) | {"DISPUTE_GRACE": demo_grace(options.time_scale)}
+    env = _child_env(bootstrap, simulator.url) | {
+        "DISPUTE_GRACE": demo_grace(options.time_scale),
+        "CONSUMER_RECONCILE_EVERY": f"{SWEEP_EVERY:g}",
+    }
     metrics_port = free_port()
     consumer = _start_consumer(env, metrics_port, stack, folder, say)
     web_url = f"http://{HOST}:{port}"
@@ -67,7 +72,7 @@ def _start_broker(stack: ExitStack, folder: Path, say: Say) -> str:
 
 
 def _start_consumer(env: dict[str, str], metrics_port: int, stack: ExitStack, folder: Path, say: Say) -> Child:
-    command = ["consume_orders", "--metrics-port", str(metrics_port), "--reconcile-every", str(SWEEP_EVERY), "--relay"]
+    command = ["consume_orders", "--metrics-port", str(metrics_port), "--relay"]
     if connection.vendor == "sqlite":
         command += ["--concurrency", str(SQLITE_CONCURRENCY)]
     consumer = stack.enter_context(child("consumer", command, folder / "consumer.log", env))

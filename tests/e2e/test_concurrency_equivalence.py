@@ -4,7 +4,7 @@ from uuid import uuid4
 
 import pytest
 
-from couriers.models import Courier, Delivery
+from couriers.models import Courier, Delivery, OrderKnowledge
 from sandbox.simulator import Simulator
 from sandbox.verify import verify
 from tests.brokers import Broker
@@ -30,7 +30,9 @@ def final_state() -> tuple[dict[str, str], int]:
 
 
 def state_reset() -> None:
+    """Nothing of the run before: the simulator's seed makes the same order ids again."""
     Delivery.objects.all().delete()
+    OrderKnowledge.objects.all().delete()
     Courier.objects.update(status=Courier.Status.AVAILABLE, load_date=None, deliveries_on_load_date=0)
 
 
