@@ -2,11 +2,10 @@
 
 requests cost 0.19 ms of CPU per call at best (a prepared request through its adapter), urllib3's pool alone
 0.12 ms; nothing of requests was needed (no redirects, cookies, proxies or .netrc for a service-to-service GET).
-Every attempt also has a deadline: a body trickled slowly enough never times out a read, but ends at it.
+Every attempt also has a deadline (gateway.deadlines): whatever the peer trickles, and wherever, the attempt ends at it.
 """
 
 import logging
-import socket
 import time
 from collections.abc import Callable
 from typing import Any, NoReturn
@@ -17,6 +16,7 @@ import urllib3
 from django.conf import settings
 from urllib3.exceptions import HTTPError, MaxRetryError, ReadTimeoutError
 
+from gateway import deadlines
 from gateway.answers import excerpt, parse_order, service_order_error
 from gateway.config import order_service_config_error
 from gateway.order_ids import InvalidOrderId, order_id_error
@@ -28,7 +28,7 @@ from gateway.orders import (
     OrderRequestRejected,
     OrderServiceUnavailable,
 )
-from gateway.retry import GatewayRetry, attempt_label, attempt_started, report_attempt
+from gateway.retry import GatewayRetry, attempt_label, begin_attempt, report_attempt
 
 logger = logging.getLogger(__name__)
 
@@ -92,6 +92,7 @@ class HttpOrderClient:
             retry_after_max=backoff_max,
             sleep=sleep,
             on_attempt=on_attempt,
+            deadline=deadline,
         )
         headers = {"Accept": "application/json"}
         if token:
@@ -109,6 +110,10 @@ class HttpOrderClient:
             retries=self._retry,
             timeout=self._timeout,
             **(tls if parts.scheme == "https" else {}),
+        )
+        # Shut down at each attempt's deadline, whatever blocks on them (gateway.deadlines).
+        self._pool.ConnectionCls = (
+            deadlines.WatchedHTTPSConnection if parts.scheme == "https" else deadlines.WatchedHTTPConnection
         )
 
     @classmethod
@@ -141,61 +146,63 @@ class HttpOrderClient:
 
     def _get(self, target: str, order_id: str) -> tuple[int, bytes]:
         """The final answer after urllib3's retries; OrderServiceUnavailable when there is none worth reading."""
-        attempt_started.set(time.monotonic())
+        begin_attempt(self.deadline)
         try:
             # The answer is read here, against the deadline, on a connection it keeps until then.
             response = self._pool.urlopen("GET", target, preload_content=False, release_conn=False)
-        except MaxRetryError as exc:
-            raise self._unavailable(order_id, attempt_label(None, exc.reason)) from exc
-        except HTTPError as exc:
-            raise self._unavailable(order_id, attempt_label(None, exc)) from exc
+        except (MaxRetryError, HTTPError) as exc:
+            reason = exc.reason if isinstance(exc, MaxRetryError) else exc
+            failure = "timeout" if deadlines.finish() else attempt_label(None, reason)
+            raise self._unavailable(order_id, failure) from exc
         if response.status in RETRY_STATUSES:
-            response.drain_conn()
-            response.release_conn()
-            raise self._unavailable(order_id, str(response.status))  # urllib3 reported each attempt
-        body = self._read_body(response, order_id)
+            # urllib3 reported each attempt. The body says nothing: not worth a wait for it to end.
+            self._end_attempt(response, keep=False)
+            raise self._unavailable(order_id, str(response.status))
+        body = self._read_answer(response, order_id)
         report_attempt(self.on_attempt, str(response.status))
         return response.status, body
 
+    def _read_answer(self, response: urllib3.BaseHTTPResponse, order_id: str) -> bytes:
+        """The whole body; OrderAnswerTooSlow, whatever was read, if the attempt's deadline came first."""
+        failure: Exception | None = None
+        try:
+            body = self._read_body(response, order_id)
+        except (HTTPError, OSError, BadOrderAnswer) as exc:
+            body, failure = b"", exc
+        if self._end_attempt(response, keep=failure is None):
+            report_attempt(self.on_attempt, "timeout")
+            raise OrderAnswerTooSlow(
+                f"service-order's answer for order {order_id!r} took over {self.deadline:g} s"
+            ) from failure
+        if failure is None:
+            return body
+        report_attempt(self.on_attempt, "timeout" if isinstance(failure, ReadTimeoutError) else "request error")
+        if isinstance(failure, BadOrderAnswer):
+            raise failure
+        # The body broke after urllib3 handed the answer over, outside its retries: the event waits.
+        raise OrderServiceUnavailable(
+            f"service-order's answer for order {order_id!r} broke off: {failure}"
+        ) from failure
+
     def _read_body(self, response: urllib3.BaseHTTPResponse, order_id: str) -> bytes:
-        """The whole body by the attempt's deadline, at most MAX_ANSWER_BYTES; the connection back to the pool."""
-        ends = attempt_started.get() + self.deadline
+        """The whole body, at most MAX_ANSWER_BYTES."""
         chunks: list[bytes] = []
         size = 0
-        try:
-            while chunk := self._read_chunk(response, ends, order_id):
-                size += len(chunk)
-                if size > MAX_ANSWER_BYTES:
-                    raise BadOrderAnswer(
-                        f"service-order's answer for order {order_id!r} is over {MAX_ANSWER_BYTES} bytes"
-                    )
-                chunks.append(chunk)
-        except (HTTPError, OSError) as exc:
-            # The body broke after urllib3 handed the answer over, outside its retries: the event waits.
-            response.close()
-            report_attempt(self.on_attempt, "timeout" if isinstance(exc, ReadTimeoutError) else "request error")
-            raise OrderServiceUnavailable(f"service-order's answer for order {order_id!r} broke off: {exc}") from exc
-        except (BadOrderAnswer, OrderAnswerTooSlow):
-            response.close()
-            report_attempt(self.on_attempt, "request error")
-            raise
-        finally:
-            response.release_conn()
+        while chunk := response.read1(CHUNK_BYTES):
+            size += len(chunk)
+            if size > MAX_ANSWER_BYTES:
+                raise BadOrderAnswer(f"service-order's answer for order {order_id!r} is over {MAX_ANSWER_BYTES} bytes")
+            chunks.append(chunk)
         return b"".join(chunks)
 
-    def _read_chunk(self, response: urllib3.BaseHTTPResponse, ends: float, order_id: str) -> bytes:
-        """The next bytes of the body, waiting no longer than the read timeout nor past the deadline."""
-        left = ends - time.monotonic()
-        if left > 0:
-            sock = response.connection.sock if response.connection else None
-            if isinstance(sock, socket.socket) and sock.gettimeout() is not None:
-                sock.settimeout(min(sock.gettimeout(), left))
-            try:
-                return response.read1(CHUNK_BYTES)
-            except ReadTimeoutError:
-                if time.monotonic() < ends:
-                    raise
-        raise OrderAnswerTooSlow(f"service-order's answer for order {order_id!r} took over {self.deadline:g} s")
+    @staticmethod
+    def _end_attempt(response: urllib3.BaseHTTPResponse, *, keep: bool) -> bool:
+        """Ends the attempt, its connection back to the pool (closed unless `keep`); whether the deadline came first."""
+        expired = deadlines.finish()  # first: back in the pool, the connection may serve another thread
+        if expired or not keep:
+            response.close()
+        response.release_conn()
+        return expired
 
     def _unavailable(self, order_id: str, failure: str) -> OrderServiceUnavailable:
         return OrderServiceUnavailable(

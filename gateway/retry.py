@@ -13,6 +13,8 @@ from urllib3.exceptions import TimeoutError as Urllib3Timeout
 from urllib3.response import BaseHTTPResponse
 from urllib3.util.retry import Retry
 
+from gateway import deadlines
+
 AttemptReport = Callable[[str, float], None]
 
 # When this thread's current attempt began. One Retry serves every request through the adapter, and
@@ -27,7 +29,8 @@ class GatewayRetry(Retry):
       (full jitter; urllib3 retries the first time at once and adds a fixed jitter), which spreads the
       retries of many workers hitting one recovering service;
     - a Retry-After it cannot parse falls back to that backoff instead of failing the request;
-    - the wait goes through `sleep` (metrics, tests), and every failed attempt is reported to `on_attempt`.
+    - the wait goes through `sleep` (metrics, tests), and every failed attempt is reported to `on_attempt`;
+    - each attempt ends by `deadline` seconds (gateway.deadlines), and one that did not is reported as a timeout.
     """
 
     def __init__(
@@ -35,14 +38,16 @@ class GatewayRetry(Retry):
         *args: Any,
         sleep: Callable[[float], None] = time.sleep,
         on_attempt: AttemptReport | None = None,
+        deadline: float | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(*args, **kwargs)
         self.wait = sleep
         self.on_attempt = on_attempt
+        self.deadline = deadline
 
     def new(self, **kw: Any) -> Self:
-        return super().new(sleep=self.wait, on_attempt=self.on_attempt, **kw)
+        return super().new(sleep=self.wait, on_attempt=self.on_attempt, deadline=self.deadline, **kw)
 
     def increment(
         self,
@@ -53,16 +58,18 @@ class GatewayRetry(Retry):
         _pool: ConnectionPool | None = None,
         _stacktrace: TracebackType | None = None,
     ) -> Self:
-        report_attempt(self.on_attempt, attempt_label(response, error))
+        label = "timeout" if deadlines.expired() else attempt_label(response, error)
+        report_attempt(self.on_attempt, label)
         return super().increment(method, url, response, error, _pool, _stacktrace)
 
     def get_backoff_time(self) -> float:
         return full_jitter(len(self.history), base=self.backoff_factor, cap=self.backoff_max)
 
     def sleep(self, response: BaseHTTPResponse | None = None) -> None:
+        deadlines.finish()  # the wait is no attempt's: its connection is left alone
         retry_after = self._retry_after(response)
         self.wait(retry_after if retry_after is not None else self.get_backoff_time())
-        attempt_started.set(time.monotonic())
+        begin_attempt(self.deadline)
 
     def _retry_after(self, response: BaseHTTPResponse | None) -> float | None:
         if response is None or not self.respect_retry_after_header:
@@ -71,6 +78,13 @@ class GatewayRetry(Retry):
             return self.get_retry_after(response)
         except InvalidHeader:
             return None
+
+
+def begin_attempt(deadline: float | None) -> None:
+    """An attempt begins now: timed for its report, and ended by `deadline` seconds if given."""
+    attempt_started.set(time.monotonic())
+    if deadline is not None:
+        deadlines.start(deadline)
 
 
 def full_jitter(retry: int, *, base: float, cap: float) -> float:

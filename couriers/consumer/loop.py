@@ -11,8 +11,11 @@ BatchProgress (what to store), PartitionPauses (backoff), Outage (one line when 
 comes back).
 """
 
+import faulthandler
 import logging
+import sys
 import threading
+import time
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -39,6 +42,8 @@ from couriers.database import database_answers
 from couriers.services import EventResult, Outcome, ParkedOrder
 
 logger = logging.getLogger(__name__)
+
+HARD_CLOSE_MARGIN = 2.0  # seconds past CONSUMER_CLOSE_TIMEOUT before a close stuck in Kafka ends the process
 
 
 @dataclass
@@ -272,11 +277,22 @@ class OrderEventConsumer:
         self.gather.forget(gone)
 
     def close(self) -> None:
-        """Commit what is stored and leave the group; never hang when the broker is gone."""
+        """Commit what is stored and leave the group; never hang when the broker is gone.
+
+        librdkafka can block in close's own rebalance (rd_kafka_consumer_close -> the rebalance callback ->
+        rd_kafka_assign) holding the GIL (librdkafka issue 4527): no Python thread runs then, this join included.
+        So the group is left before close, which then has no rebalance to make; and if Kafka still holds the
+        process, faulthandler's thread, which needs no GIL, dumps every thread's stack and exits (1).
+        """
         self.runner.close()
-        closer = threading.Thread(target=self._commit_and_close, name="kafka-close", daemon=True)
-        closer.start()
-        closer.join(self.options.close_timeout)
+        hard_bound = self.options.close_timeout + HARD_CLOSE_MARGIN
+        faulthandler.dump_traceback_later(hard_bound, exit=True, file=sys.__stderr__)  # the process's own stderr
+        try:
+            closer = threading.Thread(target=self._commit_and_close, name="kafka-close", daemon=True)
+            closer.start()
+            closer.join(self.options.close_timeout)
+        finally:
+            faulthandler.cancel_dump_traceback_later()
         if closer.is_alive():
             logger.error(
                 "Kafka did not close within %ss (broker unreachable?): exiting without it", self.options.close_timeout
@@ -285,8 +301,16 @@ class OrderEventConsumer:
             logger.info("consumer closed")
 
     def _commit_and_close(self) -> None:
+        leave_by = time.monotonic() + self.options.close_timeout / 2  # the other half for close itself
         self._commit_stored()
+        self._leave_group(until=leave_by)
         self.consumer.close()
+
+    def _leave_group(self, until: float) -> None:
+        """Unsubscribe, and poll until the revocation (its callback commits too) leaves nothing assigned."""
+        self.consumer.unsubscribe()
+        while self.consumer.assignment() and time.monotonic() < until:
+            self.consumer.poll(0.1)  # a message still buffered is dropped: its offset was not stored
 
     def _commit_stored(self) -> None:
         try:

@@ -24,7 +24,10 @@ class Answer:
     delay: float = 0.0  # seconds before answering: longer than the client's read timeout is a timeout
     hang_up: bool = False  # close the connection without an answer
     broken_body: bool = False  # announce a longer body than is sent, then close
-    trickle: float = 0.0  # seconds between the body's bytes, each wait shorter than a read timeout
+    trickle: float = 0.0  # seconds between pieces of the answer, each wait shorter than a read timeout
+    trickle_from: str = "body"  # where the trickle starts: "status" (line), "headers" or "body"
+    trickle_size: int = 1  # bytes per piece
+    close_delimited: bool = False  # no Content-Length: the body ends where the connection does
 
 
 class _Server(ThreadingHTTPServer):
@@ -66,31 +69,36 @@ class _Handler(BaseHTTPRequestHandler):
         if answer.hang_up:
             self.close_connection = True
             return
-        payload = (
-            answer.raw if answer.raw is not None else b"" if answer.body is None else json.dumps(answer.body).encode()
-        )
-        self.send_response(answer.status)
-        if not any(name.lower() == "content-type" for name in answer.headers):
-            self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(payload) + (100 if answer.broken_body else 0)))
-        for name, value in answer.headers.items():
-            self.send_header(name, value)
-        self.end_headers()
+        status_line, headers, payload = answer_bytes(answer)
+        start = {"status": 0, "headers": len(status_line), "body": len(status_line) + len(headers)}
+        data = status_line + headers + payload
         if answer.trickle:
-            self._trickle(payload, answer.trickle)
+            self._trickle(data, start[answer.trickle_from], answer.trickle, answer.trickle_size)
         else:
-            self.wfile.write(payload)
-        self.close_connection = answer.broken_body
+            self.wfile.write(data)
+        self.close_connection = answer.broken_body or answer.close_delimited
 
-    def _trickle(self, payload: bytes, pause: float) -> None:
-        self.wfile.flush()
-        for byte in payload:
+    def _trickle(self, data: bytes, start: int, pause: float, size: int) -> None:
+        self.wfile.write(data[:start])
+        for offset in range(start, len(data), size):
             time.sleep(pause)
-            self.wfile.write(bytes([byte]))
-            self.wfile.flush()
+            self.wfile.write(data[offset : offset + size])
 
     def log_message(self, format: str, *args: Any) -> None:
         pass
+
+
+def answer_bytes(answer: Answer) -> tuple[bytes, bytes, bytes]:
+    """The status line, the header block and the body, as sent."""
+    payload = answer.raw if answer.raw is not None else b"" if answer.body is None else json.dumps(answer.body).encode()
+    reason = _Handler.responses.get(answer.status, ("",))[0]
+    headers = (
+        {} if answer.close_delimited else {"Content-Length": str(len(payload) + (100 if answer.broken_body else 0))}
+    )
+    if not any(name.lower() == "content-type" for name in answer.headers):
+        headers["Content-Type"] = "application/json"
+    header_lines = "".join(f"{name}: {value}\r\n" for name, value in {**headers, **answer.headers}.items())
+    return f"HTTP/1.1 {answer.status} {reason}\r\n".encode(), (header_lines + "\r\n").encode(), payload
 
 
 class ScriptedService:

@@ -312,7 +312,7 @@ def test_an_answer_trickled_past_the_deadline_ends_there(service, client, sleep,
 
     assert isinstance(excinfo.value, RETRY_LATER)
     assert f"took over {READ_TIMEOUT * 3:g} s" in str(excinfo.value)
-    assert attempts == ["request error"]
+    assert attempts == ["timeout"]
     assert sleep.delays == []
     assert gateway.get_order(OID).status == "cooking"  # the pool gives a fresh connection
 

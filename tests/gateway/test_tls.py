@@ -9,6 +9,7 @@ from gateway.http import HttpOrderClient
 from gateway.orders import OrderServiceUnavailable
 from tests.gateway.certificates import Certificates, make_certificates
 from tests.gateway.scripted_service import Answer, ScriptedService, scripted_service
+from tests.gateway.stalls import trickling_relay
 from tests.system_tools import requires
 
 pytestmark = requires("openssl", install="apt-get install openssl")
@@ -94,3 +95,26 @@ def test_from_settings_uses_the_tls_settings(mtls_service, certificates, setting
     settings.ORDER_SERVICE_CLIENT_KEY = str(certificates.client_key)
 
     assert HttpOrderClient.from_settings(retries=0).get_order("o-1").status == "cooking"
+
+
+@pytest.mark.timeout(30)
+def test_a_trickled_handshake_ends_at_the_deadline(tls_service, certificates):
+    # Each byte of the server's hello and certificates comes well within the timeouts. ssl holds the handshake
+    # as a whole to the socket's timeout (urllib3's connect timeout, capped by the deadline), and the deadline's
+    # shutdown would end it too: either way the attempt ends with the deadline, before any request is sent.
+    attempts = []
+    with trickling_relay(tls_service.url, pause=0.02) as url:
+        gateway = client(
+            url,
+            ca_bundle=str(certificates.ca),
+            connect_timeout=60.0,
+            read_timeout=60.0,
+            deadline=0.3,
+            on_attempt=lambda label, seconds: attempts.append(label),
+        )
+
+        with pytest.raises(OrderServiceUnavailable, match="after 1 tries: timeout"):
+            gateway.get_order("o-1")
+
+    assert attempts == ["timeout"]
+    assert tls_service.requests == []
