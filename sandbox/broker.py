@@ -49,7 +49,9 @@ def hold(num_brokers: int) -> None:
 
 
 def _set_at_end_of_input(done: threading.Event) -> None:
-    while sys.stdin.buffer.read(4096):
+    # The raw descriptor: a daemon thread blocked in sys.stdin's buffered read holds its lock, and Python's
+    # shutdown then aborts the process (SIGABRT) when a signal, not the end of input, stopped it.
+    while os.read(sys.stdin.fileno(), 4096):
         pass
     done.set()
 
