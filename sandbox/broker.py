@@ -13,6 +13,8 @@ import subprocess
 import sys
 import threading
 import time
+from contextlib import nullcontext
+from pathlib import Path
 from types import FrameType, TracebackType
 
 from confluent_kafka import Producer
@@ -33,6 +35,8 @@ def hold(num_brokers: int) -> None:
     done = threading.Event()
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
+        # A signal meant for the whole process group (Ctrl-C, a job's kill) ends it too: leave a word.
+        print(f"embedded broker: stopping on {signal.Signals(signum).name}", file=sys.stderr, flush=True)
         done.set()
 
     signal.signal(signal.SIGTERM, on_signal)
@@ -49,20 +53,33 @@ def hold(num_brokers: int) -> None:
 
 
 def _set_at_end_of_input(done: threading.Event) -> None:
-    while sys.stdin.buffer.read(4096):
+    # The raw descriptor: a daemon thread blocked in sys.stdin's buffered read holds its lock, and Python's
+    # shutdown then aborts the process (SIGABRT) when a signal, not the end of input, stopped it.
+    while os.read(sys.stdin.fileno(), 4096):
         pass
+    print("embedded broker: stopping, its parent closed stdin", file=sys.stderr, flush=True)
     done.set()
 
 
 class EmbeddedBroker:
     """A mock Kafka cluster in a child process: `with EmbeddedBroker() as broker: broker.bootstrap_servers`."""
 
-    def __init__(self, num_brokers: int = 1, start_timeout: float = START_TIMEOUT, *, detached: bool = False) -> None:
+    def __init__(
+        self,
+        num_brokers: int = 1,
+        start_timeout: float = START_TIMEOUT,
+        *,
+        detached: bool = False,
+        log: Path | None = None,
+    ) -> None:
         self.num_brokers = num_brokers
         self.start_timeout = start_timeout
         # Detached: in a session of its own, out of reach of the terminal's Ctrl-C, so that it outlives the
         # processes that need it for a last commit; it still ends with us, when its stdin pipe closes.
         self.detached = detached
+        # The holder's stderr, appended to; else ours, which pytest swaps per test: its last words got lost there.
+        self.log = log
+        self._log_from = 0
         self._process: subprocess.Popen[bytes] | None = None
         self._bootstrap = ""
 
@@ -82,9 +99,11 @@ class EmbeddedBroker:
     def start(self) -> "EmbeddedBroker":
         command = [sys.executable, "-m", "sandbox.broker", "--brokers", str(self.num_brokers)]
         # stdin stays an open pipe: the holder exits when it closes, that is when we die.
-        self._process = subprocess.Popen(
-            command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, start_new_session=self.detached
-        )
+        with self.log.open("ab") if self.log else nullcontext() as stderr:
+            self._log_from = stderr.tell() if stderr else 0  # this holder's output, not an earlier one's
+            self._process = subprocess.Popen(
+                command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=stderr, start_new_session=self.detached
+            )
         try:
             self._bootstrap = self._read_address(self._process)
         except BaseException:
@@ -102,7 +121,7 @@ class EmbeddedBroker:
         if not line:
             raise RuntimeError(
                 f"the embedded Kafka broker did not report its address within {self.start_timeout:.0f} s "
-                f"(exit code {process.poll()}); see its output on stderr"
+                f"(exit code {process.poll()}); see its output in {self.log or 'stderr'}"
             )
         return line
 
@@ -126,6 +145,30 @@ class EmbeddedBroker:
         if self._process is not None:
             self._process.kill()
             self._process.wait()
+
+    def death(self) -> str | None:
+        """None while the holder runs; else how it ended: its exit code (or signal) and its last output."""
+        if self._process is None or (code := self._process.poll()) is None:
+            return None
+        how = f"killed by {signal.Signals(-code).name}" if code < 0 else f"exit code {code}"
+        last = self._last_output()
+        return f"the embedded Kafka broker at {self._bootstrap} (pid {self._process.pid}) died: {how}; " + (
+            f"its last output:\n{last}" if last else "no output"
+        )
+
+    def restart_if_dead(self) -> str | None:
+        """Start a new holder (another address) if this one died; what death() said about the old one."""
+        if (death := self.death()) is not None:
+            self.stop()
+            self.start()
+        return death
+
+    def _last_output(self, lines: int = 10) -> str:
+        if self.log is None or not self.log.exists():
+            return ""
+        with self.log.open("rb") as log:
+            log.seek(self._log_from)
+            return "\n".join(log.read().decode(errors="replace").splitlines()[-lines:])
 
     def create_topics(self, *names: str) -> None:
         ensure_topics(self.bootstrap_servers, *names)

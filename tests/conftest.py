@@ -11,7 +11,7 @@ from couriers.models import Courier
 from couriers.services import courier_create
 from sandbox.broker import EmbeddedBroker
 from sandbox.kafka_server import KafkaServer
-from tests.brokers import Broker
+from tests.brokers import Broker, alive
 from tests.fakes import FakeOrderClient
 
 _phones = itertools.count(10_000_000_000)
@@ -43,9 +43,13 @@ def pool_of_one() -> Iterator[None]:
 
 
 @pytest.fixture(scope="session")
-def embedded_kafka() -> Iterator[EmbeddedBroker]:
-    """A mock Kafka cluster in a process of its own, for the whole session."""
-    with EmbeddedBroker() as broker:
+def embedded_kafka(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedBroker]:
+    """A mock Kafka cluster in a process of its own, for the whole session; its output in a log of its own.
+
+    Tests take it through `kafka`, which starts a new one if it died. A test that kills, freezes or fills a
+    broker starts one of its own instead (`EmbeddedBroker().start()`).
+    """
+    with EmbeddedBroker(log=tmp_path_factory.mktemp("embedded-kafka") / "broker.log") as broker:
         yield broker
 
 
@@ -56,13 +60,13 @@ def real_kafka() -> Iterator[KafkaServer]:
         yield server
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture
 def kafka(embedded_kafka: EmbeddedBroker) -> Broker:
-    """The broker of the tests here: the mock. Modules that run on both override it with tests.brokers.BOTH."""
-    return embedded_kafka
+    """The broker of the tests here: the mock, alive. Modules that run on both override it with tests.brokers.BOTH."""
+    return alive(embedded_kafka)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture
 def kafka_broker(kafka: Broker) -> str:
     """Bootstrap servers of `kafka`."""
     return kafka.bootstrap_servers

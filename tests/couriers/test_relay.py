@@ -10,7 +10,7 @@ from uuid import uuid4
 import pytest
 from confluent_kafka import KafkaError, Producer
 from django.core.management import call_command
-from django.db import connection, connections, transaction
+from django.db import connections, transaction
 from django.utils import timezone
 from hypothesis import given
 from hypothesis import strategies as st
@@ -139,10 +139,9 @@ def test_a_row_not_acknowledged_holds_back_the_later_rows_of_its_order_only():
     assert acknowledged_in_order(rows, acknowledged=set()) == []
 
 
+@pytest.mark.postgres  # row locks (SKIP LOCKED) are PostgreSQL's; SQLite runs one writer at a time
 @pytest.mark.django_db(transaction=True)
 def test_two_relays_never_hold_rows_of_one_order(orders, make_courier):
-    if connection.vendor != "postgresql":
-        pytest.skip("row locks (SKIP LOCKED) are PostgreSQL's; SQLite runs one writer at a time")
     make_events(orders, make_courier)
     holding = threading.Event()
     release = threading.Event()

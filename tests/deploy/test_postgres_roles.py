@@ -18,6 +18,7 @@ INIT_SCRIPT = REPO / "deploy" / "postgres-init" / "10-roles.sh"
 SERVER = settings.DATABASES["default"]
 
 pytestmark = [
+    pytest.mark.postgres,
     system_tools.requires("psql", install="apt-get install postgresql-client"),
     pytest.mark.skipif(
         not SERVER["ENGINE"].endswith("postgresql"),

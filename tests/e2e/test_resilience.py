@@ -196,11 +196,10 @@ def test_shutdown_is_bounded_when_the_broker_is_gone(kafka, consumers, consumer_
             os.kill(broker.pid, signal.SIGCONT)
         broker.stop()
     log = consumers.log(consumer)
-    if gone == "frozen":
-        assert "Kafka did not close within 1.0s" in log
-    # The configured bound, on the process's own clock: from the signal to its last line. Besides the 1 s
-    # given to Kafka: the poll in hand (1 s) and closing the workers' connections. Unbounded, the close
-    # waits for a frozen broker for more than a minute.
+    # The configured bound, on the process's own clock: from the signal to its last line, whether the close
+    # gave up after its 1 s or got done within it: both happen.
+    # Besides the 1 s given to Kafka: the poll in hand (1 s) and closing the workers' connections. Unbounded,
+    # the close waits for a frozen broker for more than a minute. Its offsets need not be committed.
     assert logged_at(log, "consume_orders stopped") - logged_at(log, "SIGTERM received") <= 1.0 + 2.0
 
 
