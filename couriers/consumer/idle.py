@@ -3,8 +3,11 @@
 Idle is not "no message for a while". Between a revocation that leaves it no partition and the next
 assignment a consumer receives nothing, yet the group owes it work; a paused or rewound partition, or an order set
 aside, has events still to do; and events may sit behind a committed offset that a fetch has not brought
-yet. So the clock counts only from the last message or rebalance, and the exit needs every assigned
-partition's committed offset at its end (lag 0), asked of the broker after committing what is stored.
+yet. So the clock counts only from the last message or rebalance, and the exit needs the group's committed
+offset at the end (lag 0) of every partition of the topic, asked of the broker after committing what is
+stored: not only this member's, for partitions not handed out yet (a dead member's, before its session
+expires; the second half of an incremental assignment) are the group's work too, and a member that got
+none has no say otherwise.
 """
 
 import logging
@@ -21,9 +24,10 @@ BROKER_TIMEOUT = 5.0
 
 class IdleClock:
     def __init__(
-        self, consumer: Consumer, idle_exit: float | None, clock: Callable[[], float] = time.monotonic
+        self, consumer: Consumer, idle_exit: float | None, *, topic: str, clock: Callable[[], float] = time.monotonic
     ) -> None:
         self.consumer = consumer
+        self.topic = topic
         self.idle_exit = idle_exit
         self.clock = clock
         self.since: float | None = None  # starts at the first assignment: waiting to join is not idleness
@@ -54,8 +58,7 @@ class IdleClock:
         with suppress(KafkaException):  # raised when nothing was stored since the last commit
             self.consumer.commit(asynchronous=False)
         try:
-            assignment = self.consumer.assignment()
-            committed = self.consumer.committed(assignment, timeout=BROKER_TIMEOUT)
+            committed = self.consumer.committed(self._partitions(), timeout=BROKER_TIMEOUT)
             lags = {tp.partition: self._lag(tp) for tp in committed}
         except KafkaException as exc:
             logger.debug("lag unknown (%s): not idle", exc)
@@ -65,6 +68,13 @@ class IdleClock:
             logger.debug("idle, but events remain behind committed offsets: %s", behind)
             self.active()  # asked again after another idle period, not every turn
         return not behind
+
+    def _partitions(self) -> list[TopicPartition]:
+        """Every partition of the topic, whoever holds it."""
+        topic = self.consumer.list_topics(self.topic, timeout=BROKER_TIMEOUT).topics.get(self.topic)
+        if topic is None or topic.error is not None or not topic.partitions:
+            raise KafkaException(f"no partitions of {self.topic} known")
+        return [TopicPartition(self.topic, partition) for partition in sorted(topic.partitions)]
 
     def _lag(self, committed: TopicPartition) -> int:
         low, high = self.consumer.get_watermark_offsets(

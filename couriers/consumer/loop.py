@@ -96,7 +96,7 @@ class OrderEventConsumer:
         self.service = Outage("service-order")
         self.database = Outage("the database")
         self.liveness = Liveness(options.liveness_file)
-        self.idle = IdleClock(consumer, options.idle_exit)
+        self.idle = IdleClock(consumer, options.idle_exit, topic=options.topic)
         self.stopping = False
 
     def request_stop(self, *_: object) -> None:

@@ -1,4 +1,6 @@
-"""IdleClock: --idle-exit fires only with nothing left to do: no rebalance, no retry waiting, lag 0."""
+"""IdleClock: --idle-exit fires only with nothing left to do: no rebalance, no retry waiting, the group's lag 0."""
+
+from types import SimpleNamespace
 
 from confluent_kafka import KafkaError, KafkaException, TopicPartition
 
@@ -8,19 +10,25 @@ IDLE_EXIT = 10.0
 
 
 class Broker:
-    """What the clock asks of a consumer: its assignment, committed offsets and each partition's ends."""
+    """What the clock asks of a consumer: the topic's partitions and their ends, the group's committed offsets,
+    this member's assignment (`owned`: every partition unless said)."""
 
-    def __init__(self, ends: dict[int, int], committed: dict[int, int]) -> None:
+    def __init__(self, ends: dict[int, int], committed: dict[int, int], owned: set[int] | None = None) -> None:
         self.ends, self.committed_at = ends, committed
+        self.owned = set(ends) if owned is None else owned
         self.commits = 0
         self.down = False
+
+    def list_topics(self, topic: str, timeout: float) -> SimpleNamespace:
+        partitions = dict.fromkeys(self.ends)
+        return SimpleNamespace(topics={topic: SimpleNamespace(error=None, partitions=partitions)})
 
     def commit(self, asynchronous: bool) -> None:
         self.commits += 1
         raise KafkaException(KafkaError(KafkaError._NO_OFFSET))
 
     def assignment(self) -> list[TopicPartition]:
-        return [TopicPartition("t", p) for p in self.ends]
+        return [TopicPartition("t", p) for p in self.owned]
 
     def committed(self, partitions, timeout: float) -> list[TopicPartition]:
         if self.down:
@@ -40,7 +48,7 @@ class Clock:
 
 def idle_clock(broker: Broker) -> tuple[IdleClock, Clock]:
     clock = Clock()
-    return IdleClock(broker, IDLE_EXIT, clock=clock), clock
+    return IdleClock(broker, IDLE_EXIT, topic="t", clock=clock), clock
 
 
 def nothing_waiting() -> bool:
@@ -73,12 +81,37 @@ def test_a_revocation_that_leaves_partitions_ours_is_no_gap():
 
 
 def test_never_between_a_revocation_and_the_next_assignment():
-    idle, clock = idle_clock(Broker(ends={}, committed={}))
+    broker = Broker(ends={0: 5}, committed={0: 5}, owned=set())
+    idle, clock = idle_clock(broker)
     idle.assigned()
     idle.revoked()
     clock.now += IDLE_EXIT * 10
     assert not idle.over(work_waiting=nothing_waiting), "the group owes it partitions"
+    broker.owned = {0}
     idle.assigned()
+    clock.now += IDLE_EXIT
+    assert idle.over(work_waiting=nothing_waiting)
+
+
+def test_never_while_a_partition_it_does_not_hold_has_events_left():
+    """A dead member's partitions before its session expires, or the rest of an incremental assignment."""
+    broker = Broker(ends={0: 5, 1: 4}, committed={0: 5, 1: 1}, owned={0})
+    idle, clock = idle_clock(broker)
+    idle.assigned()
+    clock.now += IDLE_EXIT
+    assert not idle.over(work_waiting=nothing_waiting)
+    broker.committed_at[1] = 4  # another member caught up
+    clock.now += IDLE_EXIT
+    assert idle.over(work_waiting=nothing_waiting)
+
+
+def test_a_member_that_got_no_partition_exits_only_once_the_group_has_caught_up():
+    broker = Broker(ends={0: 5, 1: 4}, committed={0: 5}, owned=set())
+    idle, clock = idle_clock(broker)
+    idle.assigned()
+    clock.now += IDLE_EXIT
+    assert not idle.over(work_waiting=nothing_waiting)
+    broker.committed_at[1] = 4
     clock.now += IDLE_EXIT
     assert idle.over(work_waiting=nothing_waiting)
 
