@@ -251,17 +251,24 @@ def arrivals(draw) -> list[tuple[str, ...]]:
     return _checks(draw, statuses)
 
 
+def fresh_world(make_courier, *, reads: str) -> FakeOrderClient:
+    """Each Hypothesis example from scratch: one courier, order o1 unknown to us, service-order reading `reads`."""
+    OutboxEvent.objects.all().delete()
+    Delivery.objects.all().delete()
+    OrderKnowledge.objects.all().delete()
+    Courier.objects.all().delete()
+    make_courier()
+    orders = FakeOrderClient()
+    orders.set("o1", reads)
+    return orders
+
+
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(checks=arrivals())
 def test_a_completed_order_read_after_its_mark_frees_its_courier_whatever_the_arrival(make_courier, grace, checks):
     """The faithful read rule past the 10-minute mark: every read says delivering, the end is in the events only.
     In any order and any cut, the end is remembered, the courier (if one was taken) is freed after the grace."""
-    Delivery.objects.all().delete()
-    OrderKnowledge.objects.all().delete()
-    Courier.objects.all().delete()
-    orders = FakeOrderClient()
-    orders.set("o1", "delivering")
-    make_courier()
+    orders = fresh_world(make_courier, reads="delivering")
     for check in checks:
         handle(orders, *check)
     assert delivery().disputed, f"the end stands against the reads after {checks}"
@@ -285,12 +292,7 @@ def test_a_cancelled_order_ends_without_a_dispute_whatever_the_arrival(make_cour
     """service-order reads a cancelled order as canceled: once a read says so (an event's, or the sweep's), the
     delivery is cancelled and its courier free; before, a canceled event against an active read is a dispute."""
     checks, cancelled_from = case
-    Delivery.objects.all().delete()
-    OrderKnowledge.objects.all().delete()
-    Courier.objects.all().delete()
-    orders = FakeOrderClient()
-    orders.set("o1", "cooking")
-    make_courier()
+    orders = fresh_world(make_courier, reads="cooking")
     for i, check in enumerate(checks):
         if i == cancelled_from:
             orders.set("o1", "canceled")
