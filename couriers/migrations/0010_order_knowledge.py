@@ -12,9 +12,11 @@ NOT_FOUND = "not_found"
 
 
 def knowledge_from_deliveries(apps, schema_editor) -> None:
-    Delivery = apps.get_model("couriers", "Delivery")
-    OrderKnowledge = apps.get_model("couriers", "OrderKnowledge")
-    rows = Delivery.objects.values_list(
+    database = schema_editor.connection.alias  # the database being migrated, not always the default
+    deliveries = apps.get_model("couriers", "Delivery").objects.using(database)
+    knowledge = apps.get_model("couriers", "OrderKnowledge").objects.using(database)
+    OrderKnowledge = knowledge.model
+    rows = deliveries.values_list(
         "order_id", "order_status", "order_checked_at", "end_announced", "end_announced_at"
     ).iterator(chunk_size=2000)
     batch = []
@@ -25,17 +27,18 @@ def knowledge_from_deliveries(apps, schema_editor) -> None:
             )
         )
         if len(batch) == 2000:
-            OrderKnowledge.objects.bulk_create(batch)
+            knowledge.bulk_create(batch)
             batch = []
-    OrderKnowledge.objects.bulk_create(batch)
-    Delivery.objects.filter(order_status=NOT_FOUND, version=0, courier__isnull=True).delete()
+    knowledge.bulk_create(batch)
+    deliveries.filter(order_status=NOT_FOUND, version=0, courier__isnull=True).delete()
 
 
 def deliveries_from_knowledge(apps, schema_editor) -> None:
-    Delivery = apps.get_model("couriers", "Delivery")
-    OrderKnowledge = apps.get_model("couriers", "OrderKnowledge")
-    for known in OrderKnowledge.objects.filter(order_id__in=Delivery.objects.values("order_id")).iterator():
-        Delivery.objects.filter(order_id=known.order_id).update(
+    database = schema_editor.connection.alias
+    deliveries = apps.get_model("couriers", "Delivery").objects.using(database)
+    knowledge = apps.get_model("couriers", "OrderKnowledge").objects.using(database)
+    for known in knowledge.filter(order_id__in=deliveries.values("order_id")).iterator():
+        deliveries.filter(order_id=known.order_id).update(
             order_status=known.read_status,
             order_checked_at=known.read_at,
             end_announced=known.end_announced,

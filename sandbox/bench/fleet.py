@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from django.db import connections, transaction
 from django.utils import timezone
 
-from couriers.models import Courier, Delivery, OutboxEvent
+from couriers.models import Courier, Delivery, OrderKnowledge, OutboxEvent
 from sandbox.bench.database import ALIAS
 from sandbox.verify import idle_while_waiting
 
@@ -32,9 +32,11 @@ def couriers_ensure(count: int) -> None:
 
 
 def state_reset() -> None:
-    """No deliveries and every courier free with no load: each phase starts from the same state."""
+    """No deliveries, nothing known of any order, every courier free with no load: each phase starts from the
+    same state (the phases replay the same order ids)."""
     with transaction.atomic(using=ALIAS):
         Delivery.objects.using(ALIAS).all().delete()
+        OrderKnowledge.objects.using(ALIAS).all().delete()
         OutboxEvent.objects.using(ALIAS).all().delete()
         Courier.objects.using(ALIAS).update(
             status=Courier.Status.AVAILABLE, load_date=None, deliveries_on_load_date=0, idle_since=timezone.now()
@@ -48,7 +50,8 @@ def _statistics_refresh() -> None:
     connection = connections[ALIAS]
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
-            cursor.execute(f"ANALYZE {Courier._meta.db_table}, {Delivery._meta.db_table}")
+            tables = ", ".join(model._meta.db_table for model in (Courier, Delivery, OrderKnowledge))
+            cursor.execute(f"ANALYZE {tables}")
 
 
 @dataclass(frozen=True)
